@@ -1,0 +1,5 @@
+"""Errors of the licences package."""
+
+
+class LicenceError(Exception):
+    """Root of every error raised by `licences`."""

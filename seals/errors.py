@@ -1,0 +1,5 @@
+"""Errors of the seals package."""
+
+
+class SealError(Exception):
+    """Root of every error raised by `seals`."""
