@@ -1,0 +1,40 @@
+"""The licence catalogue (证照目录): licence types and issuing departments, as data.
+
+The YAML files in this package are the data; `model` holds the values and `validate_fields`, `loader` parses strictly.
+(The catalogue is a package rather than a `catalogue.py` module so that its data files are package data beside it.)
+"""
+
+from licences.catalogue.loader import build_catalogue, load_catalogue, parse_departments, parse_licence_type
+from licences.catalogue.model import (
+    Catalogue,
+    Channel,
+    Department,
+    FieldSpec,
+    FieldType,
+    FieldValue,
+    LicenceType,
+    Region,
+    ReminderPolicy,
+    ValidityRule,
+    split_personal,
+    validate_fields,
+)
+
+__all__ = [
+    "Catalogue",
+    "Channel",
+    "Department",
+    "FieldSpec",
+    "FieldType",
+    "FieldValue",
+    "LicenceType",
+    "Region",
+    "ReminderPolicy",
+    "ValidityRule",
+    "build_catalogue",
+    "load_catalogue",
+    "parse_departments",
+    "parse_licence_type",
+    "split_personal",
+    "validate_fields",
+]

@@ -1,0 +1,244 @@
+"""The licence catalogue (证照目录) as values: types, field schemas, validity rules, departments.
+
+Pure: no I/O. `licences.catalogue.loader` builds these from the packaged YAML data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Literal
+
+from licences.errors import (
+    InvalidFieldError,
+    UnauthorisedDepartmentError,
+    UnknownDepartmentError,
+    UnknownLicenceTypeError,
+)
+from licences.identifiers import HolderKind
+
+FieldValue = str | int
+"""A validated licence field value: JSON-safe, dates as ISO `YYYY-MM-DD` strings."""
+
+_INT = re.compile(r"-?[0-9]{1,18}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class FieldType(StrEnum):
+    """The value type of a licence field."""
+
+    STRING = "string"
+    DATE = "date"
+    INT = "int"
+
+
+class Channel(StrEnum):
+    """A channel an expiry reminder goes out through."""
+
+    SMS = "sms"
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One field of a licence type's schema. `personal` fields are sealed with the holder data, never stored plain."""
+
+    name: str
+    label_zh: str
+    label_en: str
+    type: FieldType
+    required: bool
+    max_length: int = 200
+    choices: tuple[str, ...] = ()
+    default: FieldValue | None = None
+    personal: bool = False
+
+    def coerce(self, value: object) -> FieldValue:
+        """Validate one value against this spec and return its canonical form, or raise naming the field."""
+        where = f"fields.{self.name}"
+        if self.type is FieldType.INT:
+            return _coerce_int(value, where)
+        if self.type is FieldType.DATE:
+            return _coerce_date(value, where)
+        if not isinstance(value, str):
+            raise InvalidFieldError(where, "must be a string")
+        text = value.strip()
+        if not text:
+            raise InvalidFieldError(where, "must not be empty")
+        if len(text) > self.max_length:
+            raise InvalidFieldError(where, f"longer than {self.max_length} characters")
+        if self.choices and text not in self.choices:
+            raise InvalidFieldError(where, f"must be one of {', '.join(self.choices)}")
+        return text
+
+
+def _coerce_int(value: object, where: str) -> int:
+    if isinstance(value, bool):
+        raise InvalidFieldError(where, "must be an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and _INT.fullmatch(value):
+        return int(value)
+    raise InvalidFieldError(where, "must be an integer")
+
+
+def _coerce_date(value: object, where: str) -> str:
+    if isinstance(value, datetime):
+        raise InvalidFieldError(where, "must be a date, not a date-time")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str) and _DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            raise InvalidFieldError(where, f"{value} is not a real date") from None
+    raise InvalidFieldError(where, "must be a date YYYY-MM-DD")
+
+
+@dataclass(frozen=True, slots=True)
+class ValidityRule:
+    """How long a licence of a type is valid: a fixed number of years, or without expiry (长期)."""
+
+    kind: Literal["fixed_years", "no_expiry"]
+    years: int | None = None
+
+    def valid_until(self, valid_from: datetime) -> datetime | None:
+        """The end of validity (exclusive) for a period starting at `valid_from`; None when there is no expiry."""
+        if self.years is None:
+            return None
+        try:
+            return valid_from.replace(year=valid_from.year + self.years)
+        except ValueError:  # 29 February in a non-leap target year
+            return valid_from.replace(year=valid_from.year + self.years, day=28)
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderPolicy:
+    """Proactive expiry reminders (提醒事项): how many days ahead, through which channels."""
+
+    lead_days: tuple[int, ...] = ()
+    channels: tuple[Channel, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Department:
+    """An issuing department (发证机关), known by a stable key and its USCC."""
+
+    key: str
+    name_zh: str
+    name_en: str
+    uscc: str
+    region_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class LicenceType:
+    """A licence type of the catalogue: code, names, who may hold and issue it, validity, reminders, schema."""
+
+    code: str
+    key: str
+    name_zh: str
+    name_en: str
+    holder_kind: HolderKind
+    issuing_departments: tuple[str, ...]
+    validity: ValidityRule
+    renewal_window_days: int
+    reminders: ReminderPolicy
+    fields: tuple[FieldSpec, ...]
+
+    def field_spec(self, name: str) -> FieldSpec | None:
+        """The spec of the named field, or None if the type has no such field."""
+        return next((spec for spec in self.fields if spec.name == name), None)
+
+    def allows(self, department: Department) -> bool:
+        """Whether `department` is authorised to issue and act on licences of this type."""
+        return department.key in self.issuing_departments
+
+    def authorise(self, department: Department) -> None:
+        """Raise `UnauthorisedDepartmentError` unless `department` may act on licences of this type."""
+        if not self.allows(department):
+            msg = f"{department.name_zh} ({department.key}) is not authorised for {self.name_zh} ({self.code})"
+            raise UnauthorisedDepartmentError(msg)
+
+
+def validate_fields(
+    licence_type: LicenceType, fields: Mapping[str, object], *, partial: bool = False
+) -> dict[str, FieldValue]:
+    """Validate `fields` against the type's schema: no unknown field, required present, values canonical.
+
+    Missing optional fields take their default. With `partial=True` (amendments) only the given fields are checked.
+    """
+    for name in fields:
+        if licence_type.field_spec(name) is None:
+            raise InvalidFieldError(f"fields.{name}", f"not a field of {licence_type.name_zh}")
+    result: dict[str, FieldValue] = {}
+    for spec in licence_type.fields:
+        if spec.name in fields:
+            result[spec.name] = spec.coerce(fields[spec.name])
+        elif partial:
+            continue
+        elif spec.default is not None:
+            result[spec.name] = spec.default
+        elif spec.required:
+            raise InvalidFieldError(f"fields.{spec.name}", "is required")
+    return result
+
+
+def split_personal(
+    licence_type: LicenceType, fields: Mapping[str, FieldValue]
+) -> tuple[dict[str, FieldValue], dict[str, FieldValue]]:
+    """Split validated fields into (public, personal); personal ones must be sealed with the holder data."""
+    public: dict[str, FieldValue] = {}
+    personal: dict[str, FieldValue] = {}
+    for name, value in fields.items():
+        spec = licence_type.field_spec(name)
+        (personal if spec is not None and spec.personal else public)[name] = value
+    return public, personal
+
+
+@dataclass(frozen=True)
+class Region:
+    """The region whose catalogue this is (e.g. 河南省, 410000)."""
+
+    code: str
+    name_zh: str
+    name_en: str
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The whole catalogue: the region, its departments and its licence types, with look-ups by code, key, USCC."""
+
+    region: Region
+    departments: tuple[Department, ...]
+    licence_types: tuple[LicenceType, ...]
+    _by_type: dict[str, LicenceType] = field(init=False, repr=False, compare=False)
+    _by_department: dict[str, Department] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_type = {t.code: t for t in self.licence_types} | {t.key: t for t in self.licence_types}
+        by_department = {d.key: d for d in self.departments} | {d.uscc: d for d in self.departments}
+        object.__setattr__(self, "_by_type", by_type)
+        object.__setattr__(self, "_by_department", by_department)
+
+    def licence_type(self, code_or_key: str) -> LicenceType:
+        """The licence type with this code (or key); raises `UnknownLicenceTypeError`."""
+        try:
+            return self._by_type[code_or_key]
+        except KeyError:
+            raise UnknownLicenceTypeError(f"no licence type {code_or_key!r} in the catalogue") from None
+
+    def department(self, key_or_uscc: str) -> Department:
+        """The department with this key (or USCC); raises `UnknownDepartmentError`."""
+        try:
+            return self._by_department[key_or_uscc]
+        except KeyError:
+            raise UnknownDepartmentError(f"no department {key_or_uscc!r} in the catalogue") from None
+
+    def types_for(self, department: Department) -> tuple[LicenceType, ...]:
+        """The licence types `department` is authorised for, in catalogue order."""
+        return tuple(t for t in self.licence_types if t.allows(department))
