@@ -15,3 +15,11 @@ class KeyStoreError(SignatureError):
 
 class MalformedError(SignatureError, ValueError):
     """Input that crosses a boundary is not in the strict, canonical form we accept."""
+
+
+class TokenRejectedError(VerificationError):
+    """A licence token failed one named check; `reason` is a stable code (e.g. "expired"), the message says more."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason

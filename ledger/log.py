@@ -1,0 +1,199 @@
+"""The log as its readers see it: roots, proofs, leaves, tiles, and the chain of signed checkpoints (DESIGN §4)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+
+from ledger.envelope import Envelope, format_recorded_at
+from ledger.errors import LedgerError, ProofError
+from ledger.merkle import prove_consistency, prove_inclusion, tree_hash
+from ledger.store import TILE_HEIGHT, TILE_WIDTH, LedgerStore, checkpoints_table, events_table
+from signatures.note import CheckpointBody, NoteSigner, sign_note
+
+GENESIS_PREV_HASH = bytes(32)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A stored signed checkpoint: one "block" of the chain, linked by the hash of the note before it."""
+
+    seq: int
+    tree_size: int
+    root_hash: bytes
+    note: str
+    prev_hash: bytes
+    signed_at: str
+
+    @property
+    def note_hash(self) -> bytes:
+        """SHA-256 of the note bytes; the next checkpoint's `prev_hash`."""
+        return hashlib.sha256(self.note.encode()).digest()
+
+
+class Log:
+    """Read access to one region's log, plus signing of checkpoints."""
+
+    def __init__(self, store: LedgerStore, origin: str) -> None:
+        self.store = store
+        self.origin = origin
+
+    def size(self) -> int:
+        """Current number of leaves."""
+        return self.store.size()
+
+    def root(self, size: int | None = None) -> tuple[int, bytes]:
+        """(size, root hash) of the tree at `size` (default: now)."""
+        with self.store.read() as conn:
+            n = self.store.size(conn) if size is None else size
+            return n, tree_hash(self.store.reader(conn, n), n)
+
+    def _proof_size(self, conn: Connection, size: int | None) -> int:
+        current = self.store.size(conn)
+        n = current if size is None else size
+        if not 0 <= n <= current:
+            raise ProofError(f"tree size {n} is beyond the log size {current}")
+        return n
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> tuple[int, list[bytes]]:
+        """(tree size, proof) for leaf `index` (RFC 9162 §2.1.3)."""
+        with self.store.read() as conn:
+            n = self._proof_size(conn, size)
+            return n, prove_inclusion(self.store.reader(conn, n), index, n)
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        """Proof that tree `first` is a prefix of tree `second` (RFC 9162 §2.1.4)."""
+        with self.store.read() as conn:
+            n = self._proof_size(conn, second)
+            return prove_consistency(self.store.reader(conn, n), first, n)
+
+    def leaves(self, first: int, count: int) -> list[tuple[bytes, bytes]]:
+        """(leaf data, stored leaf hash) of leaves [first, first+count), re-derived from their stored events."""
+        t = events_table.c
+        with self.store.read() as conn:
+            rows = conn.execute(
+                select(t.leaf_index, t.stream, t.version, t.topic, t.state, t.recorded_at, t.leaf_hash)
+                .where(t.leaf_index >= first, t.leaf_index < first + count)
+                .order_by(t.leaf_index)
+            ).all()
+        if len(rows) != count:
+            raise ProofError(f"no leaves [{first}, {first + count})")
+        return [
+            (Envelope.of(r[0], r[1], r[2], r[3], r[5], bytes(r[4])).leaf_data(), bytes(r[6])) for r in rows
+        ]
+
+    def leaf(self, index: int) -> tuple[bytes, bytes]:
+        """(leaf data, stored leaf hash) of leaf `index`."""
+        if index < 0:
+            raise ProofError(f"no leaf {index}")
+        return self.leaves(index, 1)[0]
+
+    def tile(self, level: int, index: int, width: int | None = None) -> bytes:
+        """C2SP tlog-tiles hash tile `level/index` (full, or partial of `width` entries)."""
+        with self.store.read() as conn:
+            entries = self.store.tile_entries(conn, level, index, self.store.size(conn))
+        want = TILE_WIDTH if width is None else width
+        if not 1 <= want <= TILE_WIDTH or len(entries) < want:
+            raise ProofError(f"tile {level}/{index} has no width {want}")
+        return b"".join(entries[:want])
+
+    def entry_bundle(self, index: int, width: int | None = None) -> bytes:
+        """C2SP tlog-tiles entry bundle: each leaf's data prefixed with its 2-byte big-endian length."""
+        first = index * TILE_WIDTH
+        want = TILE_WIDTH if width is None else width
+        size = self.size()
+        if not 1 <= want <= TILE_WIDTH or first + want > size:
+            raise ProofError(f"entry bundle {index} has no width {want}")
+        out = bytearray()
+        for i, (data, _) in enumerate(self.leaves(first, want), start=first):
+            if len(data) > 0xFFFF:
+                raise LedgerError(f"leaf {i} too large for an entry bundle")
+            out += len(data).to_bytes(2, "big") + data
+        return bytes(out)
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+
+    def latest_checkpoint(self, conn: Connection | None = None) -> Checkpoint | None:
+        """The newest stored checkpoint, or None."""
+        if conn is None:
+            with self.store.read() as c:
+                return self.latest_checkpoint(c)
+        row = conn.execute(select(checkpoints_table).order_by(checkpoints_table.c.seq.desc()).limit(1)).first()
+        return None if row is None else _checkpoint(row)
+
+    def sign_checkpoint(self, signer: NoteSigner, now: datetime, *, force: bool = False) -> Checkpoint:
+        """Sign and store a checkpoint if the tree grew since the last one (or none exists); return the newest."""
+        with self.store.write() as conn:
+            last = self.latest_checkpoint(conn)
+            size = self.store.size(conn)
+            if last is not None and last.tree_size == size and not force:
+                return last
+            root = tree_hash(self.store.reader(conn, size), size)
+            note = sign_note(CheckpointBody(self.origin, size, root).to_text(), signer)
+            cp = Checkpoint(
+                seq=0 if last is None else last.seq + 1,
+                tree_size=size,
+                root_hash=root,
+                note=note,
+                prev_hash=GENESIS_PREV_HASH if last is None else last.note_hash,
+                signed_at=format_recorded_at(now),
+            )
+            conn.execute(checkpoints_table.insert(), [cp.__dict__])
+            return cp
+
+
+def _checkpoint(row: object) -> Checkpoint:
+    m = row._mapping  # type: ignore[attr-defined]
+    return Checkpoint(
+        seq=int(m["seq"]),
+        tree_size=int(m["tree_size"]),
+        root_hash=bytes(m["root_hash"]),
+        note=str(m["note"]),
+        prev_hash=bytes(m["prev_hash"]),
+        signed_at=str(m["signed_at"]),
+    )
+
+
+class CheckpointSigner:
+    """Signs a checkpoint at least once per `interval` seconds while the tree grows (a daemon thread)."""
+
+    def __init__(self, log: Log, signer: NoteSigner, clock: Callable[[], datetime], interval: float = 1.0) -> None:
+        self._log = log
+        self._signer = signer
+        self._clock = clock
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors = 0
+
+    def tick(self) -> Checkpoint:
+        """Sign once if the tree grew."""
+        return self._log.sign_checkpoint(self._signer, self._clock())
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - a transient database error must not kill the signer
+                self.errors += 1
+            self._stop.wait(self._interval)
+
+    def start(self) -> None:
+        """Start the background thread."""
+        self._thread = threading.Thread(target=self._run, name="checkpoint-signer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and sign a last checkpoint so nothing acknowledged is left unsigned."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.tick()
+
+
+__all__ = ["TILE_HEIGHT", "Checkpoint", "CheckpointSigner", "Log"]

@@ -1,0 +1,368 @@
+"""The ledger's storage: events with their leaves, stored tree tiles, and signed checkpoints (SQLAlchemy Core).
+
+One code path for SQLite (embedded default, WAL) and PostgreSQL. Writers are serialised per log: SQLite's
+`BEGIN IMMEDIATE`, PostgreSQL's transaction-scoped advisory lock. Inside that lock the next leaf index is
+`max(leaf_index) + 1`, so indexes are dense whatever rolls back (no sequence, no gaps).
+
+Tree layout (ADR 0002): a tile at level L holds up to 256 hashes of height-8L nodes, as in C2SP tlog-tiles.
+Level-0 entries are the leaf hashes, kept in each event row; a tile that becomes full is written once, immutable,
+with its root (the height-8(L+1) node, an entry of the level-L+1 tile). Partial tiles are never written: their
+entries are the last leaf hashes or the roots of the last full tiles below, read with one range query each.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.pool import NullPool
+
+from ledger.errors import LedgerError, StorageError
+from ledger.merkle import EMPTY_ROOT, Node, decompose, fold, root_of
+
+TILE_HEIGHT = 8
+TILE_WIDTH = 1 << TILE_HEIGHT
+_ADVISORY_LOCK_KEY = 0x7472_7573_746C_6764  # "trustlgd": one log per database
+_TILE_CACHE_SIZE = 4096  # full tiles are immutable: cache them forever (8 KiB each)
+
+metadata = MetaData()
+_pk_int = BigInteger().with_variant(Integer, "sqlite")  # INTEGER PRIMARY KEY is SQLite's rowid: no extra index
+
+events_table = Table(
+    "ledger_events",
+    metadata,
+    Column("leaf_index", _pk_int, primary_key=True, autoincrement=False),
+    Column("stream", String(255), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("state", LargeBinary, nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    UniqueConstraint("stream", "version", name="uq_ledger_events_stream_version"),
+)
+
+tiles_table = Table(
+    "ledger_tiles",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hashes", LargeBinary, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+)
+
+checkpoints_table = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("seq", _pk_int, primary_key=True, autoincrement=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("prev_hash", LargeBinary(32), nullable=False),
+    Column("signed_at", String(32), nullable=False),
+)
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """An engine for the ledger database; SQLite gets WAL, a busy timeout and explicit transaction control."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30.0},
+            poolclass=NullPool if ":memory:" in url else None,
+        )
+        _sqlite_transactions(engine)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    """Let us say `BEGIN IMMEDIATE` for writers (pysqlite's own transaction handling would defer the lock)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.info.pop("begin_mode", "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+@dataclass
+class _Edge:
+    """The right edge of the stored tree: entries of the partial tile at each level, valid at `size`."""
+
+    size: int
+    levels: list[list[bytes]] = field(default_factory=list)
+
+    def copy(self) -> _Edge:
+        return _Edge(self.size, [list(x) for x in self.levels])
+
+
+@dataclass(frozen=True)
+class TileRow:
+    """A full tile to store: 256 entries and the root they hash to."""
+
+    level: int
+    idx: int
+    hashes: bytes
+    root: bytes
+
+
+def push_leaves(edge: _Edge, leaf_hashes: Sequence[bytes]) -> list[TileRow]:
+    """Append leaf hashes to the edge; return the tiles that became full (O(1) amortised per leaf)."""
+    completed: list[TileRow] = []
+    for h in leaf_hashes:
+        edge.size += 1
+        level, entry = 0, h
+        while True:
+            if len(edge.levels) <= level:
+                edge.levels.append([])
+            entries = edge.levels[level]
+            entries.append(entry)
+            if len(entries) < TILE_WIDTH:
+                break
+            root = root_of(entries)
+            idx = (edge.size >> (TILE_HEIGHT * (level + 1))) - 1
+            completed.append(TileRow(level, idx, b"".join(entries), root))
+            edge.levels[level] = []
+            level, entry = level + 1, root
+    return completed
+
+
+class LedgerStore:
+    """Storage of one region's log: events, tiles, checkpoints, and the writer lock."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise StorageError(f"unsupported database {self.dialect!r}")
+        self._edge: _Edge | None = None
+        self._edge_lock = threading.Lock()
+        self._tiles: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._tiles_lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> LedgerStore:
+        """Open the store at a SQLAlchemy URL."""
+        return cls(make_engine(url))
+
+    def create_tables(self) -> None:
+        """Create the tables directly (tests; deployments run the Alembic migrations)."""
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A writer transaction holding the log's lock; commits on success, rolls back on any error."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.info["begin_mode"] = "IMMEDIATE"
+            with conn.begin():
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
+                yield conn
+
+    @contextmanager
+    def read(self, *, snapshot: bool = False) -> Iterator[Connection]:
+        """A read transaction; `snapshot` gives one consistent view for long reads such as the audit."""
+        with self.engine.connect() as conn:
+            if snapshot and self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+    def size(self, conn: Connection | None = None) -> int:
+        """The number of leaves (= events) in the log."""
+        if conn is None:
+            with self.read() as c:
+                return self.size(c)
+        last = conn.execute(select(func.max(events_table.c.leaf_index))).scalar()
+        return 0 if last is None else int(last) + 1
+
+    # -- appending (inside `write()`) --------------------------------------------------------------
+
+    def begin_append(self, conn: Connection) -> _Edge:
+        """A private copy of the right edge at the current size (reloaded if another writer moved on)."""
+        size = self.size(conn)
+        with self._edge_lock:
+            cached = self._edge
+        if cached is not None and cached.size == size:
+            return cached.copy()
+        return self._load_edge(conn, size)
+
+    def finish_append(self, conn: Connection, edge: _Edge, completed: Sequence[TileRow]) -> None:
+        """Store the tiles that became full; remember the edge once the transaction commits."""
+        if completed:
+            conn.execute(
+                tiles_table.insert(),
+                [{"level": t.level, "idx": t.idx, "hashes": t.hashes, "root": t.root} for t in completed],
+            )
+
+        def _remember(_conn: Connection) -> None:
+            with self._edge_lock:
+                if self._edge is None or self._edge.size <= edge.size:
+                    self._edge = edge
+
+        event.listen(conn, "commit", _remember, once=True)
+
+    def forget_edge(self) -> None:
+        """Drop the cached edge (after a failed transaction, or in tests)."""
+        with self._edge_lock:
+            self._edge = None
+
+    def _load_edge(self, conn: Connection, size: int) -> _Edge:
+        edge = _Edge(size, [])
+        level = 0
+        while size >> (TILE_HEIGHT * level):
+            count = (size >> (TILE_HEIGHT * level)) % TILE_WIDTH
+            first = (size >> (TILE_HEIGHT * level)) - count
+            edge.levels.append(self._entries(conn, level, first, count))
+            level += 1
+        return edge
+
+    # -- reading hashes ----------------------------------------------------------------------------
+
+    def _entries(self, conn: Connection, level: int, first: int, count: int) -> list[bytes]:
+        """Entries [first, first+count) of level `level` (height 8*level nodes), from rows not full tiles."""
+        if count == 0:
+            return []
+        if level == 0:
+            rows = conn.execute(
+                select(events_table.c.leaf_hash)
+                .where(events_table.c.leaf_index >= first, events_table.c.leaf_index < first + count)
+                .order_by(events_table.c.leaf_index)
+            ).all()
+        else:
+            rows = conn.execute(
+                select(tiles_table.c.root)
+                .where(tiles_table.c.level == level - 1, tiles_table.c.idx >= first, tiles_table.c.idx < first + count)
+                .order_by(tiles_table.c.idx)
+            ).all()
+        if len(rows) != count:
+            raise StorageError(f"tree storage is missing entries at level {level} from {first}")
+        return [bytes(r[0]) for r in rows]
+
+    def full_tile(self, conn: Connection, level: int, idx: int) -> bytes:
+        """The 256 entries of a full, immutable tile (cached)."""
+        key = (level, idx)
+        with self._tiles_lock:
+            data = self._tiles.get(key)
+            if data is not None:
+                self._tiles.move_to_end(key)
+                return data
+        row = conn.execute(
+            select(tiles_table.c.hashes).where(tiles_table.c.level == level, tiles_table.c.idx == idx)
+        ).first()
+        if row is None or len(row[0]) != TILE_WIDTH * 32:
+            raise StorageError(f"full tile {level}/{idx} is missing")
+        data = bytes(row[0])
+        with self._tiles_lock:
+            self._tiles[key] = data
+            if len(self._tiles) > _TILE_CACHE_SIZE:
+                self._tiles.popitem(last=False)
+        return data
+
+    def tile_entries(self, conn: Connection, level: int, idx: int, size: int) -> list[bytes]:
+        """Entries of tile `level/idx` of the tree of `size` leaves (full or partial)."""
+        available = size >> (TILE_HEIGHT * level)
+        first = idx * TILE_WIDTH
+        if first >= available:
+            raise StorageError(f"tile {level}/{idx} is beyond the tree")
+        stored_full = (self.size(conn) >> (TILE_HEIGHT * level)) >= first + TILE_WIDTH
+        if stored_full:
+            data = self.full_tile(conn, level, idx)
+            count = min(TILE_WIDTH, available - first)
+            return [data[i * 32 : (i + 1) * 32] for i in range(count)]
+        return self._entries(conn, level, first, min(TILE_WIDTH, available - first))
+
+    def reader(self, conn: Connection, size: int) -> TileHashReader:
+        """A `HashReader` over the tree of `size` leaves, valid for the life of `conn`."""
+        return TileHashReader(self, conn, size)
+
+
+class TileHashReader:
+    """Reads complete-node hashes by fetching each needed tile once and hashing inside it."""
+
+    def __init__(self, store: LedgerStore, conn: Connection, size: int) -> None:
+        self._store = store
+        self._conn = conn
+        self._size = size
+        self._stored_size = store.size(conn)
+        if size > self._stored_size:
+            raise LedgerError(f"tree size {size} is beyond the log size {self._stored_size}")
+        self._tiles: dict[tuple[int, int], list[bytes]] = {}
+
+    def _tile(self, level: int, idx: int) -> list[bytes]:
+        key = (level, idx)
+        entries = self._tiles.get(key)
+        if entries is None:
+            entries = self._load(level, idx)
+            self._tiles[key] = entries
+        return entries
+
+    def _load(self, level: int, idx: int) -> list[bytes]:
+        first = idx * TILE_WIDTH
+        if (self._stored_size >> (TILE_HEIGHT * level)) >= first + TILE_WIDTH:
+            data = self._store.full_tile(self._conn, level, idx)
+            return [data[i * 32 : (i + 1) * 32] for i in range(TILE_WIDTH)]
+        available = self._size >> (TILE_HEIGHT * level)
+        return self._store._entries(self._conn, level, first, min(TILE_WIDTH, available - first))
+
+    def read_hashes(self, nodes: Sequence[Node]) -> list[bytes]:
+        """Hashes of complete nodes, each computed from the one tile that holds its subtree."""
+        out = []
+        for height, index in nodes:
+            if (index + 1) << height > self._size:
+                raise LedgerError(f"node {height}/{index} is not complete in a tree of {self._size}")
+            level, rel = divmod(height, TILE_HEIGHT)
+            first = index << rel
+            entries = self._tile(level, first >> TILE_HEIGHT)
+            offset = first % TILE_WIDTH
+            out.append(root_of(entries[offset : offset + (1 << rel)]))
+        return out
+
+
+def edge_root(edge: _Edge) -> bytes:
+    """The root of the tree of `edge.size` leaves, from the edge alone (RFC 9162 §2.1.1 MTH)."""
+    if edge.size == 0:
+        return EMPTY_ROOT
+    hashes = []
+    for height, index in decompose(0, edge.size):
+        level, rel = divmod(height, TILE_HEIGHT)
+        available = edge.size >> (TILE_HEIGHT * level)
+        start = available - len(edge.levels[level])
+        first = (index << rel) - start
+        hashes.append(root_of(edge.levels[level][first : first + (1 << rel)]))
+    return fold(hashes)

@@ -1,0 +1,214 @@
+"""The `trustledger` command (DESIGN §13). Exit codes: 0 success/valid, 1 checked and invalid or failed, 2 usage."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from eventsourcing.persistence import StoredEvent
+
+from ledger.audit import run_audit
+from ledger.errors import AuditFailure, LedgerError
+from signatures.errors import SignatureError
+from trustledger.region import Region, RegionError, init_region, open_region
+from trustledger.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="TrustLedger: a trust ledger for e-licences.")
+log_app = typer.Typer(no_args_is_help=True, help="Read the log: checkpoints, leaves, proofs.")
+proof_app = typer.Typer(no_args_is_help=True, help="Inclusion and consistency proofs (RFC 9162).")
+bench_app = typer.Typer(no_args_is_help=True, help="Built-in load generators.")
+app.add_typer(log_app, name="log")
+log_app.add_typer(proof_app, name="proof")
+app.add_typer(bench_app, name="bench")
+
+BENCH_TOPIC = "trustledger.bench:SyntheticEvent"
+
+
+class Ctx:
+    """Per-invocation options."""
+
+    json = False
+
+
+CTX = Ctx()
+
+
+@app.callback()
+def _root(as_json: Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")] = False) -> None:
+    CTX.json = as_json
+
+
+def emit(value: Any, text: str | None = None) -> None:
+    """Print `value` as JSON under --json, else `text` (or a readable form of value)."""
+    if CTX.json:
+        sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+    elif text is not None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Report an error on stderr and return the Exit to raise."""
+    if CTX.json:
+        sys.stderr.write(json.dumps({"error": message}, ensure_ascii=False) + "\n")
+    else:
+        sys.stderr.write(f"error: {message}\n")
+    return typer.Exit(code)
+
+
+@contextmanager
+def region() -> Iterator[Region]:
+    """Open the configured region; domain errors become exit 1 with a message."""
+    try:
+        r = open_region(Settings())
+    except RegionError as exc:
+        raise fail(str(exc)) from exc
+    try:
+        yield r
+    except (LedgerError, SignatureError, RegionError) as exc:
+        raise fail(str(exc)) from exc
+    finally:
+        r.close()
+
+
+@app.command()
+def init(
+    region_code: Annotated[str | None, typer.Option(help="6-digit administrative code, e.g. 410000")] = None,
+    region_name: Annotated[str | None, typer.Option(help="region name, e.g. 河南省")] = None,
+    origin: Annotated[str | None, typer.Option(help="log origin, e.g. ledger.ha.gov.example/log")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="add demo departments and licences")] = False,
+) -> None:
+    """Create keys, database and catalogue for a region (idempotent)."""
+    settings = Settings()
+    try:
+        r = init_region(settings, region_code, region_name, origin)
+    except (RegionError, LedgerError, SignatureError) as exc:
+        raise fail(str(exc)) from exc
+    try:
+        if demo:
+            from trustledger.demo import add_demo  # noqa: PLC0415 - optional, heavier imports
+
+            add_demo(r)
+        emit(
+            {"region": r.config.code, "name": r.config.name, "origin": r.config.origin, "home": str(settings.home),
+             "log_size": r.log.size()},
+            f"region {r.config.code} {r.config.name} ready at {settings.home} (origin {r.config.origin})",
+        )
+    finally:
+        r.close()
+
+
+@app.command()
+def audit() -> None:
+    """Full audit of the log; exit 1 naming the first bad index on any tampering."""
+    with region() as r:
+        try:
+            report = run_audit(r.store, r.log_signer.verifier, r.config.origin)
+        except AuditFailure as exc:
+            if CTX.json:
+                sys.stdout.write(json.dumps({"ok": False, "first_bad_index": exc.index, "reason": exc.reason}) + "\n")
+            raise fail(f"audit FAILED at index {exc.index}: {exc.reason}") from exc
+        emit(
+            {"ok": True, "leaves": report.leaves, "tiles": report.tiles, "checkpoints": report.checkpoints,
+             "root_hash": base64.b64encode(report.root_hash).decode()},
+            f"audit OK: {report.leaves} leaves, {report.tiles} tiles, {report.checkpoints} checkpoints",
+        )
+
+
+@log_app.command("checkpoint")
+def log_checkpoint() -> None:
+    """Print the latest signed checkpoint note verbatim (signing one if the tree grew)."""
+    with region() as r:
+        note = r.sign_checkpoint()
+        if CTX.json:
+            emit({"checkpoint": note})
+        else:
+            sys.stdout.write(note)
+
+
+@log_app.command("verifier-key")
+def log_verifier_key() -> None:
+    """Print the Go-note verifier key string of the log key."""
+    with region() as r:
+        key = r.log_signer.verifier.to_string()
+        emit({"verifier_key": key}, key)
+
+
+@log_app.command("leaf")
+def log_leaf(index: int) -> None:
+    """Print base64 of a leaf's data."""
+    with region() as r:
+        data, leaf_hash = r.log.leaf(index)
+        b64 = base64.b64encode(data).decode()
+        emit({"index": index, "leaf_data": b64, "leaf_hash": base64.b64encode(leaf_hash).decode()}, b64)
+
+
+def _b64(hashes: list[bytes]) -> list[str]:
+    return [base64.b64encode(h).decode() for h in hashes]
+
+
+@proof_app.command("inclusion")
+def proof_inclusion(index: int, size: Annotated[int | None, typer.Option(help="tree size (default: now)")] = None) -> None:
+    """Inclusion proof of leaf INDEX."""
+    with region() as r:
+        n, proof = r.log.inclusion_proof(index, size)
+        doc = {"leaf_index": index, "tree_size": n, "hashes": _b64(proof)}
+        sys.stdout.write(json.dumps(doc) + "\n")
+
+
+@proof_app.command("consistency")
+def proof_consistency(first: int, second: int) -> None:
+    """Consistency proof from tree size FIRST to SECOND."""
+    with region() as r:
+        proof = r.log.consistency_proof(first, second)
+        sys.stdout.write(json.dumps({"first": first, "second": second, "hashes": _b64(proof)}) + "\n")
+
+
+@bench_app.command("append")
+def bench_append(
+    events: Annotated[int, typer.Option(min=1, help="number of synthetic events")],
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="events per transaction")] = 1,
+) -> None:
+    """Append N synthetic ledger events (their own stream type) and print the rate."""
+    with region() as r:
+        started = time.perf_counter()
+        done = 0
+        while done < events:
+            n = min(batch, events - done)
+            stream = uuid.uuid4()
+            r.recorder.insert_events(
+                [StoredEvent(stream, v, BENCH_TOPIC, json.dumps({"n": done + v}).encode()) for v in range(1, n + 1)]
+            )
+            done += n
+        seconds = time.perf_counter() - started
+        r.sign_checkpoint()
+        rate = events / seconds if seconds else float("inf")
+        emit(
+            {"events": events, "batch": batch, "seconds": round(seconds, 3), "events_per_second": round(rate, 1)},
+            f"appended {events} events in batches of {batch}: {seconds:.2f} s, {rate:,.0f} events/s",
+        )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+) -> None:
+    """Run the HTTP service (initialises a demo region on first start if none exists)."""
+    from trustledger.server import run  # noqa: PLC0415 - the web stack loads only for `serve`
+
+    run(host, port, workers)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,130 @@
+"""Composition root: wires settings, keystore, store, log and recorder for one region."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger.log import CheckpointSigner, Log
+from ledger.persistence import Clock, LedgerRecorder, system_clock
+from ledger.store import LedgerStore, make_engine
+from signatures.keys import FileKeyStore, load_or_create_passphrase
+from signatures.note import NoteSigner
+from trustledger.migrations import upgrade
+from trustledger.settings import Settings
+
+DEMO_REGION = {"code": "410000", "name": "河南省", "origin": "ledger.ha.gov.example/log"}
+_ORIGIN = re.compile(r"[a-z0-9.-]+(/[A-Za-z0-9._-]+)*")
+_CODE = re.compile(r"\d{6}")
+
+
+class RegionError(Exception):
+    """The region is not initialised or its configuration is invalid."""
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    """Who this region is: administrative code, name, and the origin line of its checkpoints."""
+
+    code: str
+    name: str
+    origin: str
+
+    def __post_init__(self) -> None:
+        if not _CODE.fullmatch(self.code):
+            raise RegionError(f"region code {self.code!r} must be 6 digits (GB/T 2260)")
+        if not self.name.strip():
+            raise RegionError("region name must not be empty")
+        if not _ORIGIN.fullmatch(self.origin):
+            raise RegionError(f"origin {self.origin!r} must look like <host>/log")
+
+
+class Region:
+    """One region's ledger, opened from settings."""
+
+    def __init__(self, settings: Settings, config: RegionConfig, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.config = config
+        self.clock = clock
+        self.keys = _keystore(settings)
+        self.store = LedgerStore(make_engine(settings.resolved_database_url()))
+        self.log = Log(self.store, config.origin)
+        self.recorder = LedgerRecorder(self.store, clock=clock)
+
+    @property
+    def log_signer(self) -> NoteSigner:
+        """The Ed25519 checkpoint signer; its key name is the log origin."""
+        key = self.keys.load("log")
+        if not isinstance(key, Ed25519PrivateKey):
+            raise RegionError("the log key must be Ed25519")
+        return NoteSigner(self.config.origin, key)
+
+    def checkpoint_signer(self) -> CheckpointSigner:
+        """A background signer for `serve` (at least one checkpoint a second while the tree grows)."""
+        return CheckpointSigner(self.log, self.log_signer, self.clock, self.settings.checkpoint_interval)
+
+    def sign_checkpoint(self) -> str:
+        """The latest checkpoint note, signing a new one if the tree grew."""
+        return self.log.sign_checkpoint(self.log_signer, self.clock()).note
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.store.close()
+
+
+def _keystore(settings: Settings) -> FileKeyStore:
+    keys_dir = settings.home / "keys"
+    passphrase = settings.key_passphrase.encode() or load_or_create_passphrase(keys_dir / "passphrase")
+    return FileKeyStore(keys_dir, passphrase)
+
+
+def _config_path(settings: Settings) -> Path:
+    return settings.home / "region.json"
+
+
+def load_config(settings: Settings) -> RegionConfig | None:
+    """The region configuration written by `init`, or None before `init`."""
+    path = _config_path(settings)
+    if not path.exists():
+        return None
+    return RegionConfig(**json.loads(path.read_text()))
+
+
+def init_region(settings: Settings, code: str | None, name: str | None, origin: str | None) -> Region:
+    """Create keys, schema and first checkpoint (idempotent; an existing region keeps its identity)."""
+    existing = load_config(settings)
+    wanted = RegionConfig(
+        code or (existing.code if existing else DEMO_REGION["code"]),
+        name or (existing.name if existing else DEMO_REGION["name"]),
+        origin or (existing.origin if existing else DEMO_REGION["origin"]),
+    )
+    if existing is not None and existing != wanted:
+        raise RegionError(f"region already initialised as {existing.code} {existing.origin}; refusing to change it")
+    settings.home.mkdir(parents=True, exist_ok=True)
+    if existing is None:
+        _config_path(settings).write_text(json.dumps(asdict(wanted), ensure_ascii=False, indent=2) + "\n")
+    keys = _keystore(settings)
+    keys.get_or_create("log", "ed25519")
+    keys.get_or_create("root", "ed25519")
+    region = Region(settings, wanted)
+    upgrade(region.store.engine)
+    region.sign_checkpoint()
+    return region
+
+
+def open_region(settings: Settings, clock: Clock = system_clock) -> Region:
+    """Open an initialised region, or raise RegionError telling the operator to run `init`."""
+    config = load_config(settings)
+    if config is None:
+        raise RegionError(f"no region in {settings.home}: run `trustledger init` first")
+    return Region(settings, config, clock)
+
+
+def utc_now() -> datetime:
+    """The wall clock in UTC."""
+    return datetime.now(UTC)
