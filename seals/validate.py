@@ -1,0 +1,228 @@
+"""Validate a sealed licence PDF offline: one frozen `SealStatus` with a bottom line and human reasons (DESIGN §7).
+
+Kept apart from signing (this module never imports `seals.sign`). Uploaded PDFs are untrusted: a size cap, pyHanko's
+decode limits against decompression bombs, and no network fetching (`allow_fetching=False`): revocation data comes
+only from the CRL the caller passes. Raises `UnusablePdfError` only when the input is not a usable PDF at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from asn1crypto import cms, x509
+from asn1crypto import crl as asn1_crl
+from cryptography import x509 as cx509
+from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils.decode_limits import DecodeLimits
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation import async_validate_pdf_signature
+from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
+
+from seals.errors import UnusablePdfError
+
+__all__ = ["MAX_PDF_BYTES", "SealStatus", "async_validate_sealed_pdf", "validate_sealed_pdf"]
+
+MAX_PDF_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SealStatus:
+    """Verdict on one sealed PDF; `bottom_line` is True only if every check passed, `reasons` says why not."""
+
+    intact: bool
+    trusted: bool
+    certificate_ok: bool
+    timestamp_ok: bool
+    whole_document: bool
+    hash_matches: bool | None
+    sha256: str
+    signer: str | None = None
+    signing_time: datetime | None = None
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def bottom_line(self) -> bool:
+        """All checks passed: intact, trusted, certificate good at signing time, time-stamped, fully covered."""
+        checks = (self.intact, self.trusted, self.certificate_ok, self.timestamp_ok, self.whole_document)
+        return all(checks) and self.hash_matches is not False and not self.reasons
+
+    @property
+    def reason(self) -> str:
+        """The reasons as one human sentence (“valid” when there are none)."""
+        return "; ".join(self.reasons) if self.reasons else "valid: sealed, trusted, time-stamped and unmodified"
+
+
+def _asn1_cert(certificate: cx509.Certificate) -> x509.Certificate:
+    return x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
+
+
+def _open(data: bytes) -> PdfFileReader:
+    if len(data) > MAX_PDF_BYTES:
+        raise UnusablePdfError(f"PDF is larger than {MAX_PDF_BYTES} bytes")
+    if not data.startswith(b"%PDF-"):
+        raise UnusablePdfError("not a PDF: missing %PDF- header")
+    try:
+        return PdfFileReader(io.BytesIO(data), strict=True, decode_limits=DecodeLimits.for_untrusted_input())
+    except (PdfError, ValueError, KeyError, IndexError, TypeError) as e:
+        raise UnusablePdfError(f"unreadable PDF: {e}") from e
+
+
+def _claimed_timestamp(signer_info: cms.SignerInfo) -> datetime | None:
+    """genTime of the signature time-stamp (RFC 3161 §2.4.2), used only as the moment to validate the seal
+    certificate at; the token itself is verified by pyHanko and a forged one fails `timestamp_ok`."""
+    for attr in signer_info["unsigned_attrs"] or ():
+        if attr["type"].native == "signature_time_stamp_token":
+            tst = attr["values"][0]["content"]["encap_content_info"]["content"].parsed
+            moment: datetime = tst["gen_time"].native
+            return moment
+    return None
+
+
+def _contexts(
+    roots: list[x509.Certificate], crls: list[asn1_crl.CertificateList], moment: datetime | None
+) -> tuple[ValidationContext, ValidationContext]:
+    mode = "hard-fail" if crls else "soft-fail"
+    common: dict[str, Any] = {
+        "trust_roots": roots,
+        "crls": crls,
+        "allow_fetching": False,
+        "revocation_mode": mode,
+        "retroactive_revinfo": True,
+    }
+    signer_ctx = ValidationContext(moment=moment, **common)
+    return signer_ctx, ValidationContext(**common)
+
+
+def _coverage_reasons(status: Any) -> list[str]:
+    if status.coverage == SignatureCoverageLevel.ENTIRE_FILE:
+        return []
+    level = status.modification_level
+    if status.coverage == SignatureCoverageLevel.ENTIRE_REVISION and level == ModificationLevel.LTA_UPDATES:
+        return []  # PAdES B-LTA: only a DSS and a document time-stamp were appended (ETSI EN 319 142-1 §5.4)
+    return ["the document was changed by an incremental update after sealing"]
+
+
+def _revoked_text(when: datetime) -> str:
+    return f"the seal certificate was revoked on {when:%Y-%m-%d %H:%M:%S} UTC, before the seal was made"
+
+
+def _certificate_reasons(status: Any, moment: datetime | None) -> list[str]:
+    reasons = []
+    if status.revoked:
+        reasons.append(_revoked_text(status.revocation_details.revocation_date))
+    elif status.validation_path is None or status.trust_problem_indic is not None:
+        reasons.append(f"the seal certificate does not chain to a trusted region CA ({status.trust_problem_indic})")
+    if moment is None:
+        reasons.append("the seal carries no RFC 3161 signature time-stamp")
+    return reasons
+
+
+def _listed_as_revoked(
+    crl: cx509.CertificateRevocationList | None,
+    roots: Sequence[cx509.Certificate],
+    signer: Any,
+    moment: datetime | None,
+) -> str | None:
+    """RFC 5280 §6.3 for certificates without a cRLDistributionPoints extension, which pyHanko's validator skips:
+    the caller's CRL, if signed by a trusted root that issued the seal, is consulted directly."""
+    if crl is None:
+        return None
+    issuers = [r for r in roots if r.subject.public_bytes() == signer.issuer.dump()]
+    if not any(crl.issuer == r.subject and crl.is_signature_valid(r.public_key()) for r in issuers):  # type: ignore[arg-type]
+        return None
+    entry = crl.get_revoked_certificate_by_serial_number(signer.serial_number)
+    if entry is None or (moment is not None and entry.revocation_date_utc > moment):
+        return None
+    return _revoked_text(entry.revocation_date_utc)
+
+
+def _timestamp_ok(status: Any) -> bool:
+    ts = status.timestamp_validity
+    return bool(ts is not None and ts.intact and ts.valid and ts.trusted)
+
+
+async def _check(
+    data: bytes, trust_roots: Sequence[cx509.Certificate], crl: cx509.CertificateRevocationList | None
+) -> SealStatus:
+    # Steps: (1) parse with caps; (2) exactly one seal; (3) validate CMS + chain at the time-stamp's moment;
+    # (4) coverage / incremental updates; (5) the caller's expected hash (in the wrapper).
+    sha = hashlib.sha256(data).hexdigest()
+    roots = [_asn1_cert(c) for c in trust_roots]
+    crls = [asn1_crl.CertificateList.load(crl.public_bytes(serialization.Encoding.DER))] if crl else []
+    reader = _open(data)  # (1)
+    seals = reader.embedded_regular_signatures  # (2)
+    if len(seals) != 1:
+        found = "no seal signature" if not seals else f"{len(seals)} signatures where one seal is expected"
+        return SealStatus(False, False, False, False, False, None, sha, reasons=(f"{found} in the PDF",))
+    seal = seals[0]
+    moment = _claimed_timestamp(seal.signer_info)
+    signer_ctx, ts_ctx = _contexts(roots, crls, moment)
+    try:  # (3)
+        status = await async_validate_pdf_signature(
+            seal, signer_validation_context=signer_ctx, ts_validation_context=ts_ctx
+        )
+    except (PdfError, ValueError, KeyError) as e:
+        return SealStatus(False, False, False, False, False, None, sha, reasons=(f"the seal cannot be evaluated: {e}",))
+    reasons = [] if status.intact and status.valid else ["the signed bytes do not match the seal: the PDF was altered"]
+    cert_reasons = _certificate_reasons(status, moment) if status.intact and status.valid else []
+    listed = _listed_as_revoked(crl, trust_roots, status.signing_cert, moment)
+    if listed and listed not in cert_reasons:
+        cert_reasons.insert(0, listed)
+    ts_ok = _timestamp_ok(status)
+    if moment is not None and not ts_ok:
+        reasons.append("the signature time-stamp is not valid or not from a trusted TSA")
+    coverage = _coverage_reasons(status)  # (4)
+    return SealStatus(
+        intact=bool(status.intact and status.valid),
+        trusted=bool(status.trusted),
+        certificate_ok=not cert_reasons and bool(status.trusted),
+        timestamp_ok=ts_ok,
+        whole_document=not coverage,
+        hash_matches=None,
+        sha256=sha,
+        signer=status.signing_cert.subject.human_friendly,
+        signing_time=moment.astimezone(UTC) if moment else None,
+        reasons=tuple(reasons + cert_reasons + coverage),
+    )
+
+
+async def async_validate_sealed_pdf(
+    data: bytes,
+    trust_roots: Sequence[cx509.Certificate],
+    crl: cx509.CertificateRevocationList | None = None,
+    expected_sha256: str | None = None,
+) -> SealStatus:
+    """Validate a sealed PDF (PAdES B-T/B-LTA, ETSI EN 319 142-1) against the region CA roots, offline."""
+    if not trust_roots:
+        raise UnusablePdfError("no trust roots given: refusing to validate against an empty trust list")
+    status = await _check(data, trust_roots, crl)
+    if expected_sha256 is None:
+        return status
+    matches = status.sha256 == expected_sha256.lower()
+    extra = () if matches else ("the PDF's SHA-256 is not the one recorded on the ledger",)
+    return _replace(status, hash_matches=matches, reasons=status.reasons + extra)
+
+
+def _replace(status: SealStatus, **changes: Any) -> SealStatus:
+    from dataclasses import replace
+
+    return replace(status, **changes)
+
+
+def validate_sealed_pdf(
+    data: bytes,
+    trust_roots: Sequence[cx509.Certificate],
+    crl: cx509.CertificateRevocationList | None = None,
+    expected_sha256: str | None = None,
+) -> SealStatus:
+    """Synchronous `async_validate_sealed_pdf` (runs its own event loop; not for use inside one)."""
+    return asyncio.run(async_validate_sealed_pdf(data, trust_roots, crl, expected_sha256))
