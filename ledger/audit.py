@@ -21,7 +21,7 @@ from ledger.envelope import Envelope
 from ledger.errors import AuditFailure
 from ledger.log import GENESIS_PREV_HASH, Checkpoint, _checkpoint
 from ledger.merkle import leaf_hash
-from ledger.store import LedgerStore, TileRow, _Edge, checkpoints_table, edge_root, events_table, push_leaves, tiles_table
+from ledger.store import TILE_HEIGHT, TILE_WIDTH, LedgerStore, _Edge, checkpoints_table, edge_root, events_table, push_leaves, tiles_table
 from signatures.errors import SignatureError
 from signatures.note import NoteVerifier, open_checkpoint
 
@@ -113,42 +113,60 @@ class _CheckpointAuditor:
             raise self._fail(self._next, f"claims more leaves than the log holds ({size})")
 
 
-def _check_tiles(conn: Connection, completed: list[TileRow]) -> None:
-    """(2) the tiles re-derived from the events equal the stored ones."""
-    for tile in completed:
-        row = conn.execute(
-            select(tiles_table.c.hashes, tiles_table.c.root).where(
-                tiles_table.c.level == tile.level, tiles_table.c.idx == tile.idx
-            )
+class _TreeAuditor:
+    """Re-derives the tree leaf by leaf and compares it with the stored leaf hashes and tiles (steps 1 and 2)."""
+
+    def __init__(self, conn: Connection, log_size: int) -> None:
+        self._conn = conn
+        self._log_size = log_size
+        self.edge = _Edge(0, [])
+        self.tiles = 0
+        self._committed: bytes | None = None  # the stored level-0 tile holding the current leaf, if full
+
+    def _stored_tile(self, level: int, idx: int) -> tuple[bytes, bytes] | None:
+        row = self._conn.execute(
+            select(tiles_table.c.hashes, tiles_table.c.root).where(tiles_table.c.level == level, tiles_table.c.idx == idx)
         ).first()
-        if row is None or bytes(row[0]) != tile.hashes or bytes(row[1]) != tile.root:
-            first_leaf = tile.idx << (8 * (tile.level + 1))
-            raise AuditFailure(first_leaf, f"stored tile {tile.level}/{tile.idx} is missing or differs from the events")
+        return None if row is None else (bytes(row[0]), bytes(row[1]))
+
+    def add(self, index: int, recomputed: bytes, stored: bytes) -> None:
+        """Check one leaf against its row and its stored tile, then extend the re-derived tree."""
+        offset = index % TILE_WIDTH
+        if offset == 0:
+            full = index + TILE_WIDTH <= self._log_size
+            tile = self._stored_tile(0, index // TILE_WIDTH) if full else None
+            if full and tile is None:
+                raise AuditFailure(index, f"stored tile 0/{index // TILE_WIDTH} is missing")
+            self._committed = tile[0] if tile else None
+        if self._committed is not None and self._committed[offset * 32 : offset * 32 + 32] != recomputed:
+            raise AuditFailure(index, "event row does not match the leaf committed in its stored tile")
+        if recomputed != stored:
+            raise AuditFailure(index, "event row does not re-derive to its stored leaf hash (edited or reordered)")
+        for tile in push_leaves(self.edge, [recomputed]):
+            got = self._stored_tile(tile.level, tile.idx)
+            if got != (tile.hashes, tile.root):
+                first_leaf = tile.idx << (TILE_HEIGHT * (tile.level + 1))
+                raise AuditFailure(first_leaf, f"stored tile {tile.level}/{tile.idx} differs from the events")
+            self.tiles += 1
 
 
 def run_audit(store: LedgerStore, verifier: NoteVerifier, origin: str, progress: Progress | None = None) -> AuditReport:
     """Audit the whole log; raise AuditFailure naming the first bad index, or return what was covered."""
-    edge = _Edge(0, [])
-    tiles = 0
     with store.read(snapshot=True) as conn:
+        tree = _TreeAuditor(conn, store.size(conn))
         checkpoints = _CheckpointAuditor(conn, verifier, origin)
-        checkpoints.at_size(0, lambda: edge_root(edge))
+        checkpoints.at_size(0, lambda: edge_root(tree.edge))
         for chunk in _event_chunks(conn):
             for index, stream, version, topic, state, recorded_at, stored_hash in chunk:
-                if index != edge.size:  # (1) dense indexes: a gap is a deleted row
-                    raise AuditFailure(edge.size, f"leaf {edge.size} is missing (next row has index {index})")
-                h = leaf_hash(Envelope.of(index, stream, version, topic, recorded_at, state).leaf_data())
-                if h != stored_hash:
-                    raise AuditFailure(index, "event row does not re-derive to its leaf hash (edited or reordered)")
-                completed = push_leaves(edge, [h])
-                if completed:
-                    _check_tiles(conn, completed)
-                    tiles += len(completed)
-                checkpoints.at_size(edge.size, lambda: edge_root(edge))
+                if index != tree.edge.size:  # (1) dense indexes: a gap is a deleted row
+                    raise AuditFailure(tree.edge.size, f"leaf {tree.edge.size} is missing (next row has index {index})")
+                recomputed = leaf_hash(Envelope.of(index, stream, version, topic, recorded_at, state).leaf_data())
+                tree.add(index, recomputed, stored_hash)
+                checkpoints.at_size(tree.edge.size, lambda: edge_root(tree.edge))
             if progress is not None:
                 progress(len(chunk))
         stored_tiles = conn.execute(select(func.count()).select_from(tiles_table)).scalar_one()
-        if stored_tiles != tiles:  # (4) nothing stored beyond what the events produce
-            raise AuditFailure(edge.size, f"{stored_tiles - tiles} stored tile(s) are not produced by the events")
-        checkpoints.finish(edge.size)
-    return AuditReport(edge.size, tiles, checkpoints.count, edge_root(edge))
+        if stored_tiles != tree.tiles:  # (4) nothing stored beyond what the events produce
+            raise AuditFailure(tree.edge.size, f"{stored_tiles - tree.tiles} stored tile(s) are not produced by the events")
+        checkpoints.finish(tree.edge.size)
+    return AuditReport(tree.edge.size, tree.tiles, checkpoints.count, edge_root(tree.edge))

@@ -36,6 +36,29 @@ class Checkpoint:
         return hashlib.sha256(self.note.encode()).digest()
 
 
+def tile_path(level: int, index: int, width: int | None = None) -> str:
+    """C2SP tlog-tiles path `tile/<L>/<N>[.p/<W>]`, N in 3-digit groups with `x` before all but the last."""
+    digits = f"{index:03d}"
+    digits = "0" * (-len(digits) % 3) + digits
+    groups = [digits[i : i + 3] for i in range(0, len(digits), 3)]
+    path = "/".join([*(f"x{g}" for g in groups[:-1]), groups[-1]])
+    suffix = "" if width is None or width == TILE_WIDTH else f".p/{width}"
+    return f"tile/{level}/{path}{suffix}"
+
+
+def tile_paths(size: int) -> list[tuple[int, int, int]]:
+    """(level, index, width) of every tile of a tree of `size` leaves."""
+    out = []
+    level = 0
+    while size >> (TILE_HEIGHT * level):
+        entries = size >> (TILE_HEIGHT * level)
+        out += [(level, i, TILE_WIDTH) for i in range(entries // TILE_WIDTH)]
+        if entries % TILE_WIDTH:
+            out.append((level, entries // TILE_WIDTH, entries % TILE_WIDTH))
+        level += 1
+    return out
+
+
 class Log:
     """Read access to one region's log, plus signing of checkpoints."""
 
@@ -196,4 +219,4 @@ class CheckpointSigner:
         self.tick()
 
 
-__all__ = ["TILE_HEIGHT", "Checkpoint", "CheckpointSigner", "Log"]
+__all__ = ["Checkpoint", "CheckpointSigner", "Log", "tile_path", "tile_paths"]

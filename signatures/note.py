@@ -85,7 +85,7 @@ class NoteVerifier:
 
 def parse_verifier_key(text: str) -> NoteVerifier:
     """Parse a Go-note verifier key string strictly; the embedded key id must match name and key."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)
     if len(parts) != 3 or not re.fullmatch(r"[0-9a-f]{8}", parts[1]):
         raise MalformedError("verifier key must be <name>+<8 hex digits>+<base64 key>")
     name, hex_id, b64 = parts

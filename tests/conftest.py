@@ -1,0 +1,83 @@
+"""Shared fixtures: a database of each kind (SQLite file, PostgreSQL schema), keys, an injected clock."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import create_engine, text
+
+from ledger.store import LedgerStore, make_engine
+from signatures.note import NoteSigner
+
+PG_ADMIN_URL = os.environ.get("TRUSTLEDGER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+class FakeClock:
+    """A clock tests move by hand; never sleep for time to pass."""
+
+    def __init__(self, start: datetime = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def _pg_schema_url(schema: str) -> str:
+    return f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema, dropped afterwards; yields a URL whose search_path points at it."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield _pg_schema_url(schema)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL of each backend: every storage test runs on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    url: str = request.getfixturevalue("pg_schema")
+    return url
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[LedgerStore]:
+    s = LedgerStore(make_engine(db_url))
+    s.create_tables()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def log_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+
+
+@pytest.fixture
+def note_signer(log_key: Ed25519PrivateKey) -> NoteSigner:
+    return NoteSigner("ledger.test.example/log", log_key)
