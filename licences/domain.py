@@ -1,6 +1,7 @@
 """The `Licence` aggregate: the lifecycle of one licence as events, with its invariants. Pure: no I/O, no clock.
 
-Every command takes `now` (timezone-aware) from the caller's clock, and the authorised department acting. Expiry is
+Every command takes `now` (timezone-aware) from the caller's clock; lifecycle commands also take the department acting,
+checked against the catalogue. Expiry is
 never an event: `status_at(now)` derives it from the validity period. Uses are not lifecycle either: they live in
 their own streams (`licences.invocation`), so loading a licence never replays them.
 
