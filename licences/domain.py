@@ -1,9 +1,9 @@
 """The `Licence` aggregate: the lifecycle of one licence as events, with its invariants. Pure: no I/O, no clock.
 
 Every command takes `now` (timezone-aware) from the caller's clock; lifecycle commands also take the department acting,
-checked against the catalogue. Expiry is
-never an event: `status_at(now)` derives it from the validity period. Uses are not lifecycle either: they live in
-their own streams (`licences.invocation`), so loading a licence never replays them.
+checked against the catalogue. Expiry is never an event: `status_at(now)` derives it from the validity period. Uses
+are not lifecycle either: they live in their own streams (`licences.invocation`), so loading a licence never replays
+them.
 
 Event attributes stay within str/int/bool/None/list/dict/datetime/UUID so that eventsourcing's JSONTranscoder (with
 UUIDAsHex and DatetimeAsISO) stores them; never pickle. Event classes never move or get renamed: to change one, bump
