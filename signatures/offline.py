@@ -70,24 +70,31 @@ def verify_licence_token(
     token: bytes | str, trust_list: TrustList, now: datetime, *, allow_stale: bool = False
 ) -> TrustedToken:
     """Verify a licence token offline (RFC 9052 §4.4, RFC 8392 §3.1); raises TokenRejectedError with a reason code."""
-    # (1): parse the token (bytes, bare base64url or /v/ URL); (2): the trust list is fresh; (3): signature under the
-    # key its kid names; (4): the token is for this region's log; (5): the key belongs to the claimed issuer;
-    # (6): the key was good at iat; (7): the issuer may issue this type; (8): nbf <= now < exp.
+    # Steps: (1) parse; (2) trust list fresh; (3) signature under the key its kid names; (4) token of this log;
+    # (5) key belongs to the claimed issuer; (6) key good at iat; (7) issuer may issue the type; (8) nbf <= now < exp.
+    # (1): parse the token (raw bytes, bare base64url or a /v/ URL)
     data = _token_bytes(token)
+    # (2): a stale trust list may hide a revoked key or issuer
     if trust_list.is_stale_at(now) and not allow_stale:
         raise _reject(TokenReason.TRUST_LIST_STALE, "trust list stale: refresh it before verifying offline")
+    # (3): signature; from here on the claims are authentic
     verified = verify_token_signature(data, trust_list.public_key)
     claims = verified.claims
+    # (4): the token names this region's log
     if claims.log_origin != trust_list.log_origin:
         raise _reject(TokenReason.OTHER_LOG, f"token belongs to log {claims.log_origin}, not {trust_list.log_origin}")
+    # (5): one issuer's key cannot vouch for another issuer
     found = trust_list.key(verified.header.kid)
-    assert found is not None  # the lookup above just found it
+    assert found is not None  # step (3) found this kid
     issuer, record = found
     if issuer.uscc != claims.issuer:
         raise _reject(TokenReason.KEY_NOT_ISSUERS, f"key belongs to {issuer.uscc}, not to issuer {claims.issuer}")
+    # (6): key lifecycle at signing time
     _check_key_at(record, datetime.fromtimestamp(claims.issued_at, UTC))
+    # (7): the issuer is authorised for this licence type
     if claims.licence_type not in issuer.licence_types:
         raise _reject(TokenReason.TYPE_NOT_ALLOWED, f"issuer not allowed for licence type {claims.licence_type}")
+    # (8): validity period
     _check_period(claims, now)
     return TrustedToken(header=verified.header, claims=claims, issuer=issuer, key=record, token=data)
 

@@ -445,6 +445,8 @@ def _check_chain(doc: TrustList, digest: str, previous: TrustList) -> None:
         raise VerificationError(f"trust list chain has a gap: {previous.version} → {doc.version}")
     if doc.previous_sha256 != previous.digest():
         raise VerificationError("trust list chain broken: previous_sha256 does not match the previous version")
+    if doc.issued_at < previous.issued_at:
+        raise VerificationError("trust list chain broken: issued before the previous version")
 
 
 def verify_trust_list(
@@ -456,9 +458,11 @@ def verify_trust_list(
     allow_stale: bool = False,
 ) -> TrustList:
     """Verify a signed trust list (DESIGN §6) and return it; raises VerificationError naming the failed check."""
-    # (1): envelope shape and root signature over RFC 8785 of the payload; (2): strict schema, non-empty issuers;
-    # (3): hash chain to `previous` when given; (4): freshness against `next_update`.
+    # Steps: (1) envelope and root signature over RFC 8785 of the payload; (2) strict schema, non-empty issuers;
+    # (3) hash chain to `previous` when given; (4) freshness against `next_update`.
+    # (1): envelope shape and root signature
     signed_bytes = _check_envelope(signed, root_public_key)
+    # (2): strict schema; construction fails closed on an empty issuer list
     try:
         doc = TrustList.from_payload(signed["payload"])
     except MalformedError as exc:
@@ -466,8 +470,10 @@ def verify_trust_list(
     digest = hashlib.sha256(signed_bytes).hexdigest()
     if digest != doc.digest():  # defence in depth: parsing must be lossless
         raise VerificationError("trust list malformed: payload does not round-trip")
+    # (3): chain to the version we already trust
     if previous is not None:
         _check_chain(doc, digest, previous)
+    # (4): freshness
     if doc.is_stale_at(now) and not allow_stale:
         raise VerificationError(f"trust list stale: next update was due {_format_time(doc.next_update)}")
     return doc

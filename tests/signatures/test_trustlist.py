@@ -263,3 +263,9 @@ def test_contract_finds_an_issuer_and_its_types(trust_list: TrustList, root_sign
     issuer = sign_trust_list(trust_list, root_signer)["payload"]["issuers"][0]  # type: ignore[index]
     assert issuer["uscc"] == h.ISSUER_A
     assert issuer["licence_types"] == [h.TYPE_A]
+
+
+def test_next_version_may_not_be_issued_earlier(trust_list: TrustList, root_signer: Ed25519Signer) -> None:
+    earlier = h.trust_list(*trust_list.issuers, previous=trust_list, issued_at=trust_list.issued_at - h.DAY)
+    with pytest.raises(VerificationError, match="issued before"):
+        verify_trust_list(sign_trust_list(earlier, root_signer), root_key(root_signer), h.T0, previous=trust_list)
