@@ -12,18 +12,20 @@ Memory stays flat: events and checkpoints are read in keyset-paginated chunks; t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-
-from sqlalchemy import Connection, func, select
+from typing import TYPE_CHECKING
 
 from ledger.envelope import Envelope
 from ledger.errors import AuditFailure
-from ledger.log import GENESIS_PREV_HASH, Checkpoint, _checkpoint
+from ledger.log import GENESIS_PREV_HASH
 from ledger.merkle import leaf_hash
-from ledger.store import TILE_HEIGHT, TILE_WIDTH, LedgerStore, _Edge, checkpoints_table, edge_root, events_table, push_leaves, tiles_table
+from ledger.store import TILE_HEIGHT, TILE_WIDTH, Checkpoint, LedgerStore, _Edge, edge_root, push_leaves
 from signatures.errors import SignatureError
 from signatures.note import NoteVerifier, open_checkpoint
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 CHUNK = 5000
 Progress = Callable[[int], None]
@@ -39,40 +41,11 @@ class AuditReport:
     root_hash: bytes
 
 
-def _event_chunks(conn: Connection) -> Iterator[list[tuple[int, str, int, str, bytes, str, bytes]]]:
-    t = events_table.c
-    after = -1
-    while True:
-        rows = conn.execute(
-            select(t.leaf_index, t.stream, t.version, t.topic, t.state, t.recorded_at, t.leaf_hash)
-            .where(t.leaf_index > after)
-            .order_by(t.leaf_index)
-            .limit(CHUNK)
-        ).all()
-        if not rows:
-            return
-        yield [(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], bytes(r[6])) for r in rows]
-        after = rows[-1][0]
-
-
-def _checkpoint_stream(conn: Connection) -> Iterator[Checkpoint]:
-    after = -1
-    while True:
-        rows = conn.execute(
-            select(checkpoints_table).where(checkpoints_table.c.seq > after).order_by(checkpoints_table.c.seq).limit(CHUNK)
-        ).all()
-        if not rows:
-            return
-        for row in rows:
-            yield _checkpoint(row)
-        after = int(rows[-1][0])
-
-
 class _CheckpointAuditor:
     """Walks the checkpoint chain in step with the event stream (step 3)."""
 
-    def __init__(self, conn: Connection, verifier: NoteVerifier, origin: str) -> None:
-        self._stream = _checkpoint_stream(conn)
+    def __init__(self, store: LedgerStore, conn: Connection, verifier: NoteVerifier, origin: str) -> None:
+        self._stream = store.checkpoint_pages(conn)
         self._verifier = verifier
         self._origin = origin
         self._prev: Checkpoint | None = None
@@ -116,7 +89,8 @@ class _CheckpointAuditor:
 class _TreeAuditor:
     """Re-derives the tree leaf by leaf and compares it with the stored leaf hashes and tiles (steps 1 and 2)."""
 
-    def __init__(self, conn: Connection, log_size: int) -> None:
+    def __init__(self, store: LedgerStore, conn: Connection, log_size: int) -> None:
+        self._store = store
         self._conn = conn
         self._log_size = log_size
         self.edge = _Edge(0, [])
@@ -124,10 +98,7 @@ class _TreeAuditor:
         self._committed: bytes | None = None  # the stored level-0 tile holding the current leaf, if full
 
     def _stored_tile(self, level: int, idx: int) -> tuple[bytes, bytes] | None:
-        row = self._conn.execute(
-            select(tiles_table.c.hashes, tiles_table.c.root).where(tiles_table.c.level == level, tiles_table.c.idx == idx)
-        ).first()
-        return None if row is None else (bytes(row[0]), bytes(row[1]))
+        return self._store.stored_tile(self._conn, level, idx)
 
     def add(self, index: int, recomputed: bytes, stored: bytes) -> None:
         """Check one leaf against its row and its stored tile, then extend the re-derived tree."""
@@ -142,21 +113,20 @@ class _TreeAuditor:
             raise AuditFailure(index, "event row does not match the leaf committed in its stored tile")
         if recomputed != stored:
             raise AuditFailure(index, "event row does not re-derive to its stored leaf hash (edited or reordered)")
-        for tile in push_leaves(self.edge, [recomputed]):
-            got = self._stored_tile(tile.level, tile.idx)
-            if got != (tile.hashes, tile.root):
-                first_leaf = tile.idx << (TILE_HEIGHT * (tile.level + 1))
-                raise AuditFailure(first_leaf, f"stored tile {tile.level}/{tile.idx} differs from the events")
+        for done in push_leaves(self.edge, [recomputed]):
+            if self._stored_tile(done.level, done.idx) != (done.hashes, done.root):
+                first_leaf = done.idx << (TILE_HEIGHT * (done.level + 1))
+                raise AuditFailure(first_leaf, f"stored tile {done.level}/{done.idx} differs from the events")
             self.tiles += 1
 
 
 def run_audit(store: LedgerStore, verifier: NoteVerifier, origin: str, progress: Progress | None = None) -> AuditReport:
     """Audit the whole log; raise AuditFailure naming the first bad index, or return what was covered."""
     with store.read(snapshot=True) as conn:
-        tree = _TreeAuditor(conn, store.size(conn))
-        checkpoints = _CheckpointAuditor(conn, verifier, origin)
+        tree = _TreeAuditor(store, conn, store.size(conn))
+        checkpoints = _CheckpointAuditor(store, conn, verifier, origin)
         checkpoints.at_size(0, lambda: edge_root(tree.edge))
-        for chunk in _event_chunks(conn):
+        for chunk in store.event_pages(conn, CHUNK):
             for index, stream, version, topic, state, recorded_at, stored_hash in chunk:
                 if index != tree.edge.size:  # (1) dense indexes: a gap is a deleted row
                     raise AuditFailure(tree.edge.size, f"leaf {tree.edge.size} is missing (next row has index {index})")
@@ -165,8 +135,10 @@ def run_audit(store: LedgerStore, verifier: NoteVerifier, origin: str, progress:
                 checkpoints.at_size(tree.edge.size, lambda: edge_root(tree.edge))
             if progress is not None:
                 progress(len(chunk))
-        stored_tiles = conn.execute(select(func.count()).select_from(tiles_table)).scalar_one()
+        stored_tiles = store.count_tiles(conn)
         if stored_tiles != tree.tiles:  # (4) nothing stored beyond what the events produce
-            raise AuditFailure(tree.edge.size, f"{stored_tiles - tree.tiles} stored tile(s) are not produced by the events")
+            raise AuditFailure(
+                tree.edge.size, f"{stored_tiles - tree.tiles} stored tile(s) are not produced by the events"
+            )
         checkpoints.finish(tree.edge.size)
     return AuditReport(tree.edge.size, tree.tiles, checkpoints.count, edge_root(tree.edge))

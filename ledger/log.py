@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-
-from sqlalchemy import Connection, select
+from typing import TYPE_CHECKING
 
 from ledger.envelope import Envelope, format_recorded_at
 from ledger.errors import LedgerError, ProofError
 from ledger.merkle import prove_consistency, prove_inclusion, tree_hash
-from ledger.store import TILE_HEIGHT, TILE_WIDTH, LedgerStore, checkpoints_table, events_table
+from ledger.store import TILE_HEIGHT, TILE_WIDTH, Checkpoint, LedgerStore
 from signatures.note import CheckpointBody, NoteSigner, sign_note
 
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
 GENESIS_PREV_HASH = bytes(32)
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A stored signed checkpoint: one "block" of the chain, linked by the hash of the note before it."""
-
-    seq: int
-    tree_size: int
-    root_hash: bytes
-    note: str
-    prev_hash: bytes
-    signed_at: str
-
-    @property
-    def note_hash(self) -> bytes:
-        """SHA-256 of the note bytes; the next checkpoint's `prev_hash`."""
-        return hashlib.sha256(self.note.encode()).digest()
 
 
 def tile_path(level: int, index: int, width: int | None = None) -> str:
@@ -97,18 +80,11 @@ class Log:
 
     def leaves(self, first: int, count: int) -> list[tuple[bytes, bytes]]:
         """(leaf data, stored leaf hash) of leaves [first, first+count), re-derived from their stored events."""
-        t = events_table.c
         with self.store.read() as conn:
-            rows = conn.execute(
-                select(t.leaf_index, t.stream, t.version, t.topic, t.state, t.recorded_at, t.leaf_hash)
-                .where(t.leaf_index >= first, t.leaf_index < first + count)
-                .order_by(t.leaf_index)
-            ).all()
+            rows = self.store.event_rows(conn, first, count)
         if len(rows) != count:
             raise ProofError(f"no leaves [{first}, {first + count})")
-        return [
-            (Envelope.of(r[0], r[1], r[2], r[3], r[5], bytes(r[4])).leaf_data(), bytes(r[6])) for r in rows
-        ]
+        return [(Envelope.of(r[0], r[1], r[2], r[3], r[5], bytes(r[4])).leaf_data(), bytes(r[6])) for r in rows]
 
     def leaf(self, index: int) -> tuple[bytes, bytes]:
         """(leaf data, stored leaf hash) of leaf `index`."""
@@ -146,8 +122,7 @@ class Log:
         if conn is None:
             with self.store.read() as c:
                 return self.latest_checkpoint(c)
-        row = conn.execute(select(checkpoints_table).order_by(checkpoints_table.c.seq.desc()).limit(1)).first()
-        return None if row is None else _checkpoint(row)
+        return self.store.latest_checkpoint(conn)
 
     def sign_checkpoint(self, signer: NoteSigner, now: datetime, *, force: bool = False) -> Checkpoint:
         """Sign and store a checkpoint if the tree grew since the last one (or none exists); return the newest."""
@@ -166,20 +141,8 @@ class Log:
                 prev_hash=GENESIS_PREV_HASH if last is None else last.note_hash,
                 signed_at=format_recorded_at(now),
             )
-            conn.execute(checkpoints_table.insert(), [cp.__dict__])
+            self.store.insert_checkpoint(conn, cp)
             return cp
-
-
-def _checkpoint(row: object) -> Checkpoint:
-    m = row._mapping  # type: ignore[attr-defined]
-    return Checkpoint(
-        seq=int(m["seq"]),
-        tree_size=int(m["tree_size"]),
-        root_hash=bytes(m["root_hash"]),
-        note=str(m["note"]),
-        prev_hash=bytes(m["prev_hash"]),
-        signed_at=str(m["signed_at"]),
-    )
 
 
 class CheckpointSigner:
@@ -202,7 +165,7 @@ class CheckpointSigner:
         while not self._stop.is_set():
             try:
                 self.tick()
-            except Exception:  # noqa: BLE001 - a transient database error must not kill the signer
+            except Exception:
                 self.errors += 1
             self._stop.wait(self._interval)
 

@@ -1,7 +1,7 @@
 """RFC 9162 Merkle tree hashing, proof generation and verification, as pure functions.
 
-A tree of `size` leaves is addressed by complete subtrees ("nodes"): `Node(height, index)` covers the leaves
-`[index << height, (index + 1) << height)`. Storage is reached through one method, `HashReader.read_hashes`,
+A tree of `size` leaves is addressed by complete subtrees ("nodes"): `Node(height, idx)` covers the leaves
+`[idx << height, (idx + 1) << height)`. Storage is reached through one method, `HashReader.read_hashes`,
 that returns the hashes of complete nodes (as Go's sumdb/tlog does); everything else here is arithmetic.
 """
 
@@ -28,10 +28,10 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 
 class Node(NamedTuple):
-    """A complete subtree of 2**height leaves starting at leaf `index << height`."""
+    """A complete subtree of 2**height leaves starting at leaf `idx << height`."""
 
     height: int
-    index: int
+    idx: int
 
 
 class HashReader(Protocol):

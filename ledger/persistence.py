@@ -30,7 +30,7 @@ from sqlalchemy import exc as sa_exc
 
 from ledger.envelope import Envelope, format_recorded_at
 from ledger.merkle import leaf_hash
-from ledger.store import LedgerStore, events_table, push_leaves
+from ledger.store import EventRow, LedgerStore, events_table, push_leaves
 
 Clock = Callable[[], datetime]
 # Extra writes that must commit with the events (read models): called with the connection and the leaf indexes.
@@ -42,8 +42,27 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+_DBAPI_ERRORS: list[tuple[str, type[PersistenceError]]] = [
+    ("IntegrityError", IntegrityError),
+    ("DataError", DataError),
+    ("OperationalError", OperationalError),
+    ("ProgrammingError", ProgrammingError),
+    ("InterfaceError", InterfaceError),
+    ("DatabaseError", DatabaseError),
+]
+
+
+def _translate_driver(dbapi: Any, exc: BaseException) -> PersistenceError | None:
+    """Map a PEP 249 driver error (raised on the raw append path) to eventsourcing's names."""
+    for name, target in _DBAPI_ERRORS:
+        cls = getattr(dbapi, name, None)
+        if isinstance(cls, type) and isinstance(exc, cls):
+            return target(str(exc))
+    return None
+
+
 def _translate(exc: sa_exc.SQLAlchemyError) -> PersistenceError:
-    """Map driver errors to eventsourcing's names, as its own recorders do."""
+    """Map SQLAlchemy-wrapped driver errors to eventsourcing's names, as its own recorders do."""
     mapping: list[tuple[type[sa_exc.SQLAlchemyError], type[PersistenceError]]] = [
         (sa_exc.IntegrityError, IntegrityError),
         (sa_exc.DataError, DataError),
@@ -88,8 +107,11 @@ class LedgerRecorder(ApplicationRecorder):
         except sa_exc.SQLAlchemyError as exc:
             self.store.forget_edge()
             raise _translate(exc) from exc
-        except BaseException:
+        except BaseException as exc:
             self.store.forget_edge()
+            translated = _translate_driver(self.store.engine.dialect.dbapi, exc)
+            if translated is not None:
+                raise translated from exc
             raise
         return [i + 1 for i in indexes]
 
@@ -98,27 +120,18 @@ class LedgerRecorder(ApplicationRecorder):
         edge = self.store.begin_append(conn)
         first = edge.size
         recorded_at = format_recorded_at(self.clock())
-        rows, hashes = [], []
+        rows: list[EventRow] = []
+        hashes: list[bytes] = []
         for offset, s in enumerate(stored_events):
             stream = self._stream(s.originator_id)
             env = Envelope.of(first + offset, stream, s.originator_version, s.topic, recorded_at, s.state)
             h = leaf_hash(env.leaf_data())
             hashes.append(h)
-            rows.append(
-                {
-                    "leaf_index": env.index,
-                    "stream": stream,
-                    "version": s.originator_version,
-                    "topic": s.topic,
-                    "state": s.state,
-                    "recorded_at": recorded_at,
-                    "leaf_hash": h,
-                }
-            )
-        conn.execute(events_table.insert(), rows)
+            rows.append((env.index, stream, s.originator_version, s.topic, s.state, recorded_at, h))
+        self.store.insert_event_rows(conn, rows)
         completed = push_leaves(edge, hashes)
         self.store.finish_append(conn, edge, completed)
-        return [r["leaf_index"] for r in rows]
+        return list(range(first, first + len(rows)))
 
     def select_events(
         self,
@@ -171,8 +184,13 @@ class LedgerRecorder(ApplicationRecorder):
         except sa_exc.SQLAlchemyError as exc:
             raise _translate(exc) from exc
         return [
-            Notification(id=r[0] + 1, originator_id=self._originator(r[1]), originator_version=r[2], topic=r[3],
-                         state=bytes(r[4]))
+            Notification(
+                id=r[0] + 1,
+                originator_id=self._originator(r[1]),
+                originator_version=r[2],
+                topic=r[3],
+                state=bytes(r[4]),
+            )
             for r in rows
         ]
 
@@ -189,8 +207,9 @@ class LedgerRecorder(ApplicationRecorder):
 class PollingSubscription(Subscription[ApplicationRecorder]):
     """Yields notifications after `gt`, polling for new ones; works the same on SQLite and PostgreSQL."""
 
-    def __init__(self, recorder: ApplicationRecorder, gt: int | None = None, topics: Sequence[str] = (),
-                 interval: float = 0.1) -> None:
+    def __init__(
+        self, recorder: ApplicationRecorder, gt: int | None = None, topics: Sequence[str] = (), interval: float = 0.1
+    ) -> None:
         super().__init__(recorder=recorder, gt=gt, topics=topics)
         self._interval = interval
         self._buffer: Iterator[Notification] = iter(())

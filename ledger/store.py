@@ -12,6 +12,8 @@ entries are the last leaf hashes or the roots of the last full tiles below, read
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -36,7 +38,6 @@ from sqlalchemy import (
     event,
     func,
     select,
-    text,
 )
 from sqlalchemy.pool import NullPool
 
@@ -127,6 +128,26 @@ class _Edge:
 
 
 @dataclass(frozen=True)
+class Checkpoint:
+    """A stored signed checkpoint: one "block" of the chain, linked by the hash of the note before it."""
+
+    seq: int
+    tree_size: int
+    root_hash: bytes
+    note: str
+    prev_hash: bytes
+    signed_at: str
+
+    @property
+    def note_hash(self) -> bytes:
+        """SHA-256 of the note bytes; the next checkpoint's `prev_hash`."""
+        return hashlib.sha256(self.note.encode()).digest()
+
+
+EventRow = tuple[int, str, int, str, bytes, str, bytes]  # leaf_index, stream, version, topic, state, recorded_at, hash
+
+
+@dataclass(frozen=True)
 class TileRow:
     """A full tile to store: 256 entries and the root they hash to."""
 
@@ -169,6 +190,10 @@ class LedgerStore:
         self._edge_lock = threading.Lock()
         self._tiles: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._tiles_lock = threading.Lock()
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        placeholders = ", ".join([mark] * 7)
+        columns = "leaf_index, stream, version, topic, state, recorded_at, leaf_hash"
+        self._insert_sql = f"INSERT INTO ledger_events ({columns}) VALUES ({placeholders})"  # noqa: S608 - no data
 
     @classmethod
     def from_url(cls, url: str) -> LedgerStore:
@@ -191,8 +216,14 @@ class LedgerStore:
                 conn.info["begin_mode"] = "IMMEDIATE"
             with conn.begin():
                 if self.dialect == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_KEY})")
                 yield conn
+            # Committed: the edge the transaction built is now the stored one.
+            pending: _Edge | None = conn.info.pop("pending_edge", None)
+            if pending is not None:
+                with self._edge_lock:
+                    if self._edge is None or self._edge.size <= pending.size:
+                        self._edge = pending
 
     @contextmanager
     def read(self, *, snapshot: bool = False) -> Iterator[Connection]:
@@ -213,9 +244,23 @@ class LedgerStore:
 
     # -- appending (inside `write()`) --------------------------------------------------------------
 
+    def raw_cursor(self, conn: Connection) -> Any:
+        """The DB-API cursor of `conn`, for the hot append path (SQLAlchemy's per-statement overhead is ~50 µs)."""
+        return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+    def insert_event_rows(self, conn: Connection, rows: Sequence[EventRow]) -> None:
+        """Insert event rows inside `write()` through the driver directly (one executemany)."""
+        cur = self.raw_cursor(conn)
+        cur.executemany(self._insert_sql, rows)
+        cur.close()
+
     def begin_append(self, conn: Connection) -> _Edge:
         """A private copy of the right edge at the current size (reloaded if another writer moved on)."""
-        size = self.size(conn)
+        cur = self.raw_cursor(conn)
+        cur.execute("SELECT max(leaf_index) FROM ledger_events")
+        last = cur.fetchone()[0]
+        cur.close()
+        size = 0 if last is None else int(last) + 1
         with self._edge_lock:
             cached = self._edge
         if cached is not None and cached.size == size:
@@ -230,12 +275,7 @@ class LedgerStore:
                 [{"level": t.level, "idx": t.idx, "hashes": t.hashes, "root": t.root} for t in completed],
             )
 
-        def _remember(_conn: Connection) -> None:
-            with self._edge_lock:
-                if self._edge is None or self._edge.size <= edge.size:
-                    self._edge = edge
-
-        event.listen(conn, "commit", _remember, once=True)
+        conn.info["pending_edge"] = edge  # `write()` caches it once the transaction has committed
 
     def forget_edge(self) -> None:
         """Drop the cached edge (after a failed transaction, or in tests)."""
@@ -306,6 +346,72 @@ class LedgerStore:
             count = min(TILE_WIDTH, available - first)
             return [data[i * 32 : (i + 1) * 32] for i in range(count)]
         return self._entries(conn, level, first, min(TILE_WIDTH, available - first))
+
+    # -- rows for the log and the audit ----------------------------------------------------------------
+
+    def event_rows(self, conn: Connection, first: int, count: int) -> list[EventRow]:
+        """Event rows with leaf_index in [first, first+count), in order (a keyset page)."""
+        t = events_table.c
+        rows = conn.execute(
+            select(t.leaf_index, t.stream, t.version, t.topic, t.state, t.recorded_at, t.leaf_hash)
+            .where(t.leaf_index >= first, t.leaf_index < first + count)
+            .order_by(t.leaf_index)
+        ).all()
+        return [(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], bytes(r[6])) for r in rows]
+
+    def event_pages(self, conn: Connection, page: int = 5000) -> Iterator[list[EventRow]]:
+        """All event rows in leaf order, a page at a time (memory stays flat)."""
+        t = events_table.c
+        after = -1
+        while True:
+            rows = conn.execute(
+                select(t.leaf_index, t.stream, t.version, t.topic, t.state, t.recorded_at, t.leaf_hash)
+                .where(t.leaf_index > after)
+                .order_by(t.leaf_index)
+                .limit(page)
+            ).all()
+            if not rows:
+                return
+            yield [(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], bytes(r[6])) for r in rows]
+            after = rows[-1][0]
+
+    def stored_tile(self, conn: Connection, level: int, idx: int) -> tuple[bytes, bytes] | None:
+        """(hashes, root) of a stored full tile, uncached (the audit reads what is really there)."""
+        row = conn.execute(
+            select(tiles_table.c.hashes, tiles_table.c.root).where(
+                tiles_table.c.level == level, tiles_table.c.idx == idx
+            )
+        ).first()
+        return None if row is None else (bytes(row[0]), bytes(row[1]))
+
+    def count_tiles(self, conn: Connection) -> int:
+        """Number of stored full tiles."""
+        return int(conn.execute(select(func.count()).select_from(tiles_table)).scalar_one())
+
+    def latest_checkpoint(self, conn: Connection) -> Checkpoint | None:
+        """The newest stored checkpoint, or None."""
+        row = conn.execute(select(checkpoints_table).order_by(checkpoints_table.c.seq.desc()).limit(1)).first()
+        return None if row is None else Checkpoint(**row._mapping)
+
+    def checkpoint_pages(self, conn: Connection, page: int = 5000) -> Iterator[Checkpoint]:
+        """All stored checkpoints in chain order."""
+        after = -1
+        while True:
+            rows = conn.execute(
+                select(checkpoints_table)
+                .where(checkpoints_table.c.seq > after)
+                .order_by(checkpoints_table.c.seq)
+                .limit(page)
+            ).all()
+            if not rows:
+                return
+            for row in rows:
+                yield Checkpoint(**row._mapping)
+            after = int(rows[-1][0])
+
+    def insert_checkpoint(self, conn: Connection, cp: Checkpoint) -> None:
+        """Store a new checkpoint (inside `write()`)."""
+        conn.execute(checkpoints_table.insert(), [dataclasses.asdict(cp)])
 
     def reader(self, conn: Connection, size: int) -> TileHashReader:
         """A `HashReader` over the tree of `size` leaves, valid for the life of `conn`."""

@@ -100,7 +100,8 @@ def test_inserted_row_shifting_the_rest(filled: LedgerStore, note_signer: NoteSi
         "UPDATE ledger_events SET leaf_index = leaf_index + 100000 WHERE leaf_index >= 300",
         "UPDATE ledger_events SET leaf_index = leaf_index - 100000 + 1 WHERE leaf_index >= 100000",
         "INSERT INTO ledger_events (leaf_index, stream, version, topic, state, recorded_at, leaf_hash) "
-        "SELECT 300, stream || '-x', version, topic, state, recorded_at, leaf_hash FROM ledger_events WHERE leaf_index = 299",
+        "SELECT 300, stream || '-x', version, topic, state, recorded_at, leaf_hash "
+        "FROM ledger_events WHERE leaf_index = 299",
     )
     assert _audit(filled, note_signer).index == 300
 
@@ -148,8 +149,9 @@ def test_inconsistent_checkpoint_signed_with_the_real_key(filled: LedgerStore, n
     forked = sign_note(CheckpointBody(ORIGIN, 300, bytes(32)).to_text(), note_signer)
 
     def fork(conn: Connection) -> None:
-        conn.execute(text("UPDATE ledger_checkpoints SET note = :n, root_hash = :r WHERE seq = 1"),
-                     {"n": forked, "r": bytes(32)})
+        conn.execute(
+            text("UPDATE ledger_checkpoints SET note = :n, root_hash = :r WHERE seq = 1"), {"n": forked, "r": bytes(32)}
+        )
 
     filled.forget_edge()
     with filled.engine.begin() as conn:

@@ -74,7 +74,7 @@ def test_consistency_vectors() -> None:
 
 
 def test_decompose_covers_range_with_aligned_nodes() -> None:
-    for lo in range(0, 40):
+    for lo in range(40):
         for hi in range(lo, 80):
             nodes = decompose(lo, hi)
             pos = lo
@@ -110,7 +110,7 @@ def test_every_consistency_proof_verifies_and_every_bit_flip_fails(second: int) 
     leaves = _leaves(second)
     tree = MemoryTree(leaves)
     r2 = root_of(leaves)
-    for first in range(0, second + 1):
+    for first in range(second + 1):
         r1 = root_of(leaves[:first])
         proof = prove_consistency(tree, first, second)
         verify_consistency(first, second, r1, r2, proof)

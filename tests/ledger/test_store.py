@@ -85,7 +85,9 @@ def test_same_transaction_hook_rolls_back_everything(store: LedgerStore, clock: 
         recorder.insert_events([StoredEvent(uuid.uuid4(), 1, TOPIC, b"{}")], same_transaction=read_model_write_fails)
     assert store.size() == 3
     seen: list[list[int]] = []
-    recorder.insert_events([StoredEvent(uuid.uuid4(), 1, TOPIC, b"{}")], same_transaction=lambda c, i: seen.append(list(i)))
+    recorder.insert_events(
+        [StoredEvent(uuid.uuid4(), 1, TOPIC, b"{}")], same_transaction=lambda c, i: seen.append(list(i))
+    )
     assert seen == [[3]]
 
 
@@ -97,7 +99,7 @@ def test_concurrent_writers_keep_the_log_dense(db_url: str, clock: FakeClock) ->
     def work(s: LedgerStore) -> None:
         try:
             append(LedgerRecorder(s, clock=clock), 400, batch=7)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(s,)) for s in stores for _ in range(2)]
