@@ -94,12 +94,17 @@ def init(
         raise fail(str(exc)) from exc
     try:
         if demo:
-            from trustledger.demo import add_demo  # noqa: PLC0415 - optional, heavier imports
+            from trustledger.demo import add_demo  # lazy: optional, heavier imports
 
             add_demo(r)
         emit(
-            {"region": r.config.code, "name": r.config.name, "origin": r.config.origin, "home": str(settings.home),
-             "log_size": r.log.size()},
+            {
+                "region": r.config.code,
+                "name": r.config.name,
+                "origin": r.config.origin,
+                "home": str(settings.home),
+                "log_size": r.log.size(),
+            },
             f"region {r.config.code} {r.config.name} ready at {settings.home} (origin {r.config.origin})",
         )
     finally:
@@ -117,8 +122,13 @@ def audit() -> None:
                 sys.stdout.write(json.dumps({"ok": False, "first_bad_index": exc.index, "reason": exc.reason}) + "\n")
             raise fail(f"audit FAILED at index {exc.index}: {exc.reason}") from exc
         emit(
-            {"ok": True, "leaves": report.leaves, "tiles": report.tiles, "checkpoints": report.checkpoints,
-             "root_hash": base64.b64encode(report.root_hash).decode()},
+            {
+                "ok": True,
+                "leaves": report.leaves,
+                "tiles": report.tiles,
+                "checkpoints": report.checkpoints,
+                "root_hash": base64.b64encode(report.root_hash).decode(),
+            },
             f"audit OK: {report.leaves} leaves, {report.tiles} tiles, {report.checkpoints} checkpoints",
         )
 
@@ -156,7 +166,9 @@ def _b64(hashes: list[bytes]) -> list[str]:
 
 
 @proof_app.command("inclusion")
-def proof_inclusion(index: int, size: Annotated[int | None, typer.Option(help="tree size (default: now)")] = None) -> None:
+def proof_inclusion(
+    index: int, size: Annotated[int | None, typer.Option(help="tree size (default: now)")] = None
+) -> None:
     """Inclusion proof of leaf INDEX."""
     with region() as r:
         n, proof = r.log.inclusion_proof(index, size)
@@ -204,7 +216,7 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
 ) -> None:
     """Run the HTTP service (initialises a demo region on first start if none exists)."""
-    from trustledger.server import run  # noqa: PLC0415 - the web stack loads only for `serve`
+    from trustledger.server import run  # lazy: the web stack loads only for `serve`
 
     run(host, port, workers)
 

@@ -14,10 +14,17 @@ def run(host: str, port: int, workers: int) -> None:
     if load_config(settings) is None:
         region = init_region(settings, None, None, None)
         try:
-            from trustledger.demo import add_demo  # noqa: PLC0415 - heavier imports, first start only
+            from trustledger.demo import add_demo  # lazy: heavier imports, first start only
 
             add_demo(region)
         finally:
             region.close()
-    uvicorn.run("verify_api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", proxy_headers=False)
+    uvicorn.run(
+        "verify_api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=False,
+    )

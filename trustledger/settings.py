@@ -14,7 +14,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRUSTLEDGER_", extra="ignore")
 
     home: Path = Field(default=Path("./var"), description="keys, database and generated files")
-    database_url: str = Field(default="", description="SQLAlchemy URL; default sqlite:///$TRUSTLEDGER_HOME/trustledger.db")
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL; default sqlite:///$TRUSTLEDGER_HOME/trustledger.db"
+    )
     public_base_url: str = Field(default="http://127.0.0.1:8000", description="base of the QR URLs")
     public_rate_limit: int = Field(default=60, ge=0, description="public requests per minute per address; 0 = off")
     key_passphrase: str = Field(default="", description="keystore passphrase; default: a 0600 file in home/keys")

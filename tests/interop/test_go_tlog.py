@@ -84,7 +84,14 @@ def test_go_rejects_a_forged_checkpoint(
     note = log.sign_checkpoint(note_signer, clock()).note
     forged = note.replace("\n10\n", "\n11\n")
     _export_tiles(log, 10, tmp_path / "tiles")
-    doc = {"vkey": note_signer.verifier.to_string(), "note": forged, "origin": note_signer.name,
-           "tiles_dir": str(tmp_path / "tiles"), "leaves": {}, "inclusion": [], "consistency": []}
+    doc = {
+        "vkey": note_signer.verifier.to_string(),
+        "note": forged,
+        "origin": note_signer.name,
+        "tiles_dir": str(tmp_path / "tiles"),
+        "leaves": {},
+        "inclusion": [],
+        "consistency": [],
+    }
     result = subprocess.run([str(gocheck)], input=json.dumps(doc), capture_output=True, text=True, check=False)
     assert result.returncode == 1 and "note.Open" in result.stderr
