@@ -95,7 +95,10 @@ class Log:
     def tile(self, level: int, index: int, width: int | None = None) -> bytes:
         """C2SP tlog-tiles hash tile `level/index` (full, or partial of `width` entries)."""
         with self.store.read() as conn:
-            entries = self.store.tile_entries(conn, level, index, self.store.size(conn))
+            size = self.store.size(conn)
+            if index < 0 or index * TILE_WIDTH >= size >> (TILE_HEIGHT * level):
+                raise ProofError(f"tile {level}/{index} is beyond the tree of {size} leaves")
+            entries = self.store.tile_entries(conn, level, index, size)
         want = TILE_WIDTH if width is None else width
         if not 1 <= want <= TILE_WIDTH or len(entries) < want:
             raise ProofError(f"tile {level}/{index} has no width {want}")
