@@ -79,8 +79,11 @@ class FileKeyStore:
 
     def create(self, name: str, algorithm: str) -> PrivateKey:
         """Generate a key and write it atomically; never overwrites an existing key."""
+        return self.store(name, _generate(algorithm))
+
+    def store(self, name: str, key: PrivateKey) -> PrivateKey:
+        """Write a key generated elsewhere, atomically; never overwrites an existing key."""
         path = self._path(name)
-        key = _generate(algorithm)
         pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,

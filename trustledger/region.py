@@ -83,6 +83,18 @@ def _keystore(settings: Settings) -> FileKeyStore:
     return FileKeyStore(keys_dir, passphrase)
 
 
+def _log_key(origin: str) -> Ed25519PrivateKey:
+    """A new log key whose verifier string has no '+' in its base64 part.
+
+    Go's note parser cuts at the first two '+', but naive parsers split on every '+' and break on a key that
+    contains one; about half of all keys qualify, so this costs two tries on average and no security.
+    """
+    while True:
+        key = Ed25519PrivateKey.generate()
+        if "+" not in NoteSigner(origin, key).verifier.to_string().split("+", 2)[2]:
+            return key
+
+
 def _config_path(settings: Settings) -> Path:
     return settings.home / "region.json"
 
@@ -109,7 +121,8 @@ def init_region(settings: Settings, code: str | None, name: str | None, origin: 
     if existing is None:
         _config_path(settings).write_text(json.dumps(asdict(wanted), ensure_ascii=False, indent=2) + "\n")
     keys = _keystore(settings)
-    keys.get_or_create("log", "ed25519")
+    if not keys.exists("log"):
+        keys.store("log", _log_key(wanted.origin))
     keys.get_or_create("root", "ed25519")
     region = Region(settings, wanted)
     upgrade(region.store.engine)
