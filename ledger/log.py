@@ -59,24 +59,24 @@ class Log:
             n = self.store.size(conn) if size is None else size
             return n, tree_hash(self.store.reader(conn, n), n)
 
-    def _proof_size(self, conn: Connection, size: int | None) -> int:
+    def _proof_size(self, conn: Connection, size: int | None) -> tuple[int, int]:
         current = self.store.size(conn)
         n = current if size is None else size
         if not 0 <= n <= current:
             raise ProofError(f"tree size {n} is beyond the log size {current}")
-        return n
+        return n, current
 
     def inclusion_proof(self, index: int, size: int | None = None) -> tuple[int, list[bytes]]:
         """(tree size, proof) for leaf `index` (RFC 9162 §2.1.3)."""
         with self.store.read() as conn:
-            n = self._proof_size(conn, size)
-            return n, prove_inclusion(self.store.reader(conn, n), index, n)
+            n, current = self._proof_size(conn, size)
+            return n, prove_inclusion(self.store.reader(conn, n, current), index, n)
 
     def consistency_proof(self, first: int, second: int) -> list[bytes]:
         """Proof that tree `first` is a prefix of tree `second` (RFC 9162 §2.1.4)."""
         with self.store.read() as conn:
-            n = self._proof_size(conn, second)
-            return prove_consistency(self.store.reader(conn, n), first, n)
+            n, current = self._proof_size(conn, second)
+            return prove_consistency(self.store.reader(conn, n, current), first, n)
 
     def leaves(self, first: int, count: int) -> list[tuple[bytes, bytes]]:
         """(leaf data, stored leaf hash) of leaves [first, first+count), re-derived from their stored events."""

@@ -42,12 +42,12 @@ from sqlalchemy import (
 from sqlalchemy.pool import NullPool
 
 from ledger.errors import LedgerError, StorageError
-from ledger.merkle import EMPTY_ROOT, Node, decompose, fold, root_of
+from ledger.merkle import EMPTY_ROOT, Node, decompose, fold, node_hash, root_of
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
 _ADVISORY_LOCK_KEY = 0x7472_7573_746C_6764  # "trustlgd": one log per database
-_TILE_CACHE_SIZE = 4096  # full tiles are immutable: cache them forever (8 KiB each)
+_TILE_CACHE_SIZE = 4096  # full tiles are immutable: cache them forever (8 KiB each, 16 KiB with inner nodes)
 
 metadata = MetaData()
 _pk_int = BigInteger().with_variant(Integer, "sqlite")  # INTEGER PRIMARY KEY is SQLite's rowid: no extra index
@@ -190,6 +190,7 @@ class LedgerStore:
         self._edge_lock = threading.Lock()
         self._tiles: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._tiles_lock = threading.Lock()
+        self._levels: OrderedDict[tuple[int, int], list[list[bytes]]] = OrderedDict()
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         placeholders = ", ".join([mark] * 7)
         columns = "leaf_index, stream, version, topic, state, recorded_at, leaf_hash"
@@ -314,6 +315,22 @@ class LedgerStore:
             raise StorageError(f"tree storage is missing entries at level {level} from {first}")
         return [bytes(r[0]) for r in rows]
 
+    def full_tile_levels(self, conn: Connection, level: int, idx: int) -> list[list[bytes]]:
+        """Every inner node of a full, immutable tile (cached with it: a proof then hashes nothing inside)."""
+        key = (level, idx)
+        with self._tiles_lock:
+            levels = self._levels.get(key)
+            if levels is not None:
+                self._levels.move_to_end(key)
+                return levels
+        data = self.full_tile(conn, level, idx)
+        levels = tile_levels([data[i * 32 : (i + 1) * 32] for i in range(TILE_WIDTH)])
+        with self._tiles_lock:
+            self._levels[key] = levels
+            if len(self._levels) > _TILE_CACHE_SIZE:
+                self._levels.popitem(last=False)
+        return levels
+
     def full_tile(self, conn: Connection, level: int, idx: int) -> bytes:
         """The 256 entries of a full, immutable tile (cached)."""
         key = (level, idx)
@@ -413,50 +430,57 @@ class LedgerStore:
         """Store a new checkpoint (inside `write()`)."""
         conn.execute(checkpoints_table.insert(), [dataclasses.asdict(cp)])
 
-    def reader(self, conn: Connection, size: int) -> TileHashReader:
+    def reader(self, conn: Connection, size: int, stored_size: int | None = None) -> TileHashReader:
         """A `HashReader` over the tree of `size` leaves, valid for the life of `conn`."""
-        return TileHashReader(self, conn, size)
+        return TileHashReader(self, conn, size, stored_size)
+
+
+def tile_levels(entries: Sequence[bytes]) -> list[list[bytes]]:
+    """All complete node hashes inside one tile: level r holds the nodes of 2**r entries each."""
+    levels = [list(entries)]
+    while len(levels[-1]) > 1:
+        below = levels[-1]
+        levels.append([node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)])
+    return levels
 
 
 class TileHashReader:
-    """Reads complete-node hashes by fetching each needed tile once and hashing inside it."""
+    """Reads complete-node hashes by fetching each needed tile once; full tiles' inner nodes come from the cache."""
 
-    def __init__(self, store: LedgerStore, conn: Connection, size: int) -> None:
+    def __init__(self, store: LedgerStore, conn: Connection, size: int, stored_size: int | None = None) -> None:
         self._store = store
         self._conn = conn
         self._size = size
-        self._stored_size = store.size(conn)
+        self._stored_size = store.size(conn) if stored_size is None else stored_size
         if size > self._stored_size:
             raise LedgerError(f"tree size {size} is beyond the log size {self._stored_size}")
-        self._tiles: dict[tuple[int, int], list[bytes]] = {}
+        self._tiles: dict[tuple[int, int], list[list[bytes]]] = {}
 
-    def _tile(self, level: int, idx: int) -> list[bytes]:
+    def _tile(self, level: int, idx: int) -> list[list[bytes]]:
         key = (level, idx)
-        entries = self._tiles.get(key)
-        if entries is None:
-            entries = self._load(level, idx)
-            self._tiles[key] = entries
-        return entries
+        levels = self._tiles.get(key)
+        if levels is None:
+            levels = self._load(level, idx)
+            self._tiles[key] = levels
+        return levels
 
-    def _load(self, level: int, idx: int) -> list[bytes]:
+    def _load(self, level: int, idx: int) -> list[list[bytes]]:
         first = idx * TILE_WIDTH
         if (self._stored_size >> (TILE_HEIGHT * level)) >= first + TILE_WIDTH:
-            data = self._store.full_tile(self._conn, level, idx)
-            return [data[i * 32 : (i + 1) * 32] for i in range(TILE_WIDTH)]
+            return self._store.full_tile_levels(self._conn, level, idx)
         available = self._size >> (TILE_HEIGHT * level)
-        return self._store._entries(self._conn, level, first, min(TILE_WIDTH, available - first))
+        return tile_levels(self._store._entries(self._conn, level, first, min(TILE_WIDTH, available - first)))
 
     def read_hashes(self, nodes: Sequence[Node]) -> list[bytes]:
-        """Hashes of complete nodes, each computed from the one tile that holds its subtree."""
+        """Hashes of complete nodes, each read from the one tile that holds its subtree."""
         out = []
         for height, index in nodes:
             if (index + 1) << height > self._size:
                 raise LedgerError(f"node {height}/{index} is not complete in a tree of {self._size}")
             level, rel = divmod(height, TILE_HEIGHT)
             first = index << rel
-            entries = self._tile(level, first >> TILE_HEIGHT)
-            offset = first % TILE_WIDTH
-            out.append(root_of(entries[offset : offset + (1 << rel)]))
+            levels = self._tile(level, first >> TILE_HEIGHT)
+            out.append(levels[rel][(first % TILE_WIDTH) >> rel])
         return out
 
 
