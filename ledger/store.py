@@ -366,30 +366,22 @@ class LedgerStore:
 
     # -- rows for the log and the audit ----------------------------------------------------------------
 
+    def _select_events(self, conn: Connection, *conditions: Any, limit: int | None = None) -> list[EventRow]:
+        t = events_table.c
+        q = select(t.leaf_index, t.stream, t.version, t.topic, t.state, t.recorded_at, t.leaf_hash)
+        rows = conn.execute(q.where(*conditions).order_by(t.leaf_index).limit(limit)).all()
+        return [(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], bytes(r[6])) for r in rows]
+
     def event_rows(self, conn: Connection, first: int, count: int) -> list[EventRow]:
         """Event rows with leaf_index in [first, first+count), in order (a keyset page)."""
         t = events_table.c
-        rows = conn.execute(
-            select(t.leaf_index, t.stream, t.version, t.topic, t.state, t.recorded_at, t.leaf_hash)
-            .where(t.leaf_index >= first, t.leaf_index < first + count)
-            .order_by(t.leaf_index)
-        ).all()
-        return [(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], bytes(r[6])) for r in rows]
+        return self._select_events(conn, t.leaf_index >= first, t.leaf_index < first + count)
 
     def event_pages(self, conn: Connection, page: int = 5000) -> Iterator[list[EventRow]]:
         """All event rows in leaf order, a page at a time (memory stays flat)."""
-        t = events_table.c
         after = -1
-        while True:
-            rows = conn.execute(
-                select(t.leaf_index, t.stream, t.version, t.topic, t.state, t.recorded_at, t.leaf_hash)
-                .where(t.leaf_index > after)
-                .order_by(t.leaf_index)
-                .limit(page)
-            ).all()
-            if not rows:
-                return
-            yield [(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], bytes(r[6])) for r in rows]
+        while rows := self._select_events(conn, events_table.c.leaf_index > after, limit=page):
+            yield rows
             after = rows[-1][0]
 
     def stored_tile(self, conn: Connection, level: int, idx: int) -> tuple[bytes, bytes] | None:
