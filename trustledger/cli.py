@@ -7,9 +7,7 @@ import json
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from eventsourcing.persistence import StoredEvent
@@ -17,7 +15,9 @@ from eventsourcing.persistence import StoredEvent
 from ledger.audit import run_audit
 from ledger.errors import AuditFailure, LedgerError
 from signatures.errors import SignatureError
-from trustledger.region import Region, RegionError, init_region, open_region
+from trustledger import cli_apikeys, cli_licence, cli_peers, cli_remind, cli_seals, cli_trust
+from trustledger.cli_common import CTX, emit, fail, region
+from trustledger.region import RegionError, init_region
 from trustledger.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="TrustLedger: a trust ledger for e-licences.")
@@ -31,52 +31,9 @@ app.add_typer(bench_app, name="bench")
 BENCH_TOPIC = "trustledger.bench:SyntheticEvent"
 
 
-class Ctx:
-    """Per-invocation options."""
-
-    json = False
-
-
-CTX = Ctx()
-
-
 @app.callback()
 def _root(as_json: Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")] = False) -> None:
     CTX.json = as_json
-
-
-def emit(value: Any, text: str | None = None) -> None:
-    """Print `value` as JSON under --json, else `text` (or a readable form of value)."""
-    if CTX.json:
-        sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
-    elif text is not None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    else:
-        sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Report an error on stderr and return the Exit to raise."""
-    if CTX.json:
-        sys.stderr.write(json.dumps({"error": message}, ensure_ascii=False) + "\n")
-    else:
-        sys.stderr.write(f"error: {message}\n")
-    return typer.Exit(code)
-
-
-@contextmanager
-def region() -> Iterator[Region]:
-    """Open the configured region; domain errors become exit 1 with a message."""
-    try:
-        r = open_region(Settings())
-    except RegionError as exc:
-        raise fail(str(exc)) from exc
-    try:
-        yield r
-    except (LedgerError, SignatureError, RegionError) as exc:
-        raise fail(str(exc)) from exc
-    finally:
-        r.close()
 
 
 @app.command()
@@ -219,6 +176,11 @@ def serve(
     from trustledger.server import run  # lazy: the web stack loads only for `serve`
 
     run(host, port, workers)
+
+
+# Each capability registers its commands from its own module (DESIGN §13 names stay here in one list).
+for _module in (cli_licence, cli_trust, cli_seals, cli_remind, cli_peers, cli_apikeys):
+    _module.register(app)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from ledger.errors import LedgerError, ProofError
 from trustledger.region import Region, open_region
 from trustledger.settings import Settings
-from verify_api import log_routes
+from verify_api import anchor_routes, audit_routes, licence_routes, log_routes, public_routes, trust_routes
 
 
 def problem(status: int, type_: str, title: str, detail: str) -> JSONResponse:
@@ -54,5 +54,6 @@ def create_app(region: Region | None = None) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.include_router(log_routes.router)
+    for module in (log_routes, licence_routes, public_routes, audit_routes, trust_routes, anchor_routes):
+        app.include_router(module.router)
     return app

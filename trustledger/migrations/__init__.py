@@ -10,9 +10,13 @@ from sqlalchemy import Engine
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the database schema to the newest revision (idempotent)."""
+    """Bring the database schema to the newest revision of every branch (idempotent).
+
+    Each package owns a branch rooted at the ledger's 0001 (`licences`, `outbox`, `anchors`, `api`), so
+    capabilities add tables without ordering against each other.
+    """
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
