@@ -4,6 +4,8 @@ Every error raised by `licences` derives from `LicenceError`. Input errors name 
 with a 422 pointing at it; lifecycle errors name the invariant that refused the command.
 """
 
+from signatures.errors import VerificationError
+
 
 class LicenceError(Exception):
     """Root of every error raised by `licences`."""
@@ -78,3 +80,43 @@ class PrivacyError(LicenceError):
 
 class HolderDataShreddedError(PrivacyError):
     """The holder's key has been shredded: the personal data is gone for good."""
+
+
+class LicenceNotFoundError(LicenceError, LookupError):
+    """No licence with this id or identifier is in the library."""
+
+
+class ConcurrentUpdateError(LicenceError):
+    """Another writer changed the same licence (or registry entry) first; the command wrote nothing."""
+
+
+class IdempotencyConflictError(LicenceError):
+    """An idempotency key was reused for a different request; the command wrote nothing."""
+
+
+class RegistryError(LicenceError):
+    """The issuer and key registry refused a change (unknown issuer or key, no usable signing key)."""
+
+
+class ReminderCatalogueError(CatalogueError):
+    """The reminder catalogue (提醒事项目录: message templates per type and stage) is malformed or inconsistent."""
+
+
+class MessageRenderError(LicenceError):
+    """A reminder message could not be rendered, or rendered text would disclose personal data (fail closed)."""
+
+
+class OutboxError(LicenceError):
+    """An outbox operation was refused (unknown delivery, or a requeue of a delivery that is not dead)."""
+
+
+class DeliveryError(LicenceError):
+    """One delivery attempt failed; `permanent` failures are dead-lettered at once, others retried with back-off."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class WebhookVerificationError(LicenceError, VerificationError):
+    """A received webhook failed verification: missing header, stale or future timestamp, or bad signature."""
