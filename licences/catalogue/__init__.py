@@ -4,7 +4,7 @@ The YAML files in this package are the data; `model` holds the values and `valid
 (The catalogue is a package rather than a `catalogue.py` module so that its data files are package data beside it.)
 """
 
-from licences.catalogue.loader import build_catalogue, load_catalogue, parse_departments, parse_licence_type
+from licences.catalogue.loader import build_catalogue, catalogue_documents, load_catalogue, parse_departments, parse_licence_type
 from licences.catalogue.model import (
     Catalogue,
     Channel,
@@ -32,6 +32,7 @@ __all__ = [
     "ReminderPolicy",
     "ValidityRule",
     "build_catalogue",
+    "catalogue_documents",
     "load_catalogue",
     "parse_departments",
     "parse_licence_type",

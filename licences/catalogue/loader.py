@@ -228,11 +228,10 @@ def build_catalogue(departments_document: object, type_documents: Iterable[tuple
     return Catalogue(region, departments, licence_types)
 
 
-@cache
-def load_catalogue() -> Catalogue:
-    """Load and validate the packaged catalogue (read once per process; the result is immutable)."""
+def catalogue_documents() -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
+    """The packaged catalogue as raw documents: (departments document, [(file name, licence type document)])."""
     package = files("licences.catalogue")
-    documents = {
+    documents: dict[str, object] = {
         entry.name: _read_yaml(entry.read_bytes(), entry.name)
         for entry in sorted(package.iterdir(), key=lambda e: e.name)
         if entry.name.endswith(".yaml") and entry.name != REMINDERS_FILE
@@ -240,7 +239,16 @@ def load_catalogue() -> Catalogue:
     if DEPARTMENTS_FILE not in documents:
         raise CatalogueError(f"{DEPARTMENTS_FILE} is missing from the catalogue")
     departments = documents.pop(DEPARTMENTS_FILE)
-    return build_catalogue(departments, documents.items())
+    if not isinstance(departments, dict) or not all(isinstance(d, dict) for d in documents.values()):
+        raise CatalogueError("catalogue documents must be mappings")
+    return departments, [(name, doc) for name, doc in documents.items() if isinstance(doc, dict)]
+
+
+@cache
+def load_catalogue() -> Catalogue:
+    """Load and validate the packaged catalogue (read once per process; the result is immutable)."""
+    departments, types = catalogue_documents()
+    return build_catalogue(departments, types)
 
 
 def _read_yaml(data: bytes, where: str) -> object:
