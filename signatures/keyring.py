@@ -104,6 +104,30 @@ class KeyRecord:
         return self.not_before <= signed_at and all(signed_at < end for end in ends)
 
 
+def _whole_second(value: datetime) -> int:
+    return int(value.timestamp() // 1)
+
+
+def key_problem_at_second(record: KeyRecord, signed_at: int) -> str | None:
+    """Why `record` did not vouch for something stamped `signed_at` (Unix seconds, e.g. a token's iat), or None.
+
+    Token times have one-second resolution, so the key's times are compared at one-second resolution too: a key
+    registered during second S vouches for tokens stamped S (keys are registered, then used at once); so does a key
+    retired during S (retiring is not distrust: the token stamped S was signed just before). A key compromised during
+    S, or whose validity ends during S, does not (fail closed).
+    Returns "key_compromised" or "key_not_valid_at_signing_time".
+    """
+    if record.compromised_since is not None and signed_at >= _whole_second(record.compromised_since):
+        return "key_compromised"
+    if signed_at < _whole_second(record.not_before):
+        return "key_not_valid_at_signing_time"
+    if record.not_after is not None and signed_at >= _whole_second(record.not_after):
+        return "key_not_valid_at_signing_time"  # a second that straddles not_after is outside the window
+    if record.retired_at is not None and signed_at > _whole_second(record.retired_at):
+        return "key_not_valid_at_signing_time"
+    return None
+
+
 def check_key_valid_at(record: KeyRecord, signed_at: datetime) -> None:
     """Raise VerificationError unless `record` was a good key at `signed_at` (DESIGN §6 key lifecycle)."""
     _check_aware(signed_at, "signed_at")

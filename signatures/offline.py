@@ -7,7 +7,7 @@ since suspended or revoked needs the ledger (online); the status says so in its 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from signatures.cose import (
     LicenceClaims,
@@ -18,7 +18,7 @@ from signatures.cose import (
     verify_token_signature,
 )
 from signatures.errors import MalformedError, TokenRejectedError
-from signatures.keyring import KeyRecord
+from signatures.keyring import KeyRecord, key_problem_at_second
 from signatures.trustlist import TrustedIssuer, TrustList
 
 # Only after these failures are the claims known to come from a trusted issuer's valid key, so only then may a
@@ -50,12 +50,13 @@ def _token_bytes(token: bytes | str) -> bytes:
         raise _reject(TokenReason.MALFORMED, f"malformed token: {exc}") from exc
 
 
-def _check_key_at(record: KeyRecord, signed_at: datetime) -> None:
-    if record.is_compromised_at(signed_at):
+def _check_key_at(record: KeyRecord, signed_at: int, what: str) -> None:
+    problem = key_problem_at_second(record, signed_at)
+    if problem == TokenReason.KEY_COMPROMISED:
         since = record.compromised_since.isoformat() if record.compromised_since else "?"
-        raise _reject(TokenReason.KEY_COMPROMISED, f"key compromised since {since}")
-    if not record.is_valid_at(signed_at):
-        raise _reject(TokenReason.KEY_NOT_VALID, "key not valid at signing time")
+        raise _reject(TokenReason.KEY_COMPROMISED, f"key compromised since {since} ({what} is later)")
+    if problem is not None:
+        raise _reject(TokenReason.KEY_NOT_VALID, f"key not valid at signing time ({what})")
 
 
 def _check_period(claims: LicenceClaims, now: datetime) -> None:
@@ -67,9 +68,18 @@ def _check_period(claims: LicenceClaims, now: datetime) -> None:
 
 
 def verify_licence_token(
-    token: bytes | str, trust_list: TrustList, now: datetime, *, allow_stale: bool = False
+    token: bytes | str,
+    trust_list: TrustList,
+    now: datetime,
+    *,
+    allow_stale: bool = False,
+    recorded_at: datetime | None = None,
 ) -> TrustedToken:
-    """Verify a licence token offline (RFC 9052 §4.4, RFC 8392 §3.1); raises TokenRejectedError with a reason code."""
+    """Verify a licence token offline (RFC 9052 §4.4, RFC 8392 §3.1); raises TokenRejectedError with a reason code.
+
+    `recorded_at` (online only) is the ledger time of the minting leaf: the key must have been good then too, so a
+    holder of a compromised key cannot pass by backdating `iat`.
+    """
     # Steps: (1) parse; (2) trust list fresh; (3) signature under the key its kid names; (4) token of this log;
     # (5) key belongs to the claimed issuer; (6) key good at iat; (7) issuer may issue the type; (8) nbf <= now < exp.
     # (1): parse the token (raw bytes, bare base64url or a /v/ URL)
@@ -90,7 +100,9 @@ def verify_licence_token(
     if issuer.uscc != claims.issuer:
         raise _reject(TokenReason.KEY_NOT_ISSUERS, f"key belongs to {issuer.uscc}, not to issuer {claims.issuer}")
     # (6): key lifecycle at signing time
-    _check_key_at(record, datetime.fromtimestamp(claims.issued_at, UTC))
+    _check_key_at(record, claims.issued_at, "iat")
+    if recorded_at is not None:
+        _check_key_at(record, int(recorded_at.timestamp() // 1), "time the ledger recorded the minting event")
     # (7): the issuer is authorised for this licence type
     if claims.licence_type not in issuer.licence_types:
         raise _reject(TokenReason.TYPE_NOT_ALLOWED, f"issuer not allowed for licence type {claims.licence_type}")
@@ -116,11 +128,16 @@ class TokenStatus:
 
 
 def validate_token_offline(
-    token: bytes | str, trust_list: TrustList, now: datetime, *, allow_stale: bool = False
+    token: bytes | str,
+    trust_list: TrustList,
+    now: datetime,
+    *,
+    allow_stale: bool = False,
+    recorded_at: datetime | None = None,
 ) -> TokenStatus:
     """`verify_licence_token` as a frozen status for the CLI and the public page (pyHanko-style validation)."""
     try:
-        trusted = verify_licence_token(token, trust_list, now, allow_stale=allow_stale)
+        trusted = verify_licence_token(token, trust_list, now, allow_stale=allow_stale, recorded_at=recorded_at)
     except TokenRejectedError as exc:
         reason = TokenReason(exc.reason)
         if reason not in _CLAIMS_AUTHENTIC:

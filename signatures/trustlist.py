@@ -32,7 +32,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import rfc8785
 from cryptography import x509
@@ -106,12 +106,14 @@ def _parse_optional_time(value: object, what: str) -> datetime | None:
     return None if value is None else _parse_time(value, what)
 
 
-def _whole_seconds(value: datetime | None, *, up: bool) -> datetime | None:
-    """Round to whole seconds the safe way: a window may only shrink, a compromise may only start earlier."""
-    if value is None or not value.microsecond:
-        return value
-    floor = value.replace(microsecond=0)
-    return floor + timedelta(seconds=1) if up else floor
+def _whole_seconds(value: datetime | None) -> datetime | None:
+    """Cut to the whole second, as token times are (RFC 8392 NumericDate as an integer).
+
+    For the end of a window and a compromise this only makes them earlier (safe). For the start of a window it is
+    what token verification does anyway (`key_problem_at_second`): a key registered during second S signs tokens
+    stamped S.
+    """
+    return None if value is None else value.replace(microsecond=0)
 
 
 def _object(value: object, keys: set[str], what: str) -> Mapping[str, object]:
@@ -363,14 +365,14 @@ def build_trust_list(
 
 
 def _rounded_key(key: KeyRecord) -> KeyRecord:
-    not_before = _whole_seconds(key.not_before, up=True)
+    not_before = _whole_seconds(key.not_before)
     assert not_before is not None
     return replace(
         key,
         not_before=not_before,
-        not_after=_whole_seconds(key.not_after, up=False),
-        retired_at=_whole_seconds(key.retired_at, up=False),
-        compromised_since=_whole_seconds(key.compromised_since, up=False),
+        not_after=_whole_seconds(key.not_after),
+        retired_at=_whole_seconds(key.retired_at),
+        compromised_since=_whole_seconds(key.compromised_since),
     )
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
 from signatures.cose import ALG_EDDSA, ALG_ES256, key_id_for
 from signatures.errors import MalformedError, VerificationError
-from signatures.keyring import KeyRecord, KeyRing, check_key_valid_at
+from signatures.keyring import KeyRecord, KeyRing, check_key_valid_at, key_problem_at_second
 from tests.signatures import helpers as h
 
 
@@ -89,3 +90,28 @@ def test_key_ring_lookup_and_duplicates(record: KeyRecord) -> None:
     assert ring.public_key(b"\x00" * 8) is None
     with pytest.raises(MalformedError, match="kid"):
         KeyRing.of([record, record.retire(h.T0)])
+
+
+HALF = timedelta(microseconds=500_000)
+NOT_VALID, COMPROMISED = "key_not_valid_at_signing_time", "key_compromised"
+
+
+@pytest.mark.parametrize(
+    ("changes", "offset", "problem"),
+    [
+        ({"not_before": h.KEYS_FROM + HALF}, 0, None),  # registered during second S: signs tokens stamped S
+        ({"not_before": h.KEYS_FROM + HALF}, -1, NOT_VALID),
+        ({"retired_at": h.KEYS_FROM + 9 * h.DAY + HALF}, 9 * 86400, None),  # retired during S: S still counts
+        ({"retired_at": h.KEYS_FROM + 9 * h.DAY}, 9 * 86400, None),  # retired at S exactly: S still counts
+        ({"retired_at": h.KEYS_FROM + 9 * h.DAY}, 9 * 86400 + 1, NOT_VALID),
+        ({"not_after": h.KEYS_FROM + 9 * h.DAY + HALF}, 9 * 86400, NOT_VALID),  # window ends during S: fail closed
+        ({"not_after": h.KEYS_FROM + 9 * h.DAY}, 9 * 86400 - 1, None),
+        ({"compromised_since": h.KEYS_FROM + 9 * h.DAY + HALF}, 9 * 86400, COMPROMISED),  # fail closed
+        ({"compromised_since": h.KEYS_FROM + 9 * h.DAY}, 9 * 86400 - 1, None),
+        ({"compromised_since": h.KEYS_FROM, "retired_at": h.KEYS_FROM}, 0, COMPROMISED),  # compromise wins
+    ],
+)
+def test_key_problem_at_second(record: KeyRecord, changes: dict[str, Any], offset: int, problem: str | None) -> None:
+    """Token times are whole seconds; key times are compared at that resolution (see the docstring's rules)."""
+    changed = replace(record, **changes)
+    assert key_problem_at_second(changed, h.ts(h.KEYS_FROM) + offset) == problem

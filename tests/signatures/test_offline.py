@@ -138,3 +138,17 @@ def test_status_is_frozen(token_a: bytes, trust_list: TrustList) -> None:
     with pytest.raises(AttributeError):
         status.bottom_line = False  # type: ignore[misc]
     assert replace(status, bottom_line=False).verdict == "invalid"
+
+
+def test_online_recorded_time_defeats_a_backdated_iat(signer_a: Ed25519Signer) -> None:
+    """A thief of a compromised key can backdate iat; the ledger's time of the minting leaf cannot be backdated."""
+    since = h.T0 - 10 * h.DAY
+    doc = h.trust_list(h.issuer_a(compromised_since=since))
+    backdated = sign_token(h.claims(issued_at=h.ts(since) - 3600), signer_a)
+    assert verify_licence_token(backdated, doc, h.T0)  # offline, iat is all there is
+    with pytest.raises(TokenRejectedError, match="recorded the minting event") as info:
+        verify_licence_token(backdated, doc, h.T0, recorded_at=since + h.DAY)
+    assert info.value.reason == TokenReason.KEY_COMPROMISED
+    assert verify_licence_token(backdated, doc, h.T0, recorded_at=since - 3600 * timedelta(seconds=1))
+    status = validate_token_offline(backdated, doc, h.T0, recorded_at=since)
+    assert (status.bottom_line, status.reason) == (False, TokenReason.KEY_COMPROMISED)

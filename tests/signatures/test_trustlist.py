@@ -235,12 +235,12 @@ def test_next_update_must_follow_issued_at() -> None:
         h.trust_list(h.issuer_a(), next_update=h.T0 - 2 * h.DAY)
 
 
-def test_build_rounds_times_the_safe_way() -> None:
+def test_build_cuts_times_to_the_second_as_tokens_are() -> None:
     half = timedelta(microseconds=500_000)
     issuer = h.issuer_a(not_before=h.KEYS_FROM + half, not_after=h.T0 + half, compromised_since=h.T0 + 3 * h.DAY + half)
     doc = h.trust_list(issuer, issued_at=h.T0 - h.DAY + half)
     key = doc.issuers[0].keys[0]
-    assert key.not_before == h.KEYS_FROM + timedelta(seconds=1)  # starts later, never earlier
+    assert key.not_before == h.KEYS_FROM  # a key registered during second S signs tokens stamped S
     assert key.not_after == h.T0  # ends earlier, never later
     assert key.compromised_since == h.T0 + 3 * h.DAY  # distrusted earlier, never later
     assert doc.issued_at == h.T0 - h.DAY
