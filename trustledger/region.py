@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -13,6 +15,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger.log import CheckpointSigner, Log
 from ledger.persistence import Clock, LedgerRecorder, system_clock
 from ledger.store import LedgerStore, make_engine
+from licences.application import LicenceService
+from licences.catalogue import Catalogue, catalogue_documents
+from licences.holder_keys import SqlHolderKeyVault
+from licences.recording import Recording
+from licences.registry import RegistryService
+from licences.store import LicenceStore
 from signatures.keys import FileKeyStore, load_or_create_passphrase
 from signatures.note import NoteSigner
 from trustledger.migrations import upgrade
@@ -55,6 +63,42 @@ class Region:
         self.store = LedgerStore(make_engine(settings.resolved_database_url()))
         self.log = Log(self.store, config.origin)
         self.recorder = LedgerRecorder(self.store, clock=clock)
+        self.recording = Recording(self.recorder)
+        self.licence_store = LicenceStore(self.store)
+
+    @property
+    def public_base_url(self) -> str:
+        """The base of QR URLs (`<base>/v/<token>`)."""
+        return self.settings.public_base_url.rstrip("/")
+
+    @cached_property
+    def registry(self) -> RegistryService:
+        """Catalogue entries and signing keys, as ledger events."""
+        return RegistryService(self.recording, self.licence_store, self.keys, self.clock)
+
+    @cached_property
+    def licences(self) -> LicenceService:
+        """The licence library: lifecycle commands, uses, queries."""
+        secrets_dir = self.settings.home / "keys"
+        salt = load_or_create_passphrase(secrets_dir / "holder-salt")
+        kek = hashlib.sha256(
+            b"trustledger/holder-kek:" + load_or_create_passphrase(secrets_dir / "holder-kek")
+        ).digest()
+        return LicenceService(
+            recording=self.recording,
+            store=self.licence_store,
+            registry=self.registry,
+            vault=SqlHolderKeyVault(self.licence_store, kek),
+            salt=salt,
+            clock=self.clock,
+            origin=self.config.origin,
+            public_base_url=self.public_base_url,
+        )
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The catalogue as published on this region's ledger."""
+        return self.registry.catalogue()
 
     @property
     def log_signer(self) -> NoteSigner:
@@ -126,6 +170,9 @@ def init_region(settings: Settings, code: str | None, name: str | None, origin: 
     keys.get_or_create("root", "ed25519")
     region = Region(settings, wanted)
     upgrade(region.store.engine)
+    departments, types = catalogue_documents()
+    region.registry.publish_catalogue(departments, [doc for _, doc in types])
+    region.registry.ensure_token_keys()
     region.sign_checkpoint()
     return region
 

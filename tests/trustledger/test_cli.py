@@ -39,33 +39,35 @@ def test_init_is_idempotent_and_refuses_a_new_identity(cli: CliRunner) -> None:
 
 
 def test_log_commands_verify_independently(cli: CliRunner) -> None:
-    run(cli, "init")
+    base = json.loads(run(cli, "--json", "init"))["log_size"]  # init publishes the catalogue and keys as events
+    assert base > 0
     run(cli, "bench", "append", "--events", "300", "--batch", "7")
+    n = base + 300
     note = run(cli, "log", "checkpoint")
     vkey = run(cli, "log", "verifier-key").strip()
     assert vkey.count("+") == 2  # naive `split("+")` parsers work on our key too
     verifier = parse_verifier_key(vkey)
     body = open_checkpoint(note, verifier, "ledger.ha.gov.example/log")
-    assert body.size == 300
+    assert body.size == n
     leaf = base64.b64decode(run(cli, "log", "leaf", "150").strip(), validate=True)
-    proof = json.loads(run(cli, "log", "proof", "inclusion", "150", "--size", "300"))
-    assert (proof["leaf_index"], proof["tree_size"]) == (150, 300)
-    verify_inclusion(150, 300, leaf_hash(leaf), [base64.b64decode(h) for h in proof["hashes"]], body.root_hash)
+    proof = json.loads(run(cli, "log", "proof", "inclusion", "150", "--size", str(n)))
+    assert (proof["leaf_index"], proof["tree_size"]) == (150, n)
+    verify_inclusion(150, n, leaf_hash(leaf), [base64.b64decode(h) for h in proof["hashes"]], body.root_hash)
     run(cli, "bench", "append", "--events", "50")
     note2 = run(cli, "log", "checkpoint")
     body2 = open_checkpoint(note2, verifier)
-    cons = json.loads(run(cli, "log", "proof", "consistency", "300", "350"))
-    verify_consistency(300, 350, body.root_hash, body2.root_hash, [base64.b64decode(h) for h in cons["hashes"]])
+    cons = json.loads(run(cli, "log", "proof", "consistency", str(n), str(n + 50)))
+    verify_consistency(n, n + 50, body.root_hash, body2.root_hash, [base64.b64decode(h) for h in cons["hashes"]])
     assert run(cli, "log", "checkpoint") == note2  # no growth, no new checkpoint
     report = json.loads(run(cli, "--json", "audit"))
-    assert report["ok"] is True and report["leaves"] == 350 and report["checkpoints"] == 3
+    assert report["ok"] is True and report["leaves"] == n + 50 and report["checkpoints"] == 3
 
 
 def test_errors_and_exit_codes(cli: CliRunner) -> None:
     run(cli, "audit", code=1)  # not initialised
-    run(cli, "init")
-    run(cli, "log", "proof", "inclusion", "5", code=1)
-    run(cli, "log", "leaf", "99", code=1)
+    size = json.loads(run(cli, "--json", "init"))["log_size"]
+    run(cli, "log", "proof", "inclusion", str(size), code=1)
+    run(cli, "log", "leaf", str(size + 99), code=1)
     run(cli, "log", "proof", "inclusion", "five", code=2)
     run(cli, "bench", "append", code=2)
     run(cli, "no-such-command", code=2)
@@ -77,10 +79,11 @@ def test_audit_exit_1_names_the_first_bad_index(cli: CliRunner) -> None:
     run(cli, "log", "checkpoint")
     region = open_region(Settings())
     with region.store.engine.begin() as conn:
-        conn.execute(text("UPDATE ledger_events SET state = :s WHERE leaf_index = 17"), {"s": b'{"n":-1}'})
+        bad = region.log.size() - 23
+        conn.execute(text("UPDATE ledger_events SET state = :s WHERE leaf_index = :i"), {"s": b'{"n":-1}', "i": bad})
     region.close()
     result = cli.invoke(app, ["audit"])
     assert result.exit_code == 1
-    assert "index 17" in result.stderr
+    assert f"index {bad}" in result.stderr
     doc = json.loads(cli.invoke(app, ["--json", "audit"]).stdout)
-    assert doc == {"ok": False, "first_bad_index": 17, "reason": doc["reason"]}
+    assert doc == {"ok": False, "first_bad_index": bad, "reason": doc["reason"]}

@@ -1,0 +1,619 @@
+"""Read models of the licence library (DESIGN §5), written in the same transaction as the events they reflect.
+
+Tables: `licence_index` (one row per licence: look-ups by id, identifier, holder digest, issuer, expiry date),
+`licence_identifiers` (every version's identifier → licence), `licence_history` (leaf indexes of a licence's lifecycle
+events and uses, so a history is one indexed range and never a replay), `licence_serials` (per type/issuer/year serial
+counters), `idempotency_keys` (a retried command finds its first result), `holder_keys` (per-holder keys, wrapped; a
+deleted row is a shredded holder), and the registry (`registry_entries`, `registry_issuers`, `registry_keys`).
+
+SQL lives here only; the application hands rows in and gets frozen rows out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from ledger.store import LedgerStore, events_table
+
+metadata = MetaData()
+_leaf = BigInteger().with_variant(Integer, "sqlite")
+_when = DateTime(timezone=True)
+
+licence_index = Table(
+    "licence_index",
+    metadata,
+    Column("licence_id", String(36), primary_key=True),
+    Column("identifier", String(96), nullable=False),
+    Column("type_code", String(32), nullable=False),
+    Column("issuer", String(18), nullable=False),
+    Column("holder_digest", String(32), nullable=False),
+    Column("holder_kind", String(16), nullable=False),
+    Column("lifecycle", String(16), nullable=False),
+    Column("licence_version", Integer, nullable=False),
+    Column("valid_from", _when, nullable=False),
+    Column("valid_until", _when, nullable=True),
+    Column("reminded_stage", Integer, nullable=True),
+    Column("minted_leaf", _leaf, nullable=False),
+    Column("last_leaf", _leaf, nullable=False),
+    Column("aggregate_version", Integer, nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("token", Text, nullable=False),
+    Column("imported", Integer, nullable=False, default=0),
+    Column("identifier_check_ok", Integer, nullable=False, default=1),
+    Index("ix_licence_index_holder", "holder_digest"),
+    Index("ix_licence_index_issuer", "issuer", "licence_id"),
+    Index("ix_licence_index_valid_until", "valid_until"),
+)
+
+licence_identifiers = Table(
+    "licence_identifiers",
+    metadata,
+    Column("identifier", String(96), primary_key=True),
+    Column("licence_id", String(36), nullable=False),
+    Column("licence_version", Integer, nullable=False),
+)
+
+licence_history = Table(
+    "licence_history",
+    metadata,
+    Column("licence_id", String(36), nullable=False),
+    Column("leaf_index", _leaf, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("licence_version", Integer, nullable=False),
+    PrimaryKeyConstraint("licence_id", "leaf_index", name="pk_licence_history"),
+)
+
+licence_serials = Table(
+    "licence_serials",
+    metadata,
+    Column("type_code", String(32), nullable=False),
+    Column("issuer", String(18), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("next_serial", BigInteger, nullable=False),
+    PrimaryKeyConstraint("type_code", "issuer", "year", name="pk_licence_serials"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(64), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("result", Text, nullable=False),
+    PrimaryKeyConstraint("scope", "key", name="pk_idempotency_keys"),
+)
+
+holder_keys = Table(
+    "holder_keys",
+    metadata,
+    Column("holder_ref", String(64), primary_key=True),
+    Column("wrapped_key", LargeBinary, nullable=False),
+)
+
+registry_entries = Table(
+    "registry_entries",
+    metadata,
+    Column("kind", String(16), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("leaf_index", _leaf, nullable=False),
+    PrimaryKeyConstraint("kind", "key", name="pk_registry_entries"),
+)
+
+registry_issuers = Table(
+    "registry_issuers",
+    metadata,
+    Column("uscc", String(18), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("region_code", String(6), nullable=False),
+    Column("licence_types", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("leaf_index", _leaf, nullable=False),
+)
+
+registry_keys = Table(
+    "registry_keys",
+    metadata,
+    Column("kid", String(16), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("alg", Integer, nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("not_before", _when, nullable=False),
+    Column("not_after", _when, nullable=True),
+    Column("retired_at", _when, nullable=True),
+    Column("compromised_since", _when, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("leaf_index", _leaf, nullable=False),
+    Index("ix_registry_keys_owner", "owner"),
+)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive date-times; every time we store is UTC, so say so."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class LicenceRow:
+    """One row of `licence_index`."""
+
+    licence_id: UUID
+    identifier: str
+    type_code: str
+    issuer: str
+    holder_digest: str
+    holder_kind: str
+    lifecycle: str
+    licence_version: int
+    valid_from: datetime
+    valid_until: datetime | None
+    reminded_stage: int | None
+    minted_leaf: int
+    last_leaf: int
+    aggregate_version: int
+    fields: dict[str, Any]
+    token: str
+    imported: bool = False
+    identifier_check_ok: bool = True
+
+    def values(self) -> dict[str, Any]:
+        """Column values for an insert or update."""
+        return {
+            "licence_id": str(self.licence_id),
+            "identifier": self.identifier,
+            "type_code": self.type_code,
+            "issuer": self.issuer,
+            "holder_digest": self.holder_digest,
+            "holder_kind": self.holder_kind,
+            "lifecycle": self.lifecycle,
+            "licence_version": self.licence_version,
+            "valid_from": self.valid_from,
+            "valid_until": self.valid_until,
+            "reminded_stage": self.reminded_stage,
+            "minted_leaf": self.minted_leaf,
+            "last_leaf": self.last_leaf,
+            "aggregate_version": self.aggregate_version,
+            "fields": json.dumps(self.fields, ensure_ascii=False, sort_keys=True),
+            "token": self.token,
+            "imported": int(self.imported),
+            "identifier_check_ok": int(self.identifier_check_ok),
+        }
+
+    @classmethod
+    def from_mapping(cls, m: Any) -> LicenceRow:
+        """Build from a result row mapping."""
+        valid_from = aware(m["valid_from"])
+        assert valid_from is not None
+        return cls(
+            licence_id=UUID(m["licence_id"]),
+            identifier=m["identifier"],
+            type_code=m["type_code"],
+            issuer=m["issuer"],
+            holder_digest=m["holder_digest"],
+            holder_kind=m["holder_kind"],
+            lifecycle=m["lifecycle"],
+            licence_version=m["licence_version"],
+            valid_from=valid_from,
+            valid_until=aware(m["valid_until"]),
+            reminded_stage=m["reminded_stage"],
+            minted_leaf=m["minted_leaf"],
+            last_leaf=m["last_leaf"],
+            aggregate_version=m["aggregate_version"],
+            fields=json.loads(m["fields"]),
+            token=m["token"],
+            imported=bool(m["imported"]),
+            identifier_check_ok=bool(m["identifier_check_ok"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One event of a licence's history: its leaf, kind, licence version, and the stored event."""
+
+    leaf_index: int
+    kind: str
+    licence_version: int
+    topic: str
+    state: bytes
+    recorded_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRow:
+    """One row of `registry_keys`."""
+
+    kid: str
+    owner: str
+    purpose: str
+    alg: int
+    public_key: str
+    not_before: datetime
+    not_after: datetime | None
+    retired_at: datetime | None
+    compromised_since: datetime | None
+    version: int
+    leaf_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerRow:
+    """One row of `registry_issuers`."""
+
+    uscc: str
+    name: str
+    region_code: str
+    licence_types: tuple[str, ...]
+    position: int
+    leaf_index: int
+
+
+class LicenceStore:
+    """Queries and same-transaction writes of the licence read models; shares the ledger's engine."""
+
+    def __init__(self, ledger: LedgerStore) -> None:
+        self.ledger = ledger
+        self.engine = ledger.engine
+
+    def create_tables(self) -> None:
+        """Create the read-model tables (tests; deployments run the Alembic migrations)."""
+        metadata.create_all(self.engine)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only connection."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    # -- licence_index --------------------------------------------------------------------------------------------
+
+    def licence(self, licence_id: UUID) -> LicenceRow | None:
+        """The row of one licence, or None."""
+        with self.read() as conn:
+            m = conn.execute(select(licence_index).where(licence_index.c.licence_id == str(licence_id))).mappings()
+            row = m.first()
+        return None if row is None else LicenceRow.from_mapping(row)
+
+    def licence_id_for_identifier(self, identifier: str) -> UUID | None:
+        """The licence that carries (or carried) this identifier."""
+        with self.read() as conn:
+            found = conn.execute(
+                select(licence_identifiers.c.licence_id).where(licence_identifiers.c.identifier == identifier)
+            ).scalar()
+        return None if found is None else UUID(found)
+
+    def _licences(self, *conditions: Any, order: Any, limit: int) -> list[LicenceRow]:
+        query = select(licence_index).where(*conditions).order_by(*order).limit(limit)
+        with self.read() as conn:
+            return [LicenceRow.from_mapping(m) for m in conn.execute(query).mappings()]
+
+    def by_holder(self, holder_digest: str, limit: int = 1000) -> list[LicenceRow]:
+        """A holder's licences, newest first."""
+        return self._licences(
+            licence_index.c.holder_digest == holder_digest, order=[licence_index.c.minted_leaf.desc()], limit=limit
+        )
+
+    def by_issuer(self, issuer: str, limit: int = 100, after: UUID | None = None) -> list[LicenceRow]:
+        """An issuer's licences in id order, a keyset page after `after`."""
+        conditions = [licence_index.c.issuer == issuer]
+        if after is not None:
+            conditions.append(licence_index.c.licence_id > str(after))
+        return self._licences(*conditions, order=[licence_index.c.licence_id], limit=limit)
+
+    def expiring_between(self, start: datetime, end: datetime, limit: int = 1000) -> list[LicenceRow]:
+        """Licences whose validity ends in [start, end), soonest first (the expiry index)."""
+        return self._licences(
+            licence_index.c.valid_until >= start,
+            licence_index.c.valid_until < end,
+            order=[licence_index.c.valid_until, licence_index.c.licence_id],
+            limit=limit,
+        )
+
+    def count(self) -> int:
+        """How many licences the library holds."""
+        with self.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(licence_index)).scalar_one())
+
+    @staticmethod
+    def put_licence(conn: Connection, row: LicenceRow, *, new: bool) -> None:
+        """Insert or update a licence row and record its current identifier."""
+        values = row.values()
+        if new:
+            conn.execute(insert(licence_index).values(values))
+        else:
+            conn.execute(update(licence_index).where(licence_index.c.licence_id == values["licence_id"]).values(values))
+        known = conn.execute(
+            select(licence_identifiers.c.licence_id).where(licence_identifiers.c.identifier == row.identifier)
+        ).scalar()
+        if known is None:
+            conn.execute(
+                insert(licence_identifiers).values(
+                    identifier=row.identifier, licence_id=str(row.licence_id), licence_version=row.licence_version
+                )
+            )
+
+    @staticmethod
+    def add_history(conn: Connection, rows: Sequence[tuple[UUID, int, str, int]]) -> None:
+        """Append (licence id, leaf index, kind, licence version) rows to the history index."""
+        if rows:
+            conn.execute(
+                insert(licence_history),
+                [{"licence_id": str(i), "leaf_index": leaf, "kind": k, "licence_version": v} for i, leaf, k, v in rows],
+            )
+
+    def history(self, licence_id: UUID) -> list[HistoryRow]:
+        """A licence's lifecycle events and uses, with their stored events, in leaf order."""
+        query = (
+            select(
+                licence_history.c.leaf_index,
+                licence_history.c.kind,
+                licence_history.c.licence_version,
+                events_table.c.topic,
+                events_table.c.state,
+                events_table.c.recorded_at,
+            )
+            .join(events_table, events_table.c.leaf_index == licence_history.c.leaf_index)
+            .where(licence_history.c.licence_id == str(licence_id))
+            .order_by(licence_history.c.leaf_index)
+        )
+        with self.read() as conn:
+            return [HistoryRow(r[0], r[1], r[2], r[3], bytes(r[4]), r[5]) for r in conn.execute(query)]
+
+    def use_count(self, licence_id: UUID) -> int:
+        """How many uses (accepted or refused) a licence has."""
+        query = select(func.count()).where(
+            licence_history.c.licence_id == str(licence_id), licence_history.c.kind == "invoked"
+        )
+        with self.read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # -- serials ----------------------------------------------------------------------------------------------------
+
+    def next_serial(self, type_code: str, issuer: str, year: int) -> int:
+        """The serial counter a new licence would take (claimed later by `claim_serial` in the write transaction)."""
+        with self.read() as conn:
+            value = conn.execute(
+                select(licence_serials.c.next_serial).where(
+                    licence_serials.c.type_code == type_code,
+                    licence_serials.c.issuer == issuer,
+                    licence_serials.c.year == year,
+                )
+            ).scalar()
+        return 1 if value is None else int(value)
+
+    @staticmethod
+    def claim_serial(conn: Connection, type_code: str, issuer: str, year: int, serial: int, count: int = 1) -> bool:
+        """Take `count` serials from `serial` if the counter still stands there; False: another writer won."""
+        key = and_(
+            licence_serials.c.type_code == type_code, licence_serials.c.issuer == issuer, licence_serials.c.year == year
+        )
+        if serial == 1:
+            exists = conn.execute(select(licence_serials.c.next_serial).where(key)).scalar()
+            if exists is None:
+                conn.execute(
+                    insert(licence_serials).values(type_code=type_code, issuer=issuer, year=year, next_serial=1 + count)
+                )
+                return True
+        result = conn.execute(
+            update(licence_serials)
+            .where(key, licence_serials.c.next_serial == serial)
+            .values(next_serial=serial + count)
+        )
+        return result.rowcount == 1
+
+    # -- idempotency ------------------------------------------------------------------------------------------------
+
+    def idempotent_result(self, scope: str, key: str) -> tuple[str, dict[str, Any]] | None:
+        """(request hash, stored result) of an earlier command with this key, or None."""
+        with self.read() as conn:
+            row = conn.execute(
+                select(idempotency_keys.c.request_hash, idempotency_keys.c.result).where(
+                    idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
+                )
+            ).first()
+        return None if row is None else (row[0], json.loads(row[1]))
+
+    @staticmethod
+    def put_idempotent_result(
+        conn: Connection, scope: str, key: str, request_hash: str, result: dict[str, Any]
+    ) -> None:
+        """Remember a command's result under its key (a duplicate key makes the whole transaction fail)."""
+        conn.execute(
+            insert(idempotency_keys).values(
+                scope=scope, key=key, request_hash=request_hash, result=json.dumps(result, sort_keys=True)
+            )
+        )
+
+    # -- holder keys ------------------------------------------------------------------------------------------------
+
+    def wrapped_holder_key(self, holder_ref: str) -> bytes | None:
+        """The wrapped key of a holder, or None (never created, or shredded)."""
+        with self.read() as conn:
+            value = conn.execute(
+                select(holder_keys.c.wrapped_key).where(holder_keys.c.holder_ref == holder_ref)
+            ).scalar()
+        return None if value is None else bytes(value)
+
+    def wrapped_holder_keys(self, holder_refs: Sequence[str]) -> dict[str, bytes]:
+        """The wrapped keys of the holders that have one."""
+        found: dict[str, bytes] = {}
+        with self.read() as conn:
+            for start in range(0, len(holder_refs), 500):
+                chunk = list(holder_refs[start : start + 500])
+                query = select(holder_keys.c.holder_ref, holder_keys.c.wrapped_key).where(
+                    holder_keys.c.holder_ref.in_(chunk)
+                )
+                found.update((r[0], bytes(r[1])) for r in conn.execute(query))
+        return found
+
+    def add_wrapped_holder_keys(self, wrapped: dict[str, bytes]) -> dict[str, bytes]:
+        """Store keys for holders that have none; returns what is stored for them (first writer wins)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(holder_keys), [{"holder_ref": r, "wrapped_key": w} for r, w in wrapped.items()])
+        except IntegrityError:  # a concurrent writer created some of them: keep theirs
+            for ref, key in wrapped.items():
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(insert(holder_keys).values(holder_ref=ref, wrapped_key=key))
+                except IntegrityError:
+                    continue
+        return self.wrapped_holder_keys(sorted(wrapped))
+
+    def delete_holder_key(self, holder_ref: str) -> bool:
+        """Shred: delete the holder's key row; True if there was one."""
+        with self.engine.begin() as conn:
+            return conn.execute(delete(holder_keys).where(holder_keys.c.holder_ref == holder_ref)).rowcount == 1
+
+    # -- registry ---------------------------------------------------------------------------------------------------
+
+    def registry_entry(self, kind: str, key: str) -> tuple[dict[str, Any], str, int] | None:
+        """(document, digest, stream version) of a catalogue entry, or None."""
+        with self.read() as conn:
+            row = conn.execute(
+                select(registry_entries.c.document, registry_entries.c.digest, registry_entries.c.version).where(
+                    registry_entries.c.kind == kind, registry_entries.c.key == key
+                )
+            ).first()
+        return None if row is None else (json.loads(row[0]), row[1], row[2])
+
+    def registry_documents(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every catalogue entry of a kind, as (key, document), in publication order."""
+        query = (
+            select(registry_entries.c.key, registry_entries.c.document)
+            .where(registry_entries.c.kind == kind)
+            .order_by(registry_entries.c.leaf_index)
+        )
+        with self.read() as conn:
+            return [(r[0], json.loads(r[1])) for r in conn.execute(query)]
+
+    def registry_stamp(self) -> str:
+        """Changes whenever the catalogue changes: the newest catalogue leaf and the entry count."""
+        with self.read() as conn:
+            row = conn.execute(
+                select(func.max(registry_entries.c.leaf_index), func.count()).select_from(registry_entries)
+            ).one()
+        return f"{row[0]}:{row[1]}"
+
+    @staticmethod
+    def put_registry_entry(
+        conn: Connection, kind: str, key: str, document: dict[str, Any], digest: str, version: int, leaf: int
+    ) -> None:
+        """Insert or replace one catalogue entry."""
+        conn.execute(delete(registry_entries).where(registry_entries.c.kind == kind, registry_entries.c.key == key))
+        conn.execute(
+            insert(registry_entries).values(
+                kind=kind,
+                key=key,
+                document=json.dumps(document, ensure_ascii=False, sort_keys=True),
+                digest=digest,
+                version=version,
+                leaf_index=leaf,
+            )
+        )
+
+    @staticmethod
+    def put_issuer(conn: Connection, row: IssuerRow) -> None:
+        """Insert or replace one issuer."""
+        conn.execute(delete(registry_issuers).where(registry_issuers.c.uscc == row.uscc))
+        conn.execute(
+            insert(registry_issuers).values(
+                uscc=row.uscc,
+                name=row.name,
+                region_code=row.region_code,
+                licence_types=json.dumps(list(row.licence_types)),
+                position=row.position,
+                leaf_index=row.leaf_index,
+            )
+        )
+
+    def issuers(self) -> list[IssuerRow]:
+        """Every registered issuer, in catalogue order."""
+        query = select(registry_issuers).order_by(registry_issuers.c.position, registry_issuers.c.uscc)
+        with self.read() as conn:
+            return [
+                IssuerRow(
+                    m["uscc"],
+                    m["name"],
+                    m["region_code"],
+                    tuple(json.loads(m["licence_types"])),
+                    m["position"],
+                    m["leaf_index"],
+                )
+                for m in conn.execute(query).mappings()
+            ]
+
+    @staticmethod
+    def put_key(conn: Connection, row: KeyRow) -> None:
+        """Insert or replace one key's lifecycle row."""
+        conn.execute(delete(registry_keys).where(registry_keys.c.kid == row.kid))
+        conn.execute(
+            insert(registry_keys).values(
+                kid=row.kid,
+                owner=row.owner,
+                purpose=row.purpose,
+                alg=row.alg,
+                public_key=row.public_key,
+                not_before=row.not_before,
+                not_after=row.not_after,
+                retired_at=row.retired_at,
+                compromised_since=row.compromised_since,
+                version=row.version,
+                leaf_index=row.leaf_index,
+            )
+        )
+
+    def keys(self, owner: str | None = None) -> list[KeyRow]:
+        """Registered keys (of one owner), oldest first."""
+        query = select(registry_keys).order_by(registry_keys.c.leaf_index)
+        if owner is not None:
+            query = query.where(registry_keys.c.owner == owner)
+        with self.read() as conn:
+            return [
+                KeyRow(
+                    m["kid"],
+                    m["owner"],
+                    m["purpose"],
+                    m["alg"],
+                    m["public_key"],
+                    aware(m["not_before"]) or datetime.min.replace(tzinfo=UTC),
+                    aware(m["not_after"]),
+                    aware(m["retired_at"]),
+                    aware(m["compromised_since"]),
+                    m["version"],
+                    m["leaf_index"],
+                )
+                for m in conn.execute(query).mappings()
+            ]
