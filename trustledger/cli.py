@@ -15,7 +15,7 @@ from eventsourcing.persistence import StoredEvent
 from ledger.audit import run_audit
 from ledger.errors import AuditFailure, LedgerError
 from signatures.errors import SignatureError
-from trustledger import cli_apikeys, cli_licence, cli_peers, cli_remind, cli_seals, cli_trust
+from trustledger import cli_apikeys, cli_bulk, cli_licence, cli_peers, cli_remind, cli_seals, cli_trust
 from trustledger.cli_common import CTX, emit, fail, region
 from trustledger.region import RegionError, init_region
 from trustledger.settings import Settings
@@ -179,7 +179,7 @@ def serve(
 
 
 # Each capability registers its commands from its own module (DESIGN §13 names stay here in one list).
-for _module in (cli_licence, cli_trust, cli_seals, cli_remind, cli_peers, cli_apikeys):
+for _module in (cli_licence, cli_bulk, cli_trust, cli_seals, cli_remind, cli_peers, cli_apikeys):
     _module.register(app)
 
 
