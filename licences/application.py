@@ -317,8 +317,19 @@ class LicenceService:
                     raise
         raise AssertionError("unreachable")
 
-    def issue_batch(self, requests: Sequence[IssueRequest], *, idempotency_key: str | None = None) -> list[LicenceView]:
-        """Issue or import many licences in one transaction (bulk import, demo seed): all land or none."""
+    def issue_batch(
+        self,
+        requests: Sequence[IssueRequest],
+        *,
+        idempotency_key: str | None = None,
+        then: Callable[[int, Licence, LicenceType, datetime], None] | None = None,
+        same_transaction: Callable[[Connection], None] | None = None,
+    ) -> list[LicenceView]:
+        """Issue or import many licences in one transaction (bulk import, demo seed): all land or none.
+
+        `then(i, licence, type, now)` may apply lifecycle commands to the i-th licence before it is saved (an imported
+        licence that was suspended or revoked); `same_transaction(conn)` runs last inside the transaction.
+        """
         now = utc(self.clock())
         catalogue = self.catalogue
         requests = [dataclasses.replace(r, issuer=catalogue.department(r.issuer).uscc) for r in requests]
@@ -328,6 +339,8 @@ class LicenceService:
         pending: list[_Pending] = []
         for request, (licence_type, digest_hex, canonical_id), serial in zip(requests, prepared, serials, strict=True):
             licence = self._mint(request, licence_type, keys[digest_hex], canonical_id, serial, now)
+            if then is not None:
+                then(len(pending), licence, licence_type, now)
             pending.append(_Pending(licence, list(licence.collect_events()), new=True))
         claims = _serial_claims(requests, prepared, serials, now)
 
@@ -338,6 +351,8 @@ class LicenceService:
             if idempotency_key is not None and len(pending) == 1:
                 result = {"licence_id": str(pending[0].licence.id)}
                 LicenceStore.put_idempotent_result(conn, "issue", idempotency_key, _request_hash(requests[0]), result)
+            if same_transaction is not None:
+                same_transaction(conn)
 
         self._commit(pending, extra)
         return [self._view(p.row) for p in pending if p.row is not None]
