@@ -120,3 +120,7 @@ class DeliveryError(LicenceError):
 
 class WebhookVerificationError(LicenceError, VerificationError):
     """A received webhook failed verification: missing header, stale or future timestamp, or bad signature."""
+
+
+class ImportFileError(LicenceError):
+    """A bulk-import source file cannot be read as a whole (unknown format, missing or unknown column, bad encoding)."""
