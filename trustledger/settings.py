@@ -21,6 +21,19 @@ class Settings(BaseSettings):
     public_rate_limit: int = Field(default=60, ge=0, description="public requests per minute per address; 0 = off")
     key_passphrase: str = Field(default="", description="keystore passphrase; default: a 0600 file in home/keys")
     checkpoint_interval: float = Field(default=1.0, gt=0, description="seconds between checkpoints while growing")
+    # Expiry reminders (issue 8): scheduler/delivery loop, SMTP for e-mail, the SMS gateway (a signed webhook).
+    remind_interval: float = Field(default=60.0, gt=0, description="seconds between reminder passes")
+    remind_in_serve: bool = Field(default=True, description="run the reminder loop inside `serve`")
+    remind_max_attempts: int = Field(default=8, ge=1, le=50, description="delivery attempts before the dead letters")
+    remind_lease_seconds: float = Field(default=120.0, gt=0, description="how long a worker owns a claimed delivery")
+    smtp_host: str = Field(default="", description="SMTP server for reminder e-mail; empty: e-mail waits in the outbox")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = Field(default="reminders@trustledger.invalid", description="From: of reminder e-mail")
+    smtp_starttls: bool = Field(default=False)
+    smtp_username: str = Field(default="")
+    smtp_password: str = Field(default="")
+    sms_gateway_url: str = Field(default="", description="SMS gateway webhook; empty: SMS waits in the outbox")
+    sms_gateway_secret: str = Field(default="", description="HMAC secret shared with the SMS gateway")
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the SQLite file under home."""
