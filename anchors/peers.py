@@ -1,0 +1,125 @@
+"""Reading a peer region over HTTP, with timeouts and size caps, and strict parsing of what it sends."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Protocol
+
+import httpx
+
+from anchors.errors import PeerError, PeerUnreachableError
+
+MAX_TRUST_LIST_BYTES = 8 << 20
+MAX_CHECKPOINT_BYTES = 64 * 1024
+MAX_PROOF_BYTES = 16 * 1024
+MAX_PROOF_HASHES = 63
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+class PeerSource(Protocol):
+    """What federation reads from a peer region (DESIGN §4 read API and §6 trust list)."""
+
+    def trust_list(self) -> bytes:
+        """`GET /v1/trust-list`: the signed trust list file."""
+        ...
+
+    def checkpoint(self) -> bytes:
+        """`GET /checkpoint`: the latest signed checkpoint note."""
+        ...
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        """`GET /v1/log/proof/consistency?first=&second=`: the proof hashes."""
+        ...
+
+    def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
+        """`GET /v1/log/proof/inclusion?index=&tree_size=`: the proof hashes."""
+        ...
+
+
+def _hashes(value: object, what: str) -> list[bytes]:
+    if not isinstance(value, list) or len(value) > MAX_PROOF_HASHES:
+        raise PeerError(f"{what}: hashes must be a list of at most {MAX_PROOF_HASHES}")
+    out = []
+    for h in value:
+        try:
+            if type(h) is not str:
+                raise ValueError(what)
+            raw = base64.b64decode(h, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise PeerError(f"{what}: a hash is not base64") from exc
+        if len(raw) != 32:
+            raise PeerError(f"{what}: a hash is not 32 bytes")
+        out.append(raw)
+    return out
+
+
+def parse_proof(data: bytes, expected: dict[str, int], what: str) -> list[bytes]:
+    """Strictly parse a JSON proof document; the echoed sizes/indexes must be the ones asked for."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise PeerError(f"{what}: not JSON") from exc
+    if not isinstance(doc, dict) or set(doc) != {*expected, "hashes"}:
+        raise PeerError(f"{what}: must be an object with exactly {sorted({*expected, 'hashes'})}")
+    for key, value in expected.items():
+        if type(doc[key]) is not int or doc[key] != value:
+            raise PeerError(f"{what}: {key} is {doc[key]!r}, asked for {value}")
+    return _hashes(doc["hashes"], what)
+
+
+class HttpPeerSource:
+    """A `PeerSource` over HTTP(S): every request has a timeout and a size cap; any HTTP error is unreachable."""
+
+    def __init__(self, base_url: str, http: httpx.Client) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http = http
+
+    def _get(self, path: str, cap: int, params: dict[str, int] | None = None) -> bytes:
+        url = self.base_url + path
+        try:
+            with self.http.stream("GET", url, params=params) as response:
+                if response.status_code != 200:
+                    raise PeerUnreachableError(f"GET {url} answered HTTP {response.status_code}")
+                declared = response.headers.get("content-length")
+                if declared is not None and declared.isdigit() and int(declared) > cap:
+                    raise PeerUnreachableError(f"GET {url}: {declared} bytes is above the cap of {cap}")
+                out = bytearray()
+                for chunk in response.iter_bytes():
+                    out += chunk
+                    if len(out) > cap:
+                        raise PeerUnreachableError(f"GET {url}: more than the cap of {cap} bytes")
+                return bytes(out)
+        except httpx.HTTPError as exc:
+            raise PeerUnreachableError(f"GET {url} failed: {exc}") from exc
+
+    def trust_list(self) -> bytes:
+        """The signed trust list file."""
+        return self._get("/v1/trust-list", MAX_TRUST_LIST_BYTES)
+
+    def checkpoint(self) -> bytes:
+        """The latest checkpoint note."""
+        return self._get("/checkpoint", MAX_CHECKPOINT_BYTES)
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        """A consistency proof, strictly parsed."""
+        expected = {"first": first, "second": second}
+        data = self._get("/v1/log/proof/consistency", MAX_PROOF_BYTES, expected)
+        return parse_proof(data, expected, "consistency proof")
+
+    def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
+        """An inclusion proof, strictly parsed."""
+        data = self._get("/v1/log/proof/inclusion", MAX_PROOF_BYTES, {"index": index, "tree_size": tree_size})
+        return parse_proof(data, {"leaf_index": index, "tree_size": tree_size}, "inclusion proof")
+
+    def identity(self) -> dict[str, object]:
+        """`GET /v1/federation/identity`: the keys a peer says it has (to pin on first use, then compare)."""
+        data = self._get("/v1/federation/identity", MAX_PROOF_BYTES)
+        try:
+            doc = json.loads(data)
+        except ValueError as exc:
+            raise PeerError("identity: not JSON") from exc
+        if not isinstance(doc, dict):
+            raise PeerError("identity: not a JSON object")
+        return doc

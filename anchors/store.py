@@ -1,0 +1,514 @@
+"""Storage of the anchors package (SQLAlchemy Core, SQLite and PostgreSQL): witness state, timestamp anchors,
+collected cosignatures, peers, the peer checkpoints seen, and fork alarms with their evidence.
+
+Tables are created by the Alembic branch `anchors` (revision 0004_anchors); `create_tables` is for tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy import exc as sa_exc
+
+from anchors.errors import AnchorStoreError
+from anchors.model import (
+    Alarm,
+    CollectedCosignature,
+    PeerCheckpoint,
+    PeerRecord,
+    TimestampAnchor,
+    WitnessedLog,
+    format_time,
+    note_digest,
+    parse_time,
+)
+
+metadata = MetaData()
+_id = BigInteger().with_variant(Integer, "sqlite")
+
+witness_logs_table = Table(
+    "anchor_witness_logs",
+    metadata,
+    Column("origin", String(255), primary_key=True),
+    Column("verifier_keys", Text, nullable=False),  # JSON list of Go-note verifier keys
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary(32), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("version", BigInteger, nullable=False),
+    Column("updated_at", String(32), nullable=True),
+)
+
+timestamps_table = Table(
+    "anchor_timestamps",
+    metadata,
+    Column("note_sha256", LargeBinary(32), primary_key=True),
+    Column("origin", String(255), nullable=False),
+    Column("tree_size", BigInteger, nullable=False, index=True),
+    Column("note", Text, nullable=False),
+    Column("token", LargeBinary, nullable=False),
+    Column("gen_time", String(32), nullable=False),
+    Column("anchored_at", String(32), nullable=False),
+)
+
+cosignatures_table = Table(
+    "anchor_cosignatures",
+    metadata,
+    Column("note_sha256", LargeBinary(32), primary_key=True),
+    Column("witness", String(255), primary_key=True),
+    Column("key_id", LargeBinary(4), primary_key=True),
+    Column("tree_size", BigInteger, nullable=False, index=True),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("line", Text, nullable=False),
+)
+
+peers_table = Table(
+    "anchor_peers",
+    metadata,
+    Column("origin", String(255), primary_key=True),
+    Column("base_url", String(1024), nullable=False),
+    Column("root_key", LargeBinary(32), nullable=False),
+    Column("witness_key", Text, nullable=True),
+    Column("added_at", String(32), nullable=False),
+    Column("trust_list", Text, nullable=True),
+    Column("trust_list_version", BigInteger, nullable=True),
+    Column("next_update", String(32), nullable=True),
+    Column("last_sync_at", String(32), nullable=True),
+    Column("last_error", Text, nullable=True),
+)
+
+peer_checkpoints_table = Table(
+    "anchor_peer_checkpoints",
+    metadata,
+    Column("origin", String(255), primary_key=True),
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("seen_at", String(32), nullable=False),
+)
+
+alarms_table = Table(
+    "anchor_alarms",
+    metadata,
+    Column("id", _id, primary_key=True, autoincrement=True),
+    Column("fingerprint", LargeBinary(32), nullable=False, unique=True),
+    Column("origin", String(255), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("first_size", BigInteger, nullable=False),
+    Column("first_note", Text, nullable=False),
+    Column("second_size", BigInteger, nullable=False),
+    Column("second_note", Text, nullable=False),
+    Column("proof", Text, nullable=False),  # JSON list of base64 hashes
+    Column("detected_at", String(32), nullable=False),
+)
+
+
+def _opt_time(value: datetime | None) -> str | None:
+    return None if value is None else format_time(value)
+
+
+def _opt_parse(value: str | None) -> datetime | None:
+    return None if value is None else parse_time(value)
+
+
+class AnchorStore:
+    """The anchors tables of one region database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    def create_tables(self) -> None:
+        """Create the tables directly (tests; deployments run the Alembic migrations)."""
+        metadata.create_all(self.engine)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.info["begin_mode"] = "IMMEDIATE"  # honoured by ledger.store.make_engine's begin hook
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # -- witness state ------------------------------------------------------------------------------
+
+    def add_witnessed_log(self, origin: str, verifier_keys: Sequence[str]) -> WitnessedLog:
+        """Witness `origin` under these checkpoint keys (added to any already trusted); returns the state."""
+        t = witness_logs_table
+        with self._write() as conn:
+            row = conn.execute(select(t.c.verifier_keys).where(t.c.origin == origin)).first()
+            if row is None:
+                values = {"origin": origin, "verifier_keys": json.dumps(sorted(set(verifier_keys)))}
+                conn.execute(insert(t).values(**values, tree_size=0, version=0))
+            else:
+                keys = sorted(set(json.loads(row[0])) | set(verifier_keys))
+                conn.execute(update(t).where(t.c.origin == origin).values(verifier_keys=json.dumps(keys)))
+        found = self.witnessed_log(origin)
+        assert found is not None
+        return found
+
+    def witnessed_log(self, origin: str) -> WitnessedLog | None:
+        """The witness state for `origin`, or None if this region does not witness it."""
+        with self._read() as conn:
+            row = conn.execute(select(witness_logs_table).where(witness_logs_table.c.origin == origin)).first()
+        return None if row is None else _witnessed(row)
+
+    def witnessed_logs(self) -> list[WitnessedLog]:
+        """Every log this region witnesses, by origin."""
+        with self._read() as conn:
+            rows = conn.execute(select(witness_logs_table).order_by(witness_logs_table.c.origin)).all()
+        return [_witnessed(r) for r in rows]
+
+    def advance_witnessed_log(
+        self, origin: str, expected_version: int, size: int, root_hash: bytes, note: str, now: datetime
+    ) -> bool:
+        """Compare-and-swap: store the new cosigned checkpoint only if the state is still `expected_version`."""
+        t = witness_logs_table
+        with self._write() as conn:
+            result = conn.execute(
+                update(t)
+                .where(t.c.origin == origin, t.c.version == expected_version)
+                .values(
+                    tree_size=size,
+                    root_hash=root_hash,
+                    note=note,
+                    version=expected_version + 1,
+                    updated_at=format_time(now),
+                )
+            )
+            return result.rowcount == 1
+
+    # -- timestamp anchors and collected cosignatures of our own checkpoints -------------------------
+
+    def save_timestamp(self, anchor: TimestampAnchor) -> bool:
+        """Store a timestamp anchor; False if this note already has one (the first token is kept)."""
+        values = {
+            "note_sha256": anchor.note_sha256,
+            "origin": anchor.origin,
+            "tree_size": anchor.tree_size,
+            "note": anchor.note,
+            "token": anchor.token,
+            "gen_time": format_time(anchor.gen_time),
+            "anchored_at": format_time(anchor.anchored_at),
+        }
+        try:
+            with self._write() as conn:
+                conn.execute(insert(timestamps_table).values(**values))
+        except sa_exc.IntegrityError:
+            return False
+        return True
+
+    def timestamp_for(self, note: str) -> TimestampAnchor | None:
+        """The timestamp anchor of this exact note, or None."""
+        t = timestamps_table
+        with self._read() as conn:
+            row = conn.execute(select(t).where(t.c.note_sha256 == note_digest(note))).first()
+        return None if row is None else _anchor(row)
+
+    def timestamps_at(self, size: int) -> list[TimestampAnchor]:
+        """Every timestamp anchor of a checkpoint of this tree size (normally one)."""
+        t = timestamps_table
+        with self._read() as conn:
+            rows = conn.execute(select(t).where(t.c.tree_size == size).order_by(t.c.anchored_at)).all()
+        return [_anchor(r) for r in rows]
+
+    def latest_timestamp(self) -> TimestampAnchor | None:
+        """The anchor of the largest checkpoint anchored so far."""
+        t = timestamps_table
+        with self._read() as conn:
+            row = conn.execute(select(t).order_by(t.c.tree_size.desc(), t.c.anchored_at.desc()).limit(1)).first()
+        return None if row is None else _anchor(row)
+
+    def save_cosignatures(self, cosignatures: Sequence[CollectedCosignature]) -> int:
+        """Store verified cosignatures of our checkpoints; already stored ones are skipped. Returns how many are new."""
+        t = cosignatures_table
+        added = 0
+        with self._write() as conn:
+            for c in cosignatures:
+                key = (t.c.note_sha256 == c.note_sha256, t.c.witness == c.witness, t.c.key_id == c.key_id)
+                if conn.execute(select(t.c.tree_size).where(*key)).first() is not None:
+                    continue
+                conn.execute(insert(t).values(_cosig_values(c)))
+                added += 1
+        return added
+
+    def cosignatures_for(self, note: str) -> list[CollectedCosignature]:
+        """The cosignatures collected for this exact note."""
+        t = cosignatures_table
+        with self._read() as conn:
+            rows = conn.execute(select(t).where(t.c.note_sha256 == note_digest(note)).order_by(t.c.witness)).all()
+        return [_cosig(r) for r in rows]
+
+    def cosignatures_at(self, size: int) -> list[CollectedCosignature]:
+        """The cosignatures collected for checkpoints of this tree size."""
+        t = cosignatures_table
+        with self._read() as conn:
+            rows = conn.execute(select(t).where(t.c.tree_size == size).order_by(t.c.witness)).all()
+        return [_cosig(r) for r in rows]
+
+    def witness_progress(self, witness: str) -> int:
+        """The largest of our tree sizes this witness has cosigned (0 if none): the `old` of our next request."""
+        t = cosignatures_table
+        with self._read() as conn:
+            value = conn.execute(select(func.max(t.c.tree_size)).where(t.c.witness == witness)).scalar()
+        return 0 if value is None else int(value)
+
+    # -- peers ---------------------------------------------------------------------------------------
+
+    def add_peer(self, peer: PeerRecord) -> None:
+        """Register a peer; AnchorStoreError if its origin is already registered."""
+        try:
+            with self._write() as conn:
+                conn.execute(insert(peers_table).values(_peer_values(peer)))
+        except sa_exc.IntegrityError as exc:
+            raise AnchorStoreError(f"peer {peer.origin} is already registered") from exc
+
+    def peers(self) -> list[PeerRecord]:
+        """Every registered peer, by origin."""
+        with self._read() as conn:
+            rows = conn.execute(select(peers_table).order_by(peers_table.c.origin)).all()
+        return [_peer(r) for r in rows]
+
+    def peer(self, origin: str) -> PeerRecord | None:
+        """The peer with this origin, or None."""
+        with self._read() as conn:
+            row = conn.execute(select(peers_table).where(peers_table.c.origin == origin)).first()
+        return None if row is None else _peer(row)
+
+    def update_peer(self, peer: PeerRecord) -> None:
+        """Store a peer's sync state (trust list, times, last error)."""
+        t = peers_table
+        with self._write() as conn:
+            conn.execute(update(t).where(t.c.origin == peer.origin).values(_peer_values(peer)))
+
+    # -- peer checkpoints ------------------------------------------------------------------------------
+
+    def peer_checkpoint(self, origin: str, size: int) -> PeerCheckpoint | None:
+        """The checkpoint of this size seen for `origin`, or None."""
+        t = peer_checkpoints_table
+        with self._read() as conn:
+            row = conn.execute(select(t).where(t.c.origin == origin, t.c.tree_size == size)).first()
+        return None if row is None else _peer_cp(row)
+
+    def peer_neighbours(self, origin: str, size: int) -> tuple[PeerCheckpoint | None, PeerCheckpoint | None]:
+        """The largest seen checkpoint smaller than `size` and the smallest larger one."""
+        t = peer_checkpoints_table
+        with self._read() as conn:
+            below = conn.execute(
+                select(t).where(t.c.origin == origin, t.c.tree_size < size).order_by(t.c.tree_size.desc()).limit(1)
+            ).first()
+            above = conn.execute(
+                select(t).where(t.c.origin == origin, t.c.tree_size > size).order_by(t.c.tree_size).limit(1)
+            ).first()
+        return (None if below is None else _peer_cp(below)), (None if above is None else _peer_cp(above))
+
+    def latest_peer_checkpoint(self, origin: str) -> PeerCheckpoint | None:
+        """The largest checkpoint seen for `origin`."""
+        t = peer_checkpoints_table
+        with self._read() as conn:
+            row = conn.execute(select(t).where(t.c.origin == origin).order_by(t.c.tree_size.desc()).limit(1)).first()
+        return None if row is None else _peer_cp(row)
+
+    def peer_checkpoints(self, origin: str, limit: int = 100) -> list[PeerCheckpoint]:
+        """The newest `limit` checkpoints seen for `origin`, largest first."""
+        t = peer_checkpoints_table
+        with self._read() as conn:
+            rows = conn.execute(select(t).where(t.c.origin == origin).order_by(t.c.tree_size.desc()).limit(limit)).all()
+        return [_peer_cp(r) for r in rows]
+
+    def save_peer_checkpoint(self, cp: PeerCheckpoint) -> PeerCheckpoint:
+        """Keep a verified peer checkpoint; if one of that size is already stored, return the stored one."""
+        values = {
+            "origin": cp.origin,
+            "tree_size": cp.size,
+            "root_hash": cp.root_hash,
+            "note": cp.note,
+            "seen_at": format_time(cp.seen_at),
+        }
+        try:
+            with self._write() as conn:
+                conn.execute(insert(peer_checkpoints_table).values(**values))
+        except sa_exc.IntegrityError:
+            stored = self.peer_checkpoint(cp.origin, cp.size)
+            if stored is None:
+                raise
+            return stored
+        return cp
+
+    # -- alarms --------------------------------------------------------------------------------------
+
+    def raise_alarm(
+        self,
+        *,
+        origin: str,
+        kind: str,
+        detail: str,
+        first: tuple[int, str],
+        second: tuple[int, str],
+        proof: Sequence[str],
+        now: datetime,
+    ) -> tuple[int, bool]:
+        """Store fork evidence once (deduplicated by kind and both notes); returns (alarm id, newly raised)."""
+        fingerprint = hashlib.sha256(json.dumps([origin, kind, sorted([first[1], second[1]])]).encode()).digest()
+        t = alarms_table
+        values = {
+            "fingerprint": fingerprint,
+            "origin": origin,
+            "kind": kind,
+            "detail": detail,
+            "first_size": first[0],
+            "first_note": first[1],
+            "second_size": second[0],
+            "second_note": second[1],
+            "proof": json.dumps(list(proof)),
+            "detected_at": format_time(now),
+        }
+        try:
+            with self._write() as conn:
+                new_id = conn.execute(insert(t).values(**values).returning(t.c.id)).scalar_one()
+            return int(new_id), True
+        except sa_exc.IntegrityError:
+            with self._read() as conn:
+                existing = conn.execute(select(t.c.id).where(t.c.fingerprint == fingerprint)).scalar_one()
+            return int(existing), False
+
+    def alarms(self, origin: str | None = None, limit: int = 100) -> list[Alarm]:
+        """The newest alarms (optionally of one origin), newest first."""
+        t = alarms_table
+        query = select(t).order_by(t.c.id.desc()).limit(limit)
+        if origin is not None:
+            query = query.where(t.c.origin == origin)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [_alarm(r) for r in rows]
+
+    def alarm_count(self) -> int:
+        """How many distinct alarms are stored."""
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(alarms_table)).scalar_one())
+
+
+def _witnessed(row: Any) -> WitnessedLog:
+    return WitnessedLog(
+        origin=row.origin,
+        verifier_keys=tuple(json.loads(row.verifier_keys)),
+        size=int(row.tree_size),
+        root_hash=None if row.root_hash is None else bytes(row.root_hash),
+        note=row.note,
+        version=int(row.version),
+        updated_at=_opt_parse(row.updated_at),
+    )
+
+
+def _anchor(row: Any) -> TimestampAnchor:
+    return TimestampAnchor(
+        origin=row.origin,
+        tree_size=int(row.tree_size),
+        note=row.note,
+        token=bytes(row.token),
+        gen_time=parse_time(row.gen_time),
+        anchored_at=parse_time(row.anchored_at),
+    )
+
+
+def _cosig_values(c: CollectedCosignature) -> dict[str, object]:
+    return {
+        "note_sha256": c.note_sha256,
+        "witness": c.witness,
+        "key_id": c.key_id,
+        "tree_size": c.tree_size,
+        "timestamp": c.timestamp,
+        "line": c.line,
+    }
+
+
+def _cosig(row: Any) -> CollectedCosignature:
+    return CollectedCosignature(
+        tree_size=int(row.tree_size),
+        note_sha256=bytes(row.note_sha256),
+        witness=row.witness,
+        key_id=bytes(row.key_id),
+        timestamp=int(row.timestamp),
+        line=row.line,
+    )
+
+
+def _peer_values(p: PeerRecord) -> dict[str, object]:
+    return {
+        "origin": p.origin,
+        "base_url": p.base_url,
+        "root_key": p.root_key,
+        "witness_key": p.witness_key,
+        "added_at": format_time(p.added_at),
+        "trust_list": p.trust_list,
+        "trust_list_version": p.trust_list_version,
+        "next_update": _opt_time(p.next_update),
+        "last_sync_at": _opt_time(p.last_sync_at),
+        "last_error": p.last_error,
+    }
+
+
+def _peer(row: Any) -> PeerRecord:
+    return PeerRecord(
+        origin=row.origin,
+        base_url=row.base_url,
+        root_key=bytes(row.root_key),
+        witness_key=row.witness_key,
+        added_at=parse_time(row.added_at),
+        trust_list=row.trust_list,
+        trust_list_version=None if row.trust_list_version is None else int(row.trust_list_version),
+        next_update=_opt_parse(row.next_update),
+        last_sync_at=_opt_parse(row.last_sync_at),
+        last_error=row.last_error,
+    )
+
+
+def _peer_cp(row: Any) -> PeerCheckpoint:
+    return PeerCheckpoint(
+        origin=row.origin,
+        size=int(row.tree_size),
+        root_hash=bytes(row.root_hash),
+        note=row.note,
+        seen_at=parse_time(row.seen_at),
+    )
+
+
+def _alarm(row: Any) -> Alarm:
+    return Alarm(
+        id=int(row.id),
+        origin=row.origin,
+        kind=row.kind,
+        detail=row.detail,
+        first_size=int(row.first_size),
+        first_note=row.first_note,
+        second_size=int(row.second_size),
+        second_note=row.second_note,
+        proof=tuple(json.loads(row.proof)),
+        detected_at=parse_time(row.detected_at),
+    )
