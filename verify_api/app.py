@@ -1,36 +1,63 @@
-"""The FastAPI application (DESIGN §8): built by `create_app()` from the environment's region."""
+"""The FastAPI application (DESIGN §8): built by `create_app()` from the environment's region.
+
+`verify_api.app:create_app` is the uvicorn factory of `trustledger serve` (each worker builds its own app). Tests pass
+a region they built; then the app neither opens nor closes it and leaves logging alone.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
-from ledger.errors import LedgerError, ProofError
+from seals.validate import MAX_PDF_BYTES
 from trustledger.region import Region, open_region
 from trustledger.settings import Settings
-from verify_api import anchor_routes, audit_routes, licence_routes, log_routes, public_routes, trust_routes
+from verify_api import (
+    anchor_routes,
+    audit_routes,
+    handlers,
+    licence_routes,
+    log_routes,
+    ops_routes,
+    public_routes,
+    trust_routes,
+    verify_routes,
+)
+from verify_api.evidence import Evidence
+from verify_api.metrics import Metrics
+from verify_api.middleware import RequestMiddleware, configure_logging
+from verify_api.ratelimit import RateLimiter
+from verify_api.schemas import PROBLEM_RESPONSES
+from verify_api.store import ApiKeyStore
 
-
-def problem(status: int, type_: str, title: str, detail: str) -> JSONResponse:
-    """An RFC 9457 problem+json response with a stable `type`."""
-    return JSONResponse(
-        {"type": f"https://trustledger.example/problems/{type_}", "title": title, "status": status, "detail": detail},
-        status_code=status,
-        media_type="application/problem+json",
-    )
+PDF_UPLOAD_LIMIT = MAX_PDF_BYTES + 64 * 1024  # the PDF plus multipart framing
+TAGS = [
+    {"name": "licences", "description": "Issuing departments: issue, renew, amend, suspend, reinstate, revoke, PDF"},
+    {"name": "verification", "description": "Approval systems: verify and record a use; check a token or a PDF"},
+    {"name": "public", "description": "Citizens: the QR landing page and its JSON, rate-limited, least disclosure"},
+    {"name": "audit", "description": "Auditors: a licence's history with an inclusion proof per event"},
+    {"name": "log", "description": "The log read API (DESIGN §4): checkpoint, C2SP tiles, proofs, leaves"},
+    {"name": "operations", "description": "Health and Prometheus metrics"},
+]
 
 
 def create_app(region: Region | None = None) -> FastAPI:
     """The app; `region` is injected by tests, else opened from the environment."""
     owned = region is None
+    if owned:
+        configure_logging()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         r = open_region(Settings()) if region is None else region
         app.state.region = r
+        app.state.api_keys = ApiKeyStore(r.store.engine)
+        app.state.rate_limiter = RateLimiter(r.settings.public_rate_limit)
+        app.state.evidence = Evidence.of(r)
+        metrics.watch_log(r.log, r.clock)
         signer = r.checkpoint_signer()
         signer.start()
         try:
@@ -40,20 +67,19 @@ def create_app(region: Region | None = None) -> FastAPI:
             if owned:
                 r.close()
 
-    app = FastAPI(title="TrustLedger", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="TrustLedger",
+        version="0.1.0",
+        summary="E-licence ledger: issue, verify and trace licences, each step proven against signed checkpoints",
+        lifespan=lifespan,
+        openapi_tags=TAGS,
+    )
+    app.state.metrics = metrics
+    handlers.install(app)
+    app.add_middleware(RequestMiddleware, metrics=metrics, body_limits={"/v1/verify/pdf": PDF_UPLOAD_LIMIT})
 
-    @app.exception_handler(ProofError)
-    async def _proof_error(_: Request, exc: ProofError) -> JSONResponse:
-        return problem(404, "not-in-log", "Not in the log", str(exc))
-
-    @app.exception_handler(LedgerError)
-    async def _ledger_error(_: Request, exc: LedgerError) -> JSONResponse:
-        return problem(400, "ledger", "Ledger request cannot be served", str(exc))
-
-    @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    for module in (log_routes, licence_routes, public_routes, audit_routes, trust_routes, anchor_routes):
+    for module in (ops_routes, log_routes, licence_routes, verify_routes, public_routes, audit_routes):
+        app.include_router(module.router, responses=PROBLEM_RESPONSES)
+    for module in (trust_routes, anchor_routes):
         app.include_router(module.router)
     return app

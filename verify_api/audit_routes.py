@@ -1,7 +1,165 @@
-"""Auditors: licence history with inclusion proofs, as JSON and as a page (issue 6)."""
+"""Auditors: a licence's whole history, each event with an inclusion proof against one stated signed checkpoint.
+
+JSON at `/v1/licences/{id}/history` (auditors; departments for their types) and a page at
+`/licences/{id}/provenance`. The page has two variants: with an auditor's or department's key, the full trail
+(uses, reminders, event JSON); for anyone holding the licence's QR token (`?token=`, the link on the scan page),
+lifecycle events only, with no event content — the least a citizen needs to see that the trail is proven.
+Without either, the page says "not found" and reveals nothing, not even whether the licence exists.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import dataclass
+from typing import Annotated, Any
+from uuid import UUID
 
-router = APIRouter()
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse
+
+from ledger.log import Checkpoint
+from licences.application import HistoryEntry, LicenceView
+from licences.errors import LicenceNotFoundError
+from trustledger.region import Region
+from verify_api.auth import OptionalKey, ReaderKey
+from verify_api.deps import EvidenceDep, RegionDep
+from verify_api.evidence import Evidence
+from verify_api.licence_routes import LicenceRef
+from verify_api.pages import render
+from verify_api.problems import ProblemError
+from verify_api.public_routes import AUTHENTIC, VERDICT_TEXT
+from verify_api.ratelimit import public_rate_limit
+from verify_api.schemas import HistoryEventOut, HistoryOut
+from verify_api.tokens import Verdict, check_token, parse_token
+from verify_api.views import check_read, may_read
+
+router = APIRouter(tags=["audit"])
+HTML: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}, "description": "an HTML page"}}
+PUBLIC_KINDS = frozenset({"issued", "renewed", "amended", "suspended", "reinstated", "revoked", "sealed"})
+KIND_ZH = {
+    "issued": "签发",
+    "renewed": "换证（延续）",
+    "amended": "变更",
+    "suspended": "暂扣",
+    "reinstated": "恢复",
+    "revoked": "注销/吊销",
+    "reminder": "到期提醒",
+    "sealed": "加盖电子印章",
+    "invoked": "用证",
+}
+SizeQuery = Annotated[
+    int | None, Query(ge=1, description="tree size of an older signed checkpoint (default: the latest)")
+]
+
+
+@dataclass(frozen=True)
+class Trail:
+    """A licence's (filtered) history proven against one checkpoint."""
+
+    licence: LicenceView
+    checkpoint: Checkpoint
+    events: list[HistoryEventOut]
+
+
+def build_trail(
+    region: Region, evidence: Evidence, licence_id: UUID, size: int | None, *, public: bool, after: int = -1
+) -> Trail:
+    """The history with a proof per event under the checkpoint of `size` (default: the newest, signed if needed)."""
+    view = region.licences.get(licence_id)
+    entries: list[HistoryEntry] = [e for e in region.licences.history(licence_id) if e.leaf_index > after]
+    if public:
+        entries = [e for e in entries if e.kind in PUBLIC_KINDS]
+    newest = max((e.leaf_index for e in entries), default=view.last_leaf)
+    cp = evidence.covering(newest) if size is None else evidence.of_size(size)
+    events = [
+        HistoryEventOut(
+            leaf_index=e.leaf_index,
+            kind=e.kind,
+            recorded_at=e.recorded_at,
+            licence_version=e.licence_version,
+            topic=e.topic,
+            event={} if public else e.event,
+            leaf_hash=evidence.leaf_hash(e.leaf_index),
+            inclusion_proof=evidence.inclusion(e.leaf_index, cp),
+        )
+        for e in entries
+    ]
+    return Trail(view, cp, events)
+
+
+@router.get("/v1/licences/{licence_id}/history", response_model=HistoryOut)
+def history(
+    licence_id: LicenceRef,
+    principal: ReaderKey,
+    region: RegionDep,
+    evidence: EvidenceDep,
+    size: SizeQuery = None,
+    after: Annotated[int, Query(ge=-1, description="only events at leaf indexes above this")] = -1,
+) -> HistoryOut:
+    """Every event of the licence (lifecycle and uses) with leaf index, stored JSON and inclusion proof."""
+    lid = region.licences.resolve(licence_id)
+    check_read(principal, region.licences.get(lid), region.catalogue)
+    trail = build_trail(region, evidence, lid, size, public=False, after=after)
+    return HistoryOut(
+        licence_id=str(lid),
+        identifier=trail.licence.identifier,
+        checkpoint=evidence.checkpoint_out(trail.checkpoint),
+        events=trail.events,
+    )
+
+
+def _not_found(request: Request, region: Region) -> HTMLResponse:
+    context = {
+        "region_name": region.config.name,
+        "code": "not_found",
+        "title_zh": "未找到溯源记录",
+        "title_en": "No provenance trail here",
+        "text_zh": "请通过证照二维码核验页面中的链接访问。",
+        "text_en": "Open it from the link on the licence's QR check page.",
+    }
+    return render(request, "message.html", context, 404)
+
+
+@router.get(
+    "/licences/{licence_id}/provenance", response_class=HTMLResponse, responses={200: {"content": {"text/html": {}}}}
+)
+def provenance_page(
+    request: Request,
+    licence_id: Annotated[UUID, Path(description="licence id")],
+    region: RegionDep,
+    evidence: EvidenceDep,
+    principal: OptionalKey,
+    token: Annotated[str | None, Query(max_length=4096, description="the licence's QR token (public view)")] = None,
+    size: SizeQuery = None,
+) -> HTMLResponse:
+    """The provenance trail as a page: full for an auditor's key, lifecycle-only for the holder of the QR token."""
+    try:
+        view = region.licences.get(licence_id)
+    except LicenceNotFoundError:
+        view = None
+    full = principal is not None and view is not None and may_read(principal, view, region.catalogue)
+    if not full:
+        public_rate_limit(request)
+        if view is None or token is None or not _token_opens(region, token, licence_id):
+            return _not_found(request, region)
+    assert view is not None
+    trail = build_trail(region, evidence, licence_id, size, public=not full)
+    status = Verdict(view.status.value)
+    context = {
+        "region_name": region.config.name,
+        "licence": view,
+        "status_zh": VERDICT_TEXT[status].zh,
+        "events": trail.events,
+        "checkpoint": evidence.checkpoint_out(trail.checkpoint),
+        "full": full,
+        "kinds": KIND_ZH,
+    }
+    return render(request, "provenance.html", context)
+
+
+def _token_opens(region: Region, token: str, licence_id: UUID) -> bool:
+    """Whether `token` is an authentic token (any version) of this very licence."""
+    try:
+        check = check_token(region, parse_token(token))
+    except ProblemError:
+        return False
+    return check.verdict in AUTHENTIC and check.licence_id == licence_id

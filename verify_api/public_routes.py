@@ -1,7 +1,174 @@
-"""Citizens: the QR landing page /v/<token> and /v1/public/verify (issue 6)."""
+"""Citizens: the QR landing page `/v/<token>` and its JSON twin `/v1/public/verify?token=` (rate-limited).
+
+Least disclosure: type, issuer, validity, masked holder name (张*三) and a link to the lifecycle-only provenance
+trail — never an ID number, an identifier, a field value or a reason. A token that fails any check shows only the
+verdict: a forged code must not put its own words on the screen.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import dataclass
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse
+
+from signatures.cose import b64url_encode
+from trustledger.region import Region
+from verify_api.deps import RegionDep
+from verify_api.pages import render
+from verify_api.problems import ProblemError
+from verify_api.ratelimit import RateLimited
+from verify_api.schemas import PublicLicence, PublicVerdict
+from verify_api.tokens import TokenCheck, Verdict, check_token, parse_token
+
+router = APIRouter(tags=["public"])
+TokenText = Annotated[str, Path(min_length=1, max_length=4096, description="base64url COSE_Sign1 licence token")]
+
+
+@dataclass(frozen=True)
+class VerdictText:
+    """How a verdict reads on the page: Chinese, English, a sentence each, and the colour."""
+
+    zh: str
+    en: str
+    explain_zh: str
+    explain_en: str
+    tone: str
+
+
+VERDICT_TEXT = {
+    Verdict.VALID: VerdictText(
+        "有效", "Valid", "证照真实，已登记上链，当前有效。", "Authentic, on the ledger, in force.", "ok"
+    ),
+    Verdict.NOT_YET_VALID: VerdictText(
+        "尚未生效",
+        "Not yet valid",
+        "证照真实，但有效期尚未开始。",
+        "Authentic, but its validity has not begun.",
+        "warn",
+    ),
+    Verdict.EXPIRED: VerdictText(
+        "已过期",
+        "Expired",
+        "证照真实，但已超过有效期。",
+        "Authentic, but it has expired.",
+        "bad",
+    ),
+    Verdict.SUSPENDED: VerdictText(
+        "已暂扣",
+        "Suspended",
+        "证照已被发证机关暂扣，暂不可使用。",
+        "Suspended by the issuer; not valid for now.",
+        "bad",
+    ),
+    Verdict.REVOKED: VerdictText(
+        "已注销",
+        "Revoked",
+        "证照已被发证机关注销或吊销，不再有效。",
+        "Revoked by the issuer; no longer valid.",
+        "bad",
+    ),
+    Verdict.SUPERSEDED: VerdictText(
+        "已被新版本取代",
+        "Superseded",
+        "此二维码属于旧版本证照（已换证或变更），请出示最新版本。",
+        "This code belongs to an older version (renewed or amended); ask for the current one.",
+        "warn",
+    ),
+    Verdict.INVALID: VerdictText(
+        "无法验证",
+        "Not authentic",
+        "二维码签名或登记记录核验未通过，可能是伪造的证照。",
+        "The code's signature or ledger record did not check out; it may be forged.",
+        "bad",
+    ),
+    Verdict.UNKNOWN: VerdictText(
+        "未找到证照",
+        "Unknown licence",
+        "本证照库中没有该证照。",
+        "This licence library has no such licence.",
+        "bad",
+    ),
+    Verdict.OTHER_REGION: VerdictText(
+        "其他地区的证照",
+        "Another region's licence",
+        "该证照由其他地区签发，请通过其所属地区核验。",
+        "Minted by another region; check it with that region.",
+        "warn",
+    ),
+}
+MALFORMED_TEXT = VerdictText(
+    "不是有效的证照二维码",
+    "Not a licence code",
+    "无法识别该二维码内容，请确认扫描的是电子证照二维码。",
+    "This is not a licence QR code; check what was scanned.",
+    "bad",
+)
+AUTHENTIC = frozenset(
+    {Verdict.VALID, Verdict.NOT_YET_VALID, Verdict.EXPIRED, Verdict.SUSPENDED, Verdict.REVOKED, Verdict.SUPERSEDED}
+)
+
+
+def provenance_path(check: TokenCheck) -> str | None:
+    """The public provenance page of an authentic token's licence (the token is the citizen's proof of access)."""
+    if check.verdict not in AUTHENTIC or check.licence is None or check.claims is None:
+        return None
+    return f"/licences/{check.licence.id}/provenance?token={b64url_encode(check.token)}"
+
+
+def public_verdict(region: Region, check: TokenCheck) -> PublicVerdict:
+    """The least-disclosure answer for a checked token."""
+    licence = None
+    if check.verdict in AUTHENTIC and check.licence is not None and check.claims is not None:
+        view = check.licence
+        licence = PublicLicence(
+            type_name_zh=view.type_name_zh,
+            type_name_en=view.type_name_en,
+            issuer_name=view.issuer_name,
+            licence_version=check.claims.version,
+            current_version=view.licence_version,
+            valid_from=view.valid_from,
+            valid_until=view.valid_until,
+            holder_name_masked=region.licences.masked_holder_name(view.id),
+        )
+    path = provenance_path(check)
+    return PublicVerdict(
+        verdict=check.verdict.value,
+        valid=check.valid,
+        reason=check.reason,
+        reason_code=check.reason_code,
+        licence=licence,
+        provenance_url=None if path is None else region.public_base_url + path,
+    )
+
+
+@router.get("/v1/public/verify", response_model=PublicVerdict)
+def public_verify(
+    region: RegionDep,
+    _: RateLimited,
+    token: Annotated[str, Query(min_length=1, max_length=4096, description="QR URL or base64url token")],
+) -> PublicVerdict:
+    """What the QR code says, as JSON: verdict, type, issuer, validity, masked holder (no personal data)."""
+    return public_verdict(region, check_token(region, parse_token(token)))
+
+
+@router.get("/v/{token}", response_class=HTMLResponse, responses={200: {"content": {"text/html": {}}}})
+def scan_page(request: Request, token: TokenText, region: RegionDep, _: RateLimited) -> HTMLResponse:
+    """The page a citizen's phone camera opens: the verdict in Chinese and English, works without JavaScript."""
+    context = {"region_name": region.config.name}
+    try:
+        data = parse_token(token)
+    except ProblemError:
+        text = MALFORMED_TEXT
+        return render(request, "verify.html", {**context, "verdict": "malformed", "v": text, "licence": None}, 400)
+    check = check_token(region, data)
+    answer = public_verdict(region, check)
+    page = {
+        **context,
+        "verdict": check.verdict.value,
+        "v": VERDICT_TEXT[check.verdict],
+        "licence": answer.licence,
+        "provenance_url": provenance_path(check),
+    }
+    return render(request, "verify.html", page)

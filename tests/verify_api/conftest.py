@@ -1,0 +1,115 @@
+"""Fixtures for the API tests: a region in tmp_path on each database, the app, one API key per role, licences."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from licences.synthetic import SyntheticHolders
+from tests.conftest import FakeClock
+from trustledger.region import Region, init_region, open_region
+from trustledger.settings import Settings
+from verify_api.apikeys import Role
+from verify_api.app import create_app
+from verify_api.client import TrustLedgerClient
+from verify_api.schemas import LicenceOut
+from verify_api.store import ApiKeyStore
+
+PUBLIC_BASE = "https://verify.ha.gov.example"
+DRIVING = "11100000001407312X001"  # 机动车驾驶证: citizens, by zz-traffic-police, 6 years, renewal window 90 days
+BUSINESS = "11100000000013338W001"  # 营业执照: organisations, by ha-amr / zz-amr / jinshui-amr, no expiry
+
+
+@pytest.fixture
+def api_clock() -> FakeClock:
+    """A hand-moved clock just after the wall clock (init registers keys at the wall clock's now)."""
+    return FakeClock(datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2))
+
+
+def make_region(home: Path, db_url: str, clock: FakeClock, **settings: object) -> Region:
+    """Initialise a region (catalogue, token keys) and reopen it on the fake clock."""
+    s = Settings(home=home, database_url=db_url, public_base_url=PUBLIC_BASE, public_rate_limit=0, **settings)
+    init_region(s, None, None, None).close()
+    return open_region(s, clock)
+
+
+@pytest.fixture
+def region(db_url: str, tmp_path: Path, api_clock: FakeClock) -> Iterator[Region]:
+    r = make_region(tmp_path / "home", db_url, api_clock)
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def http(region: Region) -> Iterator[TestClient]:
+    with TestClient(create_app(region), raise_server_exceptions=False) as c:
+        yield c
+
+
+@dataclass(frozen=True)
+class Keys:
+    """One API key per role (the issuer is the traffic police, which issues driving licences)."""
+
+    issuer: str
+    other_issuer: str
+    verifier: str
+    auditor: str
+    operator: str
+
+    def of(self, role: str) -> str | None:
+        return getattr(self, role, None)
+
+
+@pytest.fixture
+def keys(region: Region) -> Keys:
+    store = ApiKeyStore(region.store.engine)
+    now = region.clock()
+    police = region.catalogue.department("zz-traffic-police").uscc
+    amr = region.catalogue.department("ha-amr").uscc
+    return Keys(
+        issuer=store.create(Role.ISSUER, police, "police", now).key,
+        other_issuer=store.create(Role.ISSUER, amr, "amr", now).key,
+        verifier=store.create(Role.VERIFIER, "郑州市一网通办审批系统", "", now).key,
+        auditor=store.create(Role.AUDITOR, "省审计厅", "", now).key,
+        operator=store.create(Role.OPERATOR, "ops", "", now).key,
+    )
+
+
+def client_for(http: TestClient, key: str | None) -> TrustLedgerClient:
+    """The typed client over the test transport, with `key`."""
+    return TrustLedgerClient(http=http, api_key=key)
+
+
+@dataclass(frozen=True)
+class Citizen:
+    name: str
+    id_number: str
+
+
+@pytest.fixture
+def citizen() -> Citizen:
+    c = SyntheticHolders(seed=6).citizen()
+    return Citizen(c.name, c.id_number)
+
+
+def driving_fields() -> dict[str, str | int]:
+    return {
+        "sex": "男",
+        "address": "郑州市金水区花园路1号",
+        "date_of_birth": "1990-01-01",
+        "first_issued_on": "2010-05-01",
+        "vehicle_class": "C1",
+    }
+
+
+@pytest.fixture
+def licence(http: TestClient, keys: Keys, citizen: Citizen) -> LicenceOut:
+    """A driving licence issued through the API."""
+    return client_for(http, keys.issuer).issue(
+        type_code=DRIVING, holder_id=citizen.id_number, holder_name=citizen.name, fields=driving_fields()
+    )

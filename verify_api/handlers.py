@@ -1,0 +1,118 @@
+"""Exception handlers: every error leaves the API as a registered RFC 9457 problem, never as a bare 500 for input.
+
+Domain errors of the lower packages map to problems through one table, walked along the exception's MRO so the most
+specific registered class wins (a `LicenceRevokedError` is a `LifecycleError` too).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.errors import LedgerError, ProofError
+from licences import errors as le
+from verify_api import problems as p
+from verify_api.errors import ApiKeyError
+from verify_api.middleware import request_id_of
+from verify_api.problems import ProblemError, ProblemType, problem_response
+
+log = logging.getLogger("verify_api.errors")
+
+DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
+    le.InvalidFieldError: p.INVALID_FIELD,
+    le.UnknownLicenceTypeError: p.INVALID_FIELD,
+    le.UnknownDepartmentError: p.INVALID_FIELD,
+    le.LicenceNotFoundError: p.LICENCE_NOT_FOUND,
+    le.UnauthorisedDepartmentError: p.UNAUTHORISED_DEPARTMENT,
+    le.LifecycleError: p.LIFECYCLE_CONFLICT,
+    le.LicenceRevokedError: p.LICENCE_REVOKED,
+    le.LicenceSuspendedError: p.LICENCE_SUSPENDED,
+    le.NotSuspendedError: p.NOT_SUSPENDED,
+    le.RenewalNotAllowedError: p.RENEWAL_NOT_ALLOWED,
+    le.NothingToAmendError: p.NOTHING_TO_AMEND,
+    le.ConcurrentUpdateError: p.CONCURRENT_UPDATE,
+    le.IdempotencyConflictError: p.IDEMPOTENCY_CONFLICT,
+    le.HolderDataShreddedError: p.HOLDER_DATA_SHREDDED,
+    ProofError: p.NOT_IN_LOG,
+    LedgerError: p.LEDGER,
+    ApiKeyError: p.FORBIDDEN,
+}
+# The catalogue's look-up errors name no field of their own; this is the request field that carried the name.
+_FIELD_OF = {le.UnknownLicenceTypeError: "type_code", le.UnknownDepartmentError: "issuer"}
+
+
+def problem_for(exc: Exception) -> tuple[ProblemType, dict[str, Any]] | None:
+    """The registered problem and extension members for a domain error, or None if it is not a known kind."""
+    for cls in type(exc).__mro__:
+        problem = DOMAIN_PROBLEMS.get(cls)
+        if problem is not None:
+            extensions: dict[str, Any] = {}
+            if isinstance(exc, le.InvalidFieldError):
+                extensions["field"] = exc.field
+            for kind, field in _FIELD_OF.items():
+                if isinstance(exc, kind):
+                    extensions["field"] = field
+            return problem, extensions
+    return None
+
+
+def _context(request: Request) -> dict[str, Any]:
+    return {"instance": request.url.path, "request_id": request_id_of(request.scope)}
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    """`("body", "fields", "address")` → `fields.address`; the location kind (body/query/path/header) is dropped."""
+    parts = [str(x) for x in loc[1:]] if loc and loc[0] in {"body", "query", "path", "header", "cookie"} else loc
+    return ".".join(str(x) for x in parts) or str(loc[0] if loc else "body")
+
+
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return problem_response(
+        exc.problem, exc.detail, status=exc.status, headers=exc.headers, **_context(request), **exc.extensions
+    )
+
+
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"field": _field_name(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))} for e in exc.errors()]
+    first = errors[0] if errors else {"field": "body", "message": "invalid request"}
+    detail = f"{first['field']}: {first['message']}"
+    return problem_response(p.VALIDATION, detail, field=first["field"], errors=errors, **_context(request))
+
+
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    problem = p.http_problem(exc.status_code)
+    headers = dict(exc.headers or {})
+    return problem_response(problem, str(exc.detail), status=exc.status_code, headers=headers, **_context(request))
+
+
+async def _on_domain(request: Request, exc: Exception) -> JSONResponse:
+    found = problem_for(exc)
+    if found is None:
+        return await _on_unexpected(request, exc)
+    problem, extensions = found
+    return problem_response(problem, str(exc), **_context(request), **extensions)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error(
+        "unhandled error", exc_info=exc, extra={"request_id": request_id_of(request.scope), "path": request.url.path}
+    )
+    return problem_response(p.INTERNAL, "internal error; quote the request id when reporting it", **_context(request))
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on `app`."""
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    for cls in (le.LicenceError, LedgerError, ApiKeyError):
+        app.add_exception_handler(cls, _on_domain)
+    app.add_exception_handler(Exception, _on_unexpected)

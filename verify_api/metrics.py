@@ -1,0 +1,84 @@
+"""Prometheus metrics of one app: requests by route template, latency histograms, log size and checkpoint age.
+
+Each app owns its `CollectorRegistry` (tests build many apps in one process). With several uvicorn workers each
+worker serves its own numbers, labelled with its `worker` pid; a scrape reaches one worker at a time, so sum or
+max over `worker` in PromQL. The log gauges read the database at scrape time and are the same from every worker.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ledger.log import Log
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def parse_signed_at(text: str) -> datetime:
+    """A stored checkpoint time (RFC 3339 UTC with `Z`) as an aware datetime."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+class _LogCollector(Collector):
+    """Log size and the age of the newest signed checkpoint, read when scraped."""
+
+    def __init__(self, log: Log, clock: Callable[[], datetime]) -> None:
+        self._log = log
+        self._clock = clock
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        size = GaugeMetricFamily("trustledger_log_size", "Number of leaves in the region's log")
+        size.add_metric([], float(self._log.size()))
+        yield size
+        age = GaugeMetricFamily(
+            "trustledger_checkpoint_age_seconds", "Seconds since the newest signed checkpoint (-1: none yet)"
+        )
+        cp = self._log.latest_checkpoint()
+        seconds = -1.0 if cp is None else (self._clock() - parse_signed_at(cp.signed_at)).total_seconds()
+        age.add_metric([], seconds)
+        yield age
+        covered = GaugeMetricFamily("trustledger_checkpoint_tree_size", "Tree size of the newest signed checkpoint")
+        covered.add_metric([], float(0 if cp is None else cp.tree_size))
+        yield covered
+
+
+class Metrics:
+    """The app's metrics; `observe` is called once per request by the middleware."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        worker = str(os.getpid())
+        self.requests = Counter(
+            "trustledger_http_requests",
+            "HTTP requests by method, route template and status",
+            ["method", "route", "status", "worker"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "trustledger_http_request_duration_seconds",
+            "HTTP request latency by method and route template",
+            ["method", "route", "worker"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._worker = worker
+
+    def watch_log(self, log: Log, clock: Callable[[], datetime]) -> None:
+        """Add the log gauges (once the region is open)."""
+        self.registry.register(_LogCollector(log, clock))
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one request and record its latency."""
+        self.requests.labels(method, route, str(status), self._worker).inc()
+        self.latency.labels(method, route, self._worker).observe(seconds)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of everything registered."""
+        return generate_latest(self.registry)

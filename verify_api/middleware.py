@@ -1,0 +1,189 @@
+"""One ASGI middleware for every request: request id in and out, body size limit, metrics, a JSON access log line.
+
+Pure ASGI (no `BaseHTTPMiddleware`): it adds no task or stream copy per request. The body limit reads at most
+`limit + 1` bytes before the app sees anything, so an oversized upload is refused with a 413 problem without being
+parsed; a declared `Content-Length` over the limit is refused before a byte is read. The access log never records
+the query string (a holder's ID number can be a query parameter) nor any header but the request id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from verify_api.metrics import Metrics
+from verify_api.problems import PAYLOAD_TOO_LARGE, PROBLEM_MEDIA_TYPE, problem_body
+
+access_log = logging.getLogger("verify_api.access")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+DEFAULT_BODY_LIMIT = 64 * 1024
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, and every `extra` field of the record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        doc.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")})
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Send `verify_api` logs to stderr as JSON lines (once) and quiet uvicorn's own plain-text access log."""
+    logger = logging.getLogger("verify_api")
+    if not any(getattr(h, "_trustledger", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        handler._trustledger = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(level)
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # our access line replaces it
+
+
+def request_id_of(scope: Scope) -> str | None:
+    """The request id the middleware gave this request."""
+    state: Mapping[str, Any] = scope.get("state") or {}
+    rid = state.get("request_id")
+    return rid if isinstance(rid, str) else None
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class RequestMiddleware:
+    """Request ids, the body limit, metrics and the access log around the whole app."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        body_limits: Mapping[str, int] | None = None,
+        default_body_limit: int = DEFAULT_BODY_LIMIT,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.body_limits = dict(body_limits or {})
+        self.default_body_limit = default_body_limit
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = self.clock()
+        incoming = _header(scope, b"x-request-id")
+        rid = incoming if incoming and _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        status = 500
+        rid_header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), rid_header]
+            await send(message)
+
+        try:
+            limit = self.body_limits.get(scope["path"], self.default_body_limit)
+            body = await self._read_body(scope, receive, limit)
+            if body is None:
+                await self._too_large(scope, send_with_id, limit)
+                return
+            await self.app(scope, _replay(body, receive), send_with_id)
+        finally:
+            self._record(scope, rid, status, self.clock() - started)
+
+    async def _read_body(self, scope: Scope, receive: Receive, limit: int) -> bytes | None:
+        """The whole body, or None when it exceeds `limit` (declared or actual)."""
+        declared = _header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # disconnect: hand the app what we have; it will see the disconnect next
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+    async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
+        body = problem_body(
+            PAYLOAD_TOO_LARGE,
+            f"the request body exceeds {limit} bytes",
+            instance=scope["path"],
+            request_id=request_id_of(scope),
+            limit=limit,
+        )
+        payload = json.dumps(body).encode()
+        headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(payload)).encode())]
+        headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    def _record(self, scope: Scope, rid: str, status: int, seconds: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "<unmatched>"
+        method = scope.get("method", "?")
+        self.metrics.observe(method, template, status, seconds)
+        principal = (scope.get("state") or {}).get("principal")
+        client = scope.get("client")
+        access_log.info(
+            "request",
+            extra={
+                "request_id": rid,
+                "method": method,
+                "path": scope.get("path"),
+                "route": template,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                "client": client[0] if client else None,
+                "role": getattr(getattr(principal, "role", None), "value", None),
+                "key_id": getattr(principal, "key_id", None),
+            },
+        )
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that yields the buffered body once, then passes through (disconnects)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -1,0 +1,154 @@
+"""The problem registry: every error the API returns is an RFC 9457 problem with a stable `type` URI from here.
+
+Route code raises `ProblemError(PROBLEM, detail, field=...)`; domain errors of the lower packages are mapped to
+problems in one table (`map_exception`), so no handler guesses a status code. A `type` URI, once published, is never
+renamed: clients switch on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+from verify_api.errors import ApiError
+
+PROBLEM_BASE = "https://trustledger.example/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    """One registered problem: slug (the last segment of its `type` URI), HTTP status, short human title."""
+
+    slug: str
+    status: int
+    title: str
+
+    @property
+    def uri(self) -> str:
+        """The stable `type` URI (RFC 9457 §3.1.1)."""
+        return PROBLEM_BASE + self.slug
+
+
+REGISTRY: dict[str, ProblemType] = {}
+
+
+def _register(slug: str, status: int, title: str) -> ProblemType:
+    if slug in REGISTRY:
+        raise ValueError(f"problem type {slug!r} registered twice")
+    REGISTRY[slug] = ProblemType(slug, status, title)
+    return REGISTRY[slug]
+
+
+# -- input ---------------------------------------------------------------------------------------------------------
+VALIDATION = _register("validation", 422, "The request is not valid")
+INVALID_FIELD = _register("invalid-field", 422, "A field of the request is not valid")
+MALFORMED_TOKEN = _register("malformed-token", 422, "This is not a licence token")
+PAYLOAD_TOO_LARGE = _register("payload-too-large", 413, "The request body is too large")
+UNSUPPORTED_MEDIA = _register("unsupported-media-type", 415, "The request body has the wrong media type")
+# -- who may ask -----------------------------------------------------------------------------------------------------
+UNAUTHENTICATED = _register("unauthenticated", 401, "An API key is required")
+FORBIDDEN = _register("forbidden", 403, "This API key's role may not do this")
+UNAUTHORISED_DEPARTMENT = _register("unauthorised-department", 403, "The department is not authorised for this")
+RATE_LIMITED = _register("rate-limited", 429, "Too many requests from this address")
+# -- what is there ---------------------------------------------------------------------------------------------------
+NOT_FOUND = _register("not-found", 404, "No such resource")
+LICENCE_NOT_FOUND = _register("licence-not-found", 404, "No such licence")
+CHECKPOINT_NOT_FOUND = _register("checkpoint-not-found", 404, "No signed checkpoint of that size")
+NOT_IN_LOG = _register("not-in-log", 404, "Not in the log")
+METHOD_NOT_ALLOWED = _register("method-not-allowed", 405, "Method not allowed on this resource")
+# -- state conflicts ---------------------------------------------------------------------------------------------------
+LIFECYCLE_CONFLICT = _register("lifecycle-conflict", 409, "The licence's lifecycle does not allow this")
+LICENCE_REVOKED = _register("licence-revoked", 409, "The licence is revoked")
+LICENCE_SUSPENDED = _register("licence-suspended", 409, "The licence is suspended")
+NOT_SUSPENDED = _register("not-suspended", 409, "Only a suspended licence can be reinstated")
+RENEWAL_NOT_ALLOWED = _register("renewal-not-allowed", 409, "The licence cannot be renewed now")
+NOTHING_TO_AMEND = _register("nothing-to-amend", 409, "The amendment changes nothing")
+CONCURRENT_UPDATE = _register("concurrent-update", 409, "Someone else changed the licence at the same time; retry")
+IDEMPOTENCY_CONFLICT = _register(
+    "idempotency-conflict", 422, "This Idempotency-Key was already used for a different request"
+)
+HOLDER_DATA_SHREDDED = _register("holder-data-shredded", 410, "The holder's personal data has been erased")
+# -- the server ----------------------------------------------------------------------------------------------------
+LEDGER = _register("ledger", 400, "The ledger cannot serve this request")
+NOT_IMPLEMENTED = _register("not-implemented", 501, "Not available in this deployment yet")
+UNAVAILABLE = _register("unavailable", 503, "The service is not ready")
+LOG_INCONSISTENT = _register("log-inconsistent", 500, "The log does not match its stored hashes; run an audit")
+INTERNAL = _register("internal", 500, "Internal error")
+HTTP_ERROR = _register("http-error", 400, "The HTTP request cannot be served")
+
+
+class ProblemError(ApiError):
+    """Raised by route code to answer with a registered problem; extensions (e.g. `field`) go into the body."""
+
+    def __init__(
+        self,
+        problem: ProblemType,
+        detail: str,
+        *,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.problem = problem
+        self.detail = detail
+        self.status = status or problem.status
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+
+def problem_body(problem: ProblemType, detail: str, *, status: int | None = None, **extensions: Any) -> dict[str, Any]:
+    """The JSON object of a problem (RFC 9457 §3): type, title, status, detail, then extension members."""
+    body: dict[str, Any] = {"type": problem.uri, "title": problem.title, "status": status or problem.status}
+    body["detail"] = detail
+    body.update({k: v for k, v in extensions.items() if v is not None})
+    return body
+
+
+def problem_response(
+    problem: ProblemType,
+    detail: str,
+    *,
+    status: int | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    """An `application/problem+json` response for a registered problem."""
+    body = problem_body(problem, detail, status=status, **extensions)
+    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def http_problem(status: int) -> ProblemType:
+    """The registered problem for a bare HTTP status raised by the framework (404 route, 405 method…)."""
+    return {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED, 413: PAYLOAD_TOO_LARGE, 415: UNSUPPORTED_MEDIA}.get(
+        status, HTTP_ERROR
+    )
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details; `type` is one of the registered URIs under " + PROBLEM_BASE,
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri", "enum": sorted(p.uri for p in REGISTRY.values())},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "request_id": {"type": "string"},
+        "field": {"type": "string", "description": "the request field at fault, dotted (e.g. fields.address)"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "additionalProperties": True,
+}

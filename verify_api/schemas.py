@@ -1,0 +1,292 @@
+"""Request and response schemas of the API (pydantic), kept apart from storage rows and domain views.
+
+Response models say exactly what a role gets: a verifier's answer has no holder name or ID number, a public answer no
+identifier of the holder at all. Requests forbid unknown members, so a typo is a 422 naming it, not a silent no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Text200 = Annotated[str, Field(min_length=1, max_length=200)]
+Reason = Annotated[str, Field(min_length=1, max_length=500)]
+FieldValue = Annotated[str, Field(max_length=2000)] | int
+HexDigest = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="16-byte salted holder digest, hex")]
+Uscc = Annotated[str, Field(pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$", description="USCC (GB 32100-2015)")]
+Status = Literal["valid", "not_yet_valid", "expired", "suspended", "revoked"]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- operations -------------------------------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    """Liveness/readiness of one worker."""
+
+    status: Literal["ok"]
+    database: Literal["ok"]
+    region: str
+    origin: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (application/problem+json); `type` is a stable URI from the problem registry."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None
+    field: str | None = Field(default=None, description="the request field at fault, dotted (e.g. fields.address)")
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": Problem, "description": "A problem (RFC 9457) with a stable `type` URI"},
+    "5XX": {"model": Problem, "description": "A problem (RFC 9457); quote `request_id` when reporting it"},
+}
+
+
+# -- log evidence -----------------------------------------------------------------------------------------------------
+
+
+class InclusionProofOut(BaseModel):
+    """RFC 9162 §2.1.3 inclusion proof of one leaf in the tree of `tree_size` leaves (hashes base64)."""
+
+    leaf_index: int
+    tree_size: int
+    hashes: list[str]
+
+
+class CheckpointOut(BaseModel):
+    """The signed checkpoint a proof verifies against: C2SP signed note, its size and root, and the log's key."""
+
+    tree_size: int
+    root_hash: str = Field(description="base64 root hash (RFC 9162 §2.1.1)")
+    note: str = Field(description="the C2SP tlog-checkpoint signed note, verbatim")
+    signed_at: str
+    verifier_key: str = Field(description="Go note verifier key of the log (`<name>+<id>+<key>`)")
+
+
+# -- licences (issuing departments, auditors) -------------------------------------------------------------------------
+
+
+class IssueIn(_Request):
+    """A licence to issue; the issuing department is the API key's principal."""
+
+    type_code: Annotated[str, Field(min_length=1, max_length=64, description="catalogue type code or key")]
+    holder_id: Annotated[str, Field(min_length=1, max_length=64, description="resident ID number or USCC")]
+    holder_name: Annotated[str, Field(min_length=1, max_length=200)]
+    fields: dict[Annotated[str, Field(max_length=64)], FieldValue] = Field(default_factory=dict, max_length=64)
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+
+class RenewIn(_Request):
+    """Renewal: a new validity period (default: the catalogue's rule from today)."""
+
+    valid_until: datetime | None = None
+
+
+class AmendIn(_Request):
+    """Amendment of registered particulars (and, for a citizen, the holder's name)."""
+
+    changes: dict[Annotated[str, Field(max_length=64)], FieldValue] = Field(default_factory=dict, max_length=64)
+    holder_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+class SuspendIn(_Request):
+    """Suspension (暂扣) with its reason."""
+
+    reason: Reason
+
+
+class ReinstateIn(_Request):
+    """Lifting a suspension."""
+
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+
+class RevokeIn(_Request):
+    """Revocation: 注销 (voluntary) or 吊销 (penalty)."""
+
+    reason: Reason
+    kind: Literal["voluntary", "penalty"] = "voluntary"
+
+
+class LicenceOut(BaseModel):
+    """A licence as its issuing department and auditors see it (public fields only; no holder name or number)."""
+
+    id: str
+    identifier: str
+    type_code: str
+    type_name_zh: str
+    type_name_en: str
+    issuer: str
+    issuer_name: str
+    holder_kind: str
+    holder_digest: str
+    status: Status
+    lifecycle: Literal["active", "suspended", "revoked"]
+    licence_version: int
+    valid_from: datetime
+    valid_until: datetime | None
+    fields: dict[str, Any]
+    leaf_index: int = Field(description="leaf of the event that minted this version")
+    last_leaf: int = Field(description="leaf of the licence's latest lifecycle event")
+    token: str = Field(description="base64url COSE_Sign1 token of this version")
+    qr_url: str
+
+
+class LicencePage(BaseModel):
+    """One page of licences; pass `next_after` as `after` for the next page (issuer listing)."""
+
+    items: list[LicenceOut]
+    next_after: str | None = None
+
+
+# -- verification (approval systems) ----------------------------------------------------------------------------------
+
+
+class VerifyIn(_Request):
+    """A use: the matter (事项) being handled, why, and the holder's consent evidence (用证授权)."""
+
+    matter_code: Annotated[str, Field(pattern=r"^[0-9A-Za-z._-]{1,64}$", description="事项编码")]
+    purpose: Reason
+    consent: Annotated[str, Field(min_length=1, max_length=1000, description="consent evidence, e.g. a reference")]
+    holder_digest: HexDigest | None = Field(default=None, description="`hd` of the token the holder showed")
+    holder_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="the applicant's resident ID number or USCC, checked against the holder"
+    )
+
+
+class DisclosedLicence(BaseModel):
+    """What an approval system may see of a licence: public fields, never the holder's name or number."""
+
+    id: str
+    identifier: str
+    type_code: str
+    type_name_zh: str
+    type_name_en: str
+    issuer: str
+    issuer_name: str
+    holder_kind: str
+    status: Status
+    licence_version: int
+    valid_from: datetime
+    valid_until: datetime | None
+    fields: dict[str, Any]
+
+
+class UseOut(BaseModel):
+    """The recorded use: its id and the leaf it was logged at."""
+
+    invocation_id: str
+    leaf_index: int
+
+
+class VerifyOut(BaseModel):
+    """The answer to a verification: outcome, the disclosed licence, and the proof that its version is logged."""
+
+    outcome: Literal["accepted", "refused"]
+    refusal_reason: str | None
+    status: Status
+    licence: DisclosedLicence
+    leaf_index: int = Field(description="leaf that minted the licence's current version")
+    inclusion_proof: InclusionProofOut
+    checkpoint: CheckpointOut
+    use: UseOut
+
+
+class TokenIn(_Request):
+    """A licence token: the QR URL, its `/v/<token>` path, or the bare base64url token."""
+
+    token: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+Verdict = Literal[
+    "valid", "not_yet_valid", "expired", "suspended", "revoked", "superseded", "invalid", "unknown", "other_region"
+]
+
+
+class PublicLicence(BaseModel):
+    """What anyone holding the QR code may see: type, issuer, validity, masked holder name; nothing identifying."""
+
+    type_name_zh: str
+    type_name_en: str
+    issuer_name: str
+    licence_version: int
+    current_version: int
+    valid_from: datetime
+    valid_until: datetime | None
+    holder_name_masked: str | None
+
+
+class PublicVerdict(BaseModel):
+    """The public answer for a token (also the data behind the /v/<token> page)."""
+
+    verdict: Verdict
+    valid: bool
+    reason: str
+    reason_code: str
+    licence: PublicLicence | None
+    provenance_url: str | None
+
+
+class TokenCheckOut(BaseModel):
+    """A checked token for approval systems and auditors (no use recorded)."""
+
+    verdict: Verdict
+    valid: bool
+    reason: str
+    reason_code: str
+    token_version: int | None
+    licence: DisclosedLicence | None
+    leaf_index: int | None = Field(description="the token's minting leaf (`li`)")
+    inclusion_proof: InclusionProofOut | None
+    checkpoint: CheckpointOut | None
+
+
+class PdfCheckOut(BaseModel):
+    """A checked sealed PDF: the seal's bottom line and reasons, and the licence it shows."""
+
+    valid: bool
+    reason: str
+    sha256: str
+    seal_intact: bool
+    seal_trusted: bool
+    on_ledger: bool | None
+    token: TokenCheckOut | None
+
+
+# -- audit ------------------------------------------------------------------------------------------------------------
+
+
+class HistoryEventOut(BaseModel):
+    """One logged event of a licence, with its inclusion proof against the stated checkpoint (null if newer)."""
+
+    leaf_index: int
+    kind: str
+    recorded_at: str
+    licence_version: int
+    topic: str
+    event: dict[str, Any] = Field(description="the event as stored; personal data is sealed (AES-GCM)")
+    leaf_hash: str = Field(description="base64 RFC 9162 leaf hash of the event's envelope")
+    inclusion_proof: InclusionProofOut | None
+
+
+class HistoryOut(BaseModel):
+    """A licence's whole trail, every event proven against one signed checkpoint."""
+
+    licence_id: str
+    identifier: str
+    checkpoint: CheckpointOut
+    events: list[HistoryEventOut]

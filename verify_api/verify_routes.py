@@ -1,0 +1,126 @@
+"""Approval systems (审批系统): verify a licence for a matter and record the use; check a token or a sealed PDF.
+
+`POST /v1/licences/{id}/verify` is the paper-free path (免提交): the answer carries the status, the fields the system
+may see, and the inclusion proof of the licence's current version under a signed checkpoint; the use (accepted or
+refused) is recorded on the ledger. The token and PDF checks record nothing.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from licences.errors import InvalidFieldError
+from verify_api.auth import CheckerKey, VerifierKey
+from verify_api.deps import EvidenceDep, IdempotencyKey, RegionDep
+from verify_api.evidence import Evidence
+from verify_api.licence_routes import LicenceRef
+from verify_api.problems import INVALID_FIELD, NOT_IMPLEMENTED, UNSUPPORTED_MEDIA, ProblemError
+from verify_api.schemas import PdfCheckOut, TokenCheckOut, TokenIn, UseOut, VerifyIn, VerifyOut
+from verify_api.tokens import TokenCheck, Verdict, check_token, parse_token
+from verify_api.views import disclosed
+
+router = APIRouter(tags=["verification"])
+_AUTHENTIC = frozenset(
+    {Verdict.VALID, Verdict.NOT_YET_VALID, Verdict.EXPIRED, Verdict.SUSPENDED, Verdict.REVOKED, Verdict.SUPERSEDED}
+)
+
+
+def _claimed_digest(region: RegionDep, body: VerifyIn) -> bytes | None:
+    """The holder digest the use is checked against: given, or computed from the applicant's number."""
+    claimed = None if body.holder_digest is None else bytes.fromhex(body.holder_digest)
+    if body.holder_id is None:
+        return claimed
+    try:
+        computed = bytes.fromhex(region.licences.holder_digest_of(body.holder_id))
+    except InvalidFieldError as exc:
+        raise ProblemError(INVALID_FIELD, f"invalid holder_id: {exc.reason}", field="holder_id") from exc
+    if claimed is not None and claimed != computed:
+        raise ProblemError(INVALID_FIELD, "holder_id and holder_digest name different holders", field="holder_id")
+    return computed
+
+
+@router.post("/v1/licences/{licence_id}/verify", response_model=VerifyOut)
+def verify_licence(
+    licence_id: LicenceRef,
+    body: VerifyIn,
+    principal: VerifierKey,
+    region: RegionDep,
+    evidence: EvidenceDep,
+    idempotency_key: IdempotencyKey = None,
+) -> VerifyOut:
+    """Verify a licence for a matter with the holder's consent and record the use (refused uses too)."""
+    licences = region.licences
+    lid = licences.resolve(licence_id)
+    result = licences.use(
+        lid,
+        verifier=principal.principal,
+        matter_code=body.matter_code,
+        purpose=body.purpose,
+        consent=body.consent,
+        claimed_holder_digest=_claimed_digest(region, body),
+        idempotency_key=idempotency_key,
+    )
+    view = result.licence
+    cp = evidence.covering(view.minted_leaf)
+    proof = evidence.inclusion(view.minted_leaf, cp)
+    assert proof is not None  # `covering` guarantees the checkpoint includes the leaf
+    return VerifyOut(
+        outcome="accepted" if result.outcome == "accepted" else "refused",
+        refusal_reason=result.refusal_reason,
+        status=view.status.value,
+        licence=disclosed(view, with_fields=result.outcome == "accepted"),
+        leaf_index=view.minted_leaf,
+        inclusion_proof=proof,
+        checkpoint=evidence.checkpoint_out(cp),
+        use=UseOut(invocation_id=str(result.invocation_id), leaf_index=result.leaf_index),
+    )
+
+
+def token_check_out(check: TokenCheck, evidence: Evidence) -> TokenCheckOut:
+    """A token check as approval systems and auditors get it, with the proof of the token's minting leaf."""
+    authentic = check.verdict in _AUTHENTIC and check.claims is not None
+    proof = checkpoint = None
+    if authentic and check.claims is not None:
+        cp = evidence.covering(check.claims.leaf_index)
+        proof = evidence.inclusion(check.claims.leaf_index, cp)
+        checkpoint = evidence.checkpoint_out(cp)
+    return TokenCheckOut(
+        verdict=check.verdict.value,
+        valid=check.valid,
+        reason=check.reason,
+        reason_code=check.reason_code,
+        token_version=check.claims.version if authentic and check.claims else None,
+        licence=disclosed(check.licence, with_fields=check.valid) if authentic and check.licence else None,
+        leaf_index=check.claims.leaf_index if authentic and check.claims else None,
+        inclusion_proof=proof,
+        checkpoint=checkpoint,
+    )
+
+
+@router.post("/v1/verify/token", response_model=TokenCheckOut)
+def verify_token(body: TokenIn, _: CheckerKey, region: RegionDep, evidence: EvidenceDep) -> TokenCheckOut:
+    """Check a QR token (URL or bare): authentic, on our log, and the licence's status now. Records no use."""
+    return token_check_out(check_token(region, parse_token(body.token)), evidence)
+
+
+@router.post(
+    "/v1/verify/pdf",
+    response_model=PdfCheckOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def verify_pdf(request: Request, _: CheckerKey) -> PdfCheckOut:
+    """Check an uploaded sealed licence PDF (raw `application/pdf` body, at most 10 MiB): seal, ledger, status."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/pdf":
+        raise ProblemError(UNSUPPORTED_MEDIA, "send the PDF as the raw body with Content-Type: application/pdf")
+    region = request.app.state.region
+    validate_pdf = getattr(region, "validate_pdf", None)
+    if validate_pdf is None:
+        # NOT WIRED YET: PDF validation needs the region's seal CA and TSA roots from the e-seal capability
+        # (`Region.validate_pdf`); until then this is an honest 501 rather than a half check.
+        raise ProblemError(NOT_IMPLEMENTED, "PDF verification is not wired into this region yet (e-seal capability)")
+    raise ProblemError(NOT_IMPLEMENTED, "PDF verification wiring pending")
