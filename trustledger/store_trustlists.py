@@ -85,7 +85,7 @@ class TrustListStore:
     def versions(self) -> list[int]:
         """Every published version number, oldest first."""
         with self.engine.connect() as conn:
-            return [int(v) for v in conn.execute(select(trust_lists.c.version).order_by(trust_lists.c.version))]
+            return [int(v) for v in conn.scalars(select(trust_lists.c.version).order_by(trust_lists.c.version))]
 
     def add(self, row: TrustListRow) -> None:
         """Append a new version; raises TrustListConflictError if that version number is taken."""

@@ -1,7 +1,77 @@
-"""The region's signed trust list: /v1/trust-list (issue 4)."""
+"""The region's signed trust list (DESIGN §6): `GET /v1/trust-list` (current) and `GET /v1/trust-list/{version}`.
+
+The body is the signed JSON exactly as published (RFC 8785 bytes), so every client hashes the same bytes. The current
+list is revalidated cheaply (ETag = SHA-256 of the signed payload) and cached briefly, because a key compromise must
+reach verifiers fast; an old version never changes and is cached forever.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC
+from email.utils import format_datetime
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse, Response
+
+from trustledger.region import Region
+from trustledger.store_trustlists import TrustListRow, TrustListStore
+from trustledger.trust import current_trust_list
+from verify_api.log_routes import get_region
+
+router = APIRouter(tags=["trust"])
+RegionDep = Annotated[Region, Depends(get_region)]
+MAX_AGE_CURRENT = 300  # seconds a cache may keep the current list without revalidating
+_IMMUTABLE = "public, max-age=31536000, immutable"
+_PROBLEM_BASE = "https://trustledger.example/problems/"
+
+
+def _etag(row: TrustListRow) -> str:
+    return f'"{row.payload_sha256}"'
+
+
+def _response(request: Request, row: TrustListRow, cache_control: str) -> Response:
+    headers = {
+        "Cache-Control": cache_control,
+        "ETag": _etag(row),
+        "Last-Modified": format_datetime(row.issued_at.astimezone(UTC), usegmt=True),
+        "Expires": format_datetime(row.next_update.astimezone(UTC), usegmt=True),
+        "X-Trust-List-Version": str(row.version),
+    }
+    wanted = request.headers.get("if-none-match", "")
+    if _etag(row) in {tag.strip() for tag in wanted.split(",")} or wanted.strip() == "*":
+        return Response(status_code=304, headers=headers)
+    return Response(row.document.encode("utf-8"), media_type="application/json", headers=headers)
+
+
+@router.get(
+    "/v1/trust-list",
+    summary="The current signed trust list",
+    responses={200: {"content": {"application/json": {}}, "description": "signed trust list (DESIGN §6)"}},
+)
+def trust_list(request: Request, region: RegionDep) -> Response:
+    """The current signed trust list; a new version is published first if the registry changed or it is half-aged."""
+    row = current_trust_list(region)
+    remaining = int((row.next_update - region.clock()).total_seconds())
+    max_age = max(0, min(MAX_AGE_CURRENT, remaining))
+    return _response(request, row, f"public, max-age={max_age}, must-revalidate")
+
+
+@router.get(
+    "/v1/trust-list/{version}",
+    summary="One published version of the trust list",
+    responses={
+        200: {"content": {"application/json": {}}, "description": "signed trust list (DESIGN §6)"},
+        404: {"content": {"application/problem+json": {}}, "description": "no such version"},
+    },
+)
+def trust_list_version(
+    request: Request, region: RegionDep, version: Annotated[int, Path(ge=1, le=2**53, description="version number")]
+) -> Response:
+    """A published version, byte for byte as it was first served (verifiers walk the hash chain with these)."""
+    row = TrustListStore(region.store.engine).get(version)
+    if row is None:
+        detail = f"trust list version {version} has not been published"
+        body = {"type": _PROBLEM_BASE + "not-found", "title": "No such resource", "status": 404, "detail": detail}
+        return JSONResponse(body, status_code=404, media_type="application/problem+json")
+    return _response(request, row, _IMMUTABLE)
