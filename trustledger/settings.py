@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     public_rate_limit: int = Field(default=60, ge=0, description="public requests per minute per address; 0 = off")
     key_passphrase: str = Field(default="", description="keystore passphrase; default: a 0600 file in home/keys")
     checkpoint_interval: float = Field(default=1.0, gt=0, description="seconds between checkpoints while growing")
+    trust_list_period_hours: float = Field(default=24.0, ge=0.01, description="trust list next_update - issued_at")
     # Expiry reminders (issue 8): scheduler/delivery loop, SMTP for e-mail, the SMS gateway (a signed webhook).
     remind_interval: float = Field(default=60.0, gt=0, description="seconds between reminder passes")
     remind_in_serve: bool = Field(default=True, description="run the reminder loop inside `serve`")
