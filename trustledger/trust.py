@@ -147,8 +147,7 @@ def root_signer(region: Region) -> Ed25519Signer:
 
 def trust_list_period(region: Region) -> timedelta:
     """How long a published version stays fresh (`TRUSTLEDGER_TRUST_LIST_PERIOD_HOURS`, default 24 h)."""
-    hours = getattr(region.settings, "trust_list_period_hours", None)
-    return DEFAULT_PERIOD if hours is None else timedelta(hours=float(hours))
+    return timedelta(hours=region.settings.trust_list_period_hours)
 
 
 def parse_document(row: TrustListRow) -> TrustList:

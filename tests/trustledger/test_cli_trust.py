@@ -116,6 +116,17 @@ def test_export_republishes_only_on_change_and_serves_old_versions(world: World)
     assert out["version"] == 2 and json.loads((world.home / "x.json").read_text()) == v2
 
 
+def test_next_update_follows_the_configured_period(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    def period(doc: dict[str, Any]) -> timedelta:
+        times = [datetime.fromisoformat(doc["payload"][k].replace("Z", "+00:00")) for k in ("issued_at", "next_update")]
+        return times[1] - times[0]
+
+    assert period(json.loads(world.run("trust-list", "export"))) == timedelta(hours=24)
+    monkeypatch.setenv("TRUSTLEDGER_TRUST_LIST_PERIOD_HOURS", "2")
+    world.clock.advance(hours=12)  # half-aged: a fresh version, now with the shorter period
+    assert period(json.loads(world.run("trust-list", "export"))) == timedelta(hours=2)
+
+
 def test_rotation_keeps_old_licences_valid_and_new_ones_use_the_new_key(world: World) -> None:
     old = world.issue()
     world.clock.advance(hours=1)
