@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # the read models' SQL stays in licences/store.py
     from sqlalchemy import Connection
 
 MAX_IDEMPOTENCY_KEY = 128
+IDEMPOTENCY_SCOPE = "licences"  # one key space for every licence command: reuse across commands is refused
 _KINDS: dict[type[Any], str] = {
     LicenceIssued: "issued",
     LicenceRenewed: "renewed",
@@ -303,14 +304,14 @@ class LicenceService:
     ) -> LicenceView:
         """Mint a new licence with the next serial of its type and issuer; returns it with its QR token."""
         request = IssueRequest(type_code, issuer, holder_id, holder_name, dict(fields or {}), valid_from, valid_until)
-        replay = self._replay("issue", idempotency_key, _request_hash(request))
+        replay = self._replay(IDEMPOTENCY_SCOPE, idempotency_key, _request_hash(request))
         if replay is not None:
             return self.get(UUID(replay["licence_id"]))
         for attempt in range(_RETRIES):
             try:
                 return self.issue_batch([request], idempotency_key=idempotency_key)[0]
             except ConcurrentUpdateError:
-                replay = self._replay("issue", idempotency_key, _request_hash(request))
+                replay = self._replay(IDEMPOTENCY_SCOPE, idempotency_key, _request_hash(request))
                 if replay is not None:
                     return self.get(UUID(replay["licence_id"]))
                 if attempt == _RETRIES - 1:
@@ -342,15 +343,13 @@ class LicenceService:
             if then is not None:
                 then(len(pending), licence, licence_type, now)
             pending.append(_Pending(licence, list(licence.collect_events()), new=True))
-        claims = _serial_claims(requests, prepared, serials, now)
 
         def extra(conn: Connection) -> None:
-            for (type_code, issuer_uscc, year), (first, count) in claims.items():
-                if not LicenceStore.claim_serial(conn, type_code, issuer_uscc, year, first, count):
-                    raise ConcurrentUpdateError("serial numbers were taken by another writer; retry")
             if idempotency_key is not None and len(pending) == 1:
                 result = {"licence_id": str(pending[0].licence.id)}
-                LicenceStore.put_idempotent_result(conn, "issue", idempotency_key, _request_hash(requests[0]), result)
+                LicenceStore.put_idempotent_result(
+                    conn, IDEMPOTENCY_SCOPE, idempotency_key, _request_hash(requests[0]), result
+                )
             if same_transaction is not None:
                 same_transaction(conn)
 
@@ -475,7 +474,7 @@ class LicenceService:
         request_hash = _hash(
             [str(licence_id), verifier, matter_code, purpose, consent, (claimed_holder_digest or b"").hex()]
         )
-        scope = f"use:{licence_id}"
+        scope = IDEMPOTENCY_SCOPE
         replay = self._replay(scope, idempotency_key, request_hash)
         if replay is not None:
             return self._use_result(replay)
@@ -543,15 +542,18 @@ class LicenceService:
         return licence_type, holder_digest(self.salt, holder.value).hex(), holder.value
 
     def _serials(self, items: Sequence[tuple[IssueRequest, LicenceType]], now: datetime) -> list[str | None]:
-        next_free: dict[tuple[str, str, int], int] = {}
+        wanted: dict[tuple[str, str, int], int] = {}
+        for request, licence_type in items:
+            if request.identifier is None:
+                key = (licence_type.code, request.issuer, now.year)
+                wanted[key] = wanted.get(key, 0) + 1
+        next_free = {key: self.store.reserve_serials(*key, count) for key, count in wanted.items()}
         serials: list[str | None] = []
         for request, licence_type in items:
             if request.identifier is not None:
                 serials.append(None)
                 continue
             key = (licence_type.code, request.issuer, now.year)
-            if key not in next_free:
-                next_free[key] = self.store.next_serial(*key)
             serials.append(f"{now.year}{next_free[key]:07d}")
             next_free[key] += 1
         return serials
@@ -599,7 +601,7 @@ class LicenceService:
         *request: str | None,
     ) -> LicenceView:
         request_hash = _hash([scope, str(licence_id), *request])
-        full_scope = f"{scope}:{licence_id}"
+        full_scope = IDEMPOTENCY_SCOPE
         replay = self._replay(full_scope, idempotency_key, request_hash)
         if replay is not None:
             return self.get(licence_id)
@@ -773,6 +775,7 @@ def _hash(parts: Sequence[object]) -> str:
 def _request_hash(request: IssueRequest) -> str:
     return _hash(
         [
+            "issue",
             request.type_code,
             request.issuer,
             request.holder_id,
@@ -783,20 +786,3 @@ def _request_hash(request: IssueRequest) -> str:
             request.identifier,
         ]
     )
-
-
-def _serial_claims(
-    requests: Sequence[IssueRequest],
-    prepared: Sequence[tuple[LicenceType, str, str]],
-    serials: Sequence[str | None],
-    now: datetime,
-) -> dict[tuple[str, str, int], tuple[int, int]]:
-    claims: dict[tuple[str, str, int], tuple[int, int]] = {}
-    for request, (licence_type, _, _), serial in zip(requests, prepared, serials, strict=True):
-        if serial is None:
-            continue
-        key = (licence_type.code, request.issuer, now.year)
-        number = int(serial[4:])
-        first, count = claims.get(key, (number, 0))
-        claims[key] = (first, count + 1)
-    return claims

@@ -313,7 +313,8 @@ class Licence(Aggregate):
     def renew(
         self, *, licence_type: LicenceType, actor: Department, now: datetime, valid_until: datetime | None = None
     ) -> None:
-        """Renew inside the renewal window before expiry: the new period follows on from the old one."""
+        """Renew inside the renewal window before expiry: the new version is valid from now, and its end follows on
+        from the old end by the type's validity rule (so renewing early never shortens the holder's licence)."""
         self._authorise(licence_type, actor)
         self._refuse_if(Lifecycle.REVOKED, Lifecycle.SUSPENDED)
         moment = utc(now)
@@ -333,7 +334,7 @@ class Licence(Aggregate):
             actor=actor.uscc,
             identifier=str(self.identifier.with_version(version)),
             licence_version=version,
-            valid_from=self.valid_until,
+            valid_from=moment,  # the renewed version is valid at once: no gap, and its token is usable now
             valid_until=utc(new_until, "valid_until"),
         )
 

@@ -401,37 +401,24 @@ class LicenceStore:
 
     # -- serials ----------------------------------------------------------------------------------------------------
 
-    def next_serial(self, type_code: str, issuer: str, year: int) -> int:
-        """The serial counter a new licence would take (claimed later by `claim_serial` in the write transaction)."""
-        with self.read() as conn:
-            value = conn.execute(
-                select(licence_serials.c.next_serial).where(
-                    licence_serials.c.type_code == type_code,
-                    licence_serials.c.issuer == issuer,
-                    licence_serials.c.year == year,
-                )
-            ).scalar()
-        return 1 if value is None else int(value)
+    def reserve_serials(self, type_code: str, issuer: str, year: int, count: int) -> int:
+        """Reserve `count` consecutive serials and return the first, in a short transaction of its own.
 
-    @staticmethod
-    def claim_serial(conn: Connection, type_code: str, issuer: str, year: int, serial: int, count: int = 1) -> bool:
-        """Take `count` serials from `serial` if the counter still stands there; False: another writer won."""
+        Like a sequence: numbers a failed command reserved are skipped, never reused (serials may have gaps; the
+        log may not). Done under the log's writer lock, so concurrent issuers never share a serial.
+        """
         key = and_(
             licence_serials.c.type_code == type_code, licence_serials.c.issuer == issuer, licence_serials.c.year == year
         )
-        if serial == 1:
-            exists = conn.execute(select(licence_serials.c.next_serial).where(key)).scalar()
-            if exists is None:
+        with self.ledger.write() as conn:
+            current = conn.execute(select(licence_serials.c.next_serial).where(key)).scalar()
+            if current is None:
                 conn.execute(
                     insert(licence_serials).values(type_code=type_code, issuer=issuer, year=year, next_serial=1 + count)
                 )
-                return True
-        result = conn.execute(
-            update(licence_serials)
-            .where(key, licence_serials.c.next_serial == serial)
-            .values(next_serial=serial + count)
-        )
-        return result.rowcount == 1
+                return 1
+            conn.execute(update(licence_serials).where(key).values(next_serial=current + count))
+            return int(current)
 
     # -- idempotency ------------------------------------------------------------------------------------------------
 

@@ -151,7 +151,9 @@ def load_config(settings: Settings) -> RegionConfig | None:
     return RegionConfig(**json.loads(path.read_text()))
 
 
-def init_region(settings: Settings, code: str | None, name: str | None, origin: str | None) -> Region:
+def init_region(
+    settings: Settings, code: str | None, name: str | None, origin: str | None, clock: Clock = system_clock
+) -> Region:
     """Create keys, schema and first checkpoint (idempotent; an existing region keeps its identity)."""
     existing = load_config(settings)
     wanted = RegionConfig(
@@ -168,7 +170,7 @@ def init_region(settings: Settings, code: str | None, name: str | None, origin: 
     if not keys.exists("log"):
         keys.store("log", _log_key(wanted.origin))
     keys.get_or_create("root", "ed25519")
-    region = Region(settings, wanted)
+    region = Region(settings, wanted, clock)
     upgrade(region.store.engine)
     departments, types = catalogue_documents()
     region.registry.publish_catalogue(departments, [doc for _, doc in types])

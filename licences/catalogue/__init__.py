@@ -4,7 +4,13 @@ The YAML files in this package are the data; `model` holds the values and `valid
 (The catalogue is a package rather than a `catalogue.py` module so that its data files are package data beside it.)
 """
 
-from licences.catalogue.loader import build_catalogue, catalogue_documents, load_catalogue, parse_departments, parse_licence_type
+from licences.catalogue.loader import (
+    build_catalogue,
+    catalogue_documents,
+    load_catalogue,
+    parse_departments,
+    parse_licence_type,
+)
 from licences.catalogue.model import (
     Catalogue,
     Channel,

@@ -153,7 +153,8 @@ def test_renewal_moves_version_identifier_and_period(catalogue: Catalogue, issue
     assert lic.licence_version == 2
     assert lic.identifier.version == 2
     assert lic.identifier.check_ok
-    assert (lic.valid_from, lic.valid_until) == (END, END.replace(year=2034))
+    assert (lic.valid_from, lic.valid_until) == (END - 30 * DAY, END.replace(year=2034))
+    assert lic.status_at(END - 30 * DAY) is LicenceStatus.VALID  # no gap between the versions
     assert lic.id == licence_id_for(lic.identifier)
     with pytest.raises(InvalidFieldError, match="valid_until"):
         lic.renew(**_act(catalogue), now=END.replace(year=2034) - DAY, valid_until=END)
