@@ -19,7 +19,7 @@ from datetime import datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from anchors.alarms import raise_alarm
-from anchors.errors import ForkDetectedError, PeerError, StaleTrustListError, UnknownPeerError
+from anchors.errors import AnchorStoreError, ForkDetectedError, PeerError, StaleTrustListError, UnknownPeerError
 from anchors.model import PeerCheckpoint, PeerRecord
 from anchors.peers import PeerSource
 from anchors.store import AnchorStore
@@ -88,8 +88,13 @@ class Federation:
             raise PeerError("root key must be a 32-byte Ed25519 public key") from exc
         if not base_url.startswith(("http://", "https://")):
             raise PeerError(f"peer URL {base_url!r} must start with http:// or https://")
+        if self.store.peer(origin) is not None:
+            raise PeerError(f"peer {origin} is already registered")
         record = PeerRecord(origin, base_url.rstrip("/"), root_key, witness_key, self.clock())
-        self.store.add_peer(record)
+        try:
+            self.store.add_peer(record)
+        except AnchorStoreError as exc:  # registered concurrently
+            raise PeerError(str(exc)) from exc
         return record
 
     def peer(self, origin: str) -> PeerRecord:

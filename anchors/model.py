@@ -93,6 +93,20 @@ class PeerRecord:
     last_sync_at: datetime | None = None
     last_error: str | None = None
 
+    def to_json(self, checkpoint_size: int | None = None) -> dict[str, object]:
+        """The API and CLI form (the root key as its SHA-256, enough to compare out of band)."""
+        return {
+            "origin": self.origin,
+            "url": self.base_url,
+            "root_key_sha256": hashlib.sha256(self.root_key).hexdigest(),
+            "witness_key": self.witness_key,
+            "trust_list_version": self.trust_list_version,
+            "next_update": None if self.next_update is None else format_time(self.next_update),
+            "last_sync_at": None if self.last_sync_at is None else format_time(self.last_sync_at),
+            "last_error": self.last_error,
+            "checkpoint_size": checkpoint_size,
+        }
+
 
 @dataclass(frozen=True)
 class PeerCheckpoint:

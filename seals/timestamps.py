@@ -22,7 +22,6 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from seals.errors import TimestampError
 from seals.tsa import TimeStampAuthority
@@ -133,18 +132,26 @@ def _chain_to_root(cert: x509.Certificate, pool: list[x509.Certificate], roots: 
 
 
 def _signer_certificate(
-    signed_data: cms.SignedData, signer: cms.SignerInfo
+    signed_data: cms.SignedData, signer: cms.SignerInfo, ess_hash: bytes
 ) -> tuple[x509.Certificate, list[x509.Certificate]]:
+    """The certificate named by the signer id and bound by the ESS hash (a CA may share issuer and serial with it)."""
     sid = signer["sid"]
     if sid.name != "issuer_and_serial_number":
         raise VerificationError("timestamp signer must be identified by issuer and serial number")
-    pool = [x509.load_der_x509_certificate(c.chosen.dump()) for c in signed_data["certificates"] or []]
     wanted = sid.chosen
-    for cert_obj, cert in zip(signed_data["certificates"] or [], pool, strict=True):
-        chosen = cert_obj.chosen
-        if chosen.issuer == wanted["issuer"] and chosen.serial_number == wanted["serial_number"].native:
-            return cert, pool
-    raise VerificationError("the token does not carry the TSA certificate")
+    pool = []
+    found = None
+    for choice in signed_data["certificates"] or []:
+        der = choice.chosen.dump()
+        pool.append(x509.load_der_x509_certificate(der))
+        named = (
+            choice.chosen.issuer == wanted["issuer"] and choice.chosen.serial_number == wanted["serial_number"].native
+        )
+        if named and hashlib.sha256(der).digest() == ess_hash:
+            found = pool[-1]
+    if found is None:
+        raise VerificationError("the token does not carry the TSA certificate its signingCertificateV2 names")
+    return found, pool
 
 
 def _check_tsa_certificate(cert: x509.Certificate, gen_time: datetime) -> None:
@@ -167,11 +174,18 @@ def _attribute(attrs: cms.CMSAttributes, name: str) -> Any:
 
 def verify_timestamp_token(token: bytes, digest: bytes, trusted_roots: Sequence[x509.Certificate]) -> datetime:
     """The genTime of a valid RFC 3161 token over the SHA-256 `digest` from a TSA chaining to `trusted_roots`."""
+    if not trusted_roots:
+        raise VerificationError("no trusted TSA roots: nothing could be verified")  # fail closed
+    try:
+        return _verify_token(token, digest, trusted_roots)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:  # asn1crypto/cryptography parsing
+        raise VerificationError(f"timestamp token is malformed: {exc}") from exc
+
+
+def _verify_token(token: bytes, digest: bytes, trusted_roots: Sequence[x509.Certificate]) -> datetime:
     # Steps: (1) CMS SignedData over a TSTInfo; (2) imprint = digest; (3) one signer, its certificate in the token,
     # bound by signingCertificateV2; (4) signed attributes: content type and message digest; (5) signature;
     # (6) TSA certificate: critical timeStamping EKU, valid at genTime, chained to a trusted root.
-    if not trusted_roots:
-        raise VerificationError("no trusted TSA roots: nothing could be verified")  # fail closed
     # (1): structure
     try:
         info = cms.ContentInfo.load(token, strict=True)
@@ -195,11 +209,11 @@ def verify_timestamp_token(token: bytes, digest: bytes, trusted_roots: Sequence[
     if len(signers) != 1:
         raise VerificationError("timestamp token must have exactly one signer")
     signer = signers[0]
-    cert, pool = _signer_certificate(signed_data, signer)
     attrs = signer["signed_attrs"]
-    cert_hash = hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
-    if _attribute(attrs, "signing_certificate_v2")["certs"][0]["cert_hash"].native != cert_hash:
-        raise VerificationError("signingCertificateV2 does not name the TSA certificate")
+    ess = _attribute(attrs, "signing_certificate_v2")["certs"][0]
+    if ess["hash_algorithm"]["algorithm"].native != "sha256":
+        raise VerificationError("signingCertificateV2 must use SHA-256")
+    cert, pool = _signer_certificate(signed_data, signer, ess["cert_hash"].native)
     # (4): signed attributes bind the TSTInfo
     if signer["digest_algorithm"]["algorithm"].native != "sha256":
         raise VerificationError("timestamp token digest algorithm must be SHA-256")

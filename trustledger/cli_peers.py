@@ -1,9 +1,254 @@
-"""Commands: peers add|list|sync, anchor (issue 7)."""
+"""Commands: peers add|list|sync|alarms, anchor, witness add-log|list|key (DESIGN §9, §13; issue 7).
+
+Exit codes: 0 success; 1 checked and failed (a peer unreachable or forked, a refused key, no TSA answer);
+2 usage (a malformed URL or key).
+"""
 
 from __future__ import annotations
 
+import base64
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import httpx
 import typer
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from anchors.alarms import fork_alarms_total
+from anchors.cosignature import parse_cosigner_key
+from anchors.errors import AnchorError, ForkDetectedError, PeerError
+from anchors.federation import SyncResult
+from anchors.model import format_time
+from anchors.peers import HttpPeerSource
+from signatures.errors import MalformedError, SignatureError
+from signatures.note import parse_verifier_key
+from trustledger.anchoring import anchor_latest, anchor_store, http_client, region_federation, region_witness
+from trustledger.cli_common import emit, fail, region
+from trustledger.region import Region
+from trustledger.verification import UsageError, parse_root_key
+
+peers_app = typer.Typer(no_args_is_help=True, help="Federated regions: register, list, sync, fork alarms.")
+witness_app = typer.Typer(no_args_is_help=True, help="This region as a C2SP tlog-witness for other logs.")
+
+
+@contextmanager
+def _anchors_errors() -> Iterator[None]:
+    """Anchors and HTTP failures become exit 1 with the reason on stderr."""
+    try:
+        yield
+    except (AnchorError, httpx.HTTPError) as exc:
+        raise fail(str(exc)) from exc
+
+
+def _root_key_raw(text: str) -> bytes:
+    try:
+        key = parse_root_key(text)
+    except UsageError as exc:
+        raise fail(str(exc), 2) from exc
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def _identity(url: str, http: httpx.Client) -> dict[str, object] | None:
+    try:
+        return HttpPeerSource(url, http).identity()
+    except PeerError as exc:
+        sys.stderr.write(f"warning: could not read the peer's identity: {exc}\n")
+        return None
+
+
+def _pinned_keys(
+    url: str, identity: dict[str, object] | None, origin: str | None, root_key: str | None, witness_key: str | None
+) -> tuple[str, bytes, str | None]:
+    """Origin, root key and witness key to pin: given ones must match what the peer says; missing ones come from it."""
+    if identity is None:
+        if origin is None or root_key is None:
+            raise fail(f"peer {url} is unreachable: give --origin and --root-key to add it anyway")
+        return origin, _root_key_raw(root_key), witness_key
+    said_origin, said_root, said_witness = identity.get("origin"), identity.get("root_key"), identity.get("witness_key")
+    if origin is not None and said_origin != origin:
+        raise fail(f"peer {url} says its origin is {said_origin!r}, not {origin!r}")
+    if not isinstance(said_origin, str):
+        raise fail(f"peer {url} did not say its origin")
+    if root_key is None:
+        if not isinstance(said_root, str):
+            raise fail(f"peer {url} did not publish a root key: give --root-key")
+        sys.stderr.write(
+            f"warning: root key of {said_origin} pinned on first use ({said_root}); compare it out of band with "
+            "`trustledger trust-list root-key` run in that region\n"
+        )
+        root_raw = _root_key_raw(said_root)
+    else:
+        root_raw = _root_key_raw(root_key)
+        if isinstance(said_root, str) and _root_key_raw(said_root) != root_raw:
+            raise fail(f"peer {url} presents another root key than --root-key: refusing to pin it")
+    if witness_key is None and isinstance(said_witness, str):
+        witness_key = said_witness
+    return said_origin, root_raw, witness_key
+
+
+@peers_app.command("add")
+def peers_add(
+    url: Annotated[str, typer.Argument(help="base URL of the peer's API, e.g. https://ledger.js.gov.example")],
+    origin: Annotated[str | None, typer.Option(help="the peer's log origin (checked against what it says)")] = None,
+    root_key: Annotated[
+        str | None, typer.Option("--root-key", help="the peer's trust-list root key (base64 SPKI, PEM or file)")
+    ] = None,
+    witness_key: Annotated[
+        str | None, typer.Option("--witness-key", help="the peer's cosigner key <name>+<id>+<base64(0x04‖key)>")
+    ] = None,
+) -> None:
+    """Register a peer region; keys not given are read from the peer and pinned on first use (with a warning)."""
+    if not url.startswith(("http://", "https://")):
+        raise fail(f"URL {url!r} must start with http:// or https://", 2)
+    with region() as r, _anchors_errors(), http_client() as http:
+        the_origin, root_raw, the_witness = _pinned_keys(url, _identity(url, http), origin, root_key, witness_key)
+        if the_witness is not None:
+            try:
+                parse_cosigner_key(the_witness)
+            except MalformedError as exc:
+                raise fail(f"--witness-key: {exc}", 2) from exc
+        peer = region_federation(r, http).add_peer(the_origin, url, root_raw, the_witness)
+        emit(peer.to_json(), f"peer {peer.origin} added ({peer.base_url})")
+
+
+@peers_app.command("list")
+def peers_list() -> None:
+    """The registered peers with their last sync."""
+    with region() as r:
+        store = anchor_store(r)
+        rows = []
+        for peer in store.peers():
+            latest = store.latest_peer_checkpoint(peer.origin)
+            rows.append(peer.to_json(None if latest is None else latest.size))
+        lines = [
+            f"{p['origin']}  {p['url']}  trust list v{p['trust_list_version'] or '-'}  "
+            f"checkpoint {p['checkpoint_size'] if p['checkpoint_size'] is not None else '-'}"
+            + (f"  ERROR {p['last_error']}" if p["last_error"] else "")
+            for p in rows
+        ]
+        emit({"peers": rows}, "\n".join(lines) if lines else "no peers")
+
+
+def _sync_lines(results: list[SyncResult | PeerError | SignatureError], origins: list[str]) -> list[str]:
+    lines = []
+    for origin, result in zip(origins, results, strict=True):
+        if isinstance(result, SyncResult):
+            new = "new" if result.new_checkpoint else "unchanged"
+            lines.append(
+                f"{origin}: ok, trust list v{result.trust_list_version}, checkpoint {result.checkpoint_size} ({new})"
+            )
+        else:
+            kind = "FORK" if isinstance(result, ForkDetectedError) else "FAILED"
+            lines.append(f"{origin}: {kind}: {result}")
+    return lines
+
+
+@peers_app.command("sync")
+def peers_sync(
+    origin: Annotated[str | None, typer.Argument(help="sync only this peer (default: all)")] = None,
+) -> None:
+    """Fetch and verify each peer's trust list and checkpoint; exit 1 if any peer failed or forked."""
+    with region() as r, _anchors_errors(), http_client() as http:
+        federation = region_federation(r, http)
+        origins = [origin] if origin is not None else [p.origin for p in federation.store.peers()]
+        results: list[SyncResult | PeerError | SignatureError] = []
+        for o in origins:
+            try:
+                results.append(federation.sync(o))
+            except (PeerError, SignatureError) as exc:
+                results.append(exc)
+        doc = [
+            r_.to_json()
+            if isinstance(r_, SyncResult)
+            else {"origin": o, "error": str(r_), "fork": isinstance(r_, ForkDetectedError)}
+            for o, r_ in zip(origins, results, strict=True)
+        ]
+        failed = [x for x in results if not isinstance(x, SyncResult)]
+        emit({"results": doc, "ok": not failed}, "\n".join(_sync_lines(results, origins)) or "no peers")
+        if failed:
+            raise typer.Exit(1)
+
+
+@peers_app.command("alarms")
+def peers_alarms() -> None:
+    """Stored fork evidence (newest first); exit 1 when there is any."""
+    with region() as r:
+        alarms = anchor_store(r).alarms()
+        emit(
+            {"alarms": [a.to_json() for a in alarms], "raised_by_this_process": fork_alarms_total()},
+            "\n".join(f"#{a.id} {a.origin} {a.kind}: {a.detail}" for a in alarms) or "no alarms",
+        )
+        if alarms:
+            raise typer.Exit(1)
+
+
+def _anchor(r: Region) -> None:
+    report = anchor_latest(r)
+    a = report.anchor
+    doc = {
+        "tree_size": a.tree_size,
+        "note_sha256": a.note_sha256.hex(),
+        "gen_time": format_time(a.gen_time),
+        "timestamp_token": base64.b64encode(a.token).decode(),
+        "cosignatures": [c.line for c in report.cosignatures],
+        "witness_errors": list(report.witness_errors),
+    }
+    text = f"checkpoint {a.tree_size} anchored at {format_time(a.gen_time)}; {len(report.cosignatures)} cosignature(s)"
+    for error in report.witness_errors:
+        sys.stderr.write(f"warning: witness {error}\n")
+    emit(doc, text)
+
+
+def anchor() -> None:
+    """Timestamp the latest checkpoint with the region TSA and collect cosignatures from the peers' witnesses."""
+    with region() as r, _anchors_errors():
+        _anchor(r)
+
+
+@witness_app.command("add-log")
+def witness_add_log(
+    origin: Annotated[str, typer.Argument(help="the log's origin line")],
+    verifier_key: Annotated[str, typer.Argument(help="its Go-note checkpoint key <name>+<id>+<base64>")],
+) -> None:
+    """Witness another log: cosign its checkpoints that grow consistently, under this key."""
+    try:
+        parse_verifier_key(verifier_key)
+    except MalformedError as exc:
+        raise fail(f"VERIFIER_KEY: {exc}", 2) from exc
+    with region() as r, _anchors_errors():
+        try:
+            state = region_witness(r).add_log(origin, [verifier_key])
+        except MalformedError as exc:
+            raise fail(str(exc), 2) from exc
+        emit(
+            {"origin": state.origin, "verifier_keys": list(state.verifier_keys), "size": state.size},
+            f"witnessing {state.origin} (cosigned size {state.size})",
+        )
+
+
+@witness_app.command("list")
+def witness_list() -> None:
+    """The logs this region witnesses and the size it last cosigned for each."""
+    with region() as r:
+        logs = anchor_store(r).witnessed_logs()
+        emit(
+            {"logs": [{"origin": w.origin, "size": w.size, "verifier_keys": list(w.verifier_keys)} for w in logs]},
+            "\n".join(f"{w.origin}  cosigned size {w.size}" for w in logs) or "no logs witnessed",
+        )
+
+
+@witness_app.command("key")
+def witness_key() -> None:
+    """This region's cosigner key (C2SP tlog-cosignature vkey) that peers pin."""
+    with region() as r:
+        key = region_witness(r).signer.verifier.to_string()
+        emit({"witness_key": key}, key)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root `trustledger` app."""
+    app.add_typer(peers_app, name="peers")
+    app.add_typer(witness_app, name="witness")
+    app.command("anchor")(anchor)

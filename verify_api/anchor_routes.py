@@ -1,7 +1,175 @@
-"""Witnessing and federation: tlog-witness add-checkpoint, peers, fork alarms (issue 7)."""
+"""Witnessing and federation (DESIGN §9): C2SP tlog-witness add-checkpoint, peers, fork alarms, checkpoint anchors.
+
+`POST /add-checkpoint` speaks the tlog-witness protocol exactly: the cosignature lines as text/plain on success, a
+409 with the latest cosigned size as `text/x.tlog.size`, and 400/403/404/422 as RFC 9457 problems. The router's
+lifespan runs the anchoring worker (timestamp and witness our checkpoints, sync peers) while the app is up.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import base64
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
 
-router = APIRouter()
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import APIRouter, FastAPI, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from anchors.alarms import fork_alarms_total
+from anchors.errors import SizeConflictError, WitnessRefusal
+from anchors.model import format_time
+from anchors.witness import MAX_REQUEST_BYTES, SIZE_CONTENT_TYPE, Witness
+from trustledger.anchoring import AnchorWorker, anchor_store, region_witness
+from trustledger.region import Region
+from trustledger.verification import root_key_text
+
+_PROBLEM_BASE = "https://trustledger.example/problems/"
+_witness_lock = threading.Lock()
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    worker = AnchorWorker(app.state.region)
+    worker.start()
+    try:
+        yield
+    finally:
+        worker.stop()
+
+
+router = APIRouter(tags=["federation"], lifespan=_lifespan)
+
+
+def _problem(status: int, slug: str, title: str, detail: str) -> JSONResponse:
+    return JSONResponse(
+        {"type": _PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail},
+        status_code=status,
+        media_type="application/problem+json",
+    )
+
+
+def _region(request: Request) -> Region:
+    region: Region = request.app.state.region
+    return region
+
+
+def _witness(request: Request) -> Witness:
+    """The region's witness, built once per app (its key is decrypted from the keystore once)."""
+    with _witness_lock:
+        witness: Witness | None = getattr(request.app.state, "anchors_witness", None)
+        if witness is None:
+            witness = region_witness(_region(request))
+            request.app.state.anchors_witness = witness
+        return witness
+
+
+async def _read_capped(request: Request, cap: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > cap):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > cap:
+            return None
+    return bytes(body)
+
+
+_ADD_CHECKPOINT_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"content": {"text/plain": {}}, "description": "the witness's cosignature line(s) (C2SP tlog-cosignature)"},
+    400: {"content": {"application/problem+json": {}}, "description": "malformed request, or old size > size"},
+    403: {"content": {"application/problem+json": {}}, "description": "no signature by a key trusted for the log"},
+    404: {"content": {"application/problem+json": {}}, "description": "this witness does not witness that log"},
+    409: {"content": {SIZE_CONTENT_TYPE: {}}, "description": "old size is not the last cosigned size (body: it)"},
+    413: {"content": {"application/problem+json": {}}, "description": "request body too large"},
+    422: {"content": {"application/problem+json": {}}, "description": "the consistency proof does not verify"},
+}
+
+
+@router.post("/add-checkpoint", summary="C2SP tlog-witness add-checkpoint", responses=_ADD_CHECKPOINT_RESPONSES)
+async def add_checkpoint(request: Request) -> Response:
+    """Cosign a checkpoint of a log this region witnesses, if it grew consistently from the last one cosigned."""
+    body = await _read_capped(request, MAX_REQUEST_BYTES)
+    if body is None:
+        return _problem(413, "payload-too-large", "The request body is too large", f"at most {MAX_REQUEST_BYTES} bytes")
+    witness = await run_in_threadpool(_witness, request)
+    try:
+        cosignatures = await run_in_threadpool(witness.add_checkpoint, body)
+    except SizeConflictError as exc:
+        return Response(f"{exc.latest_size}\n", status_code=409, media_type=SIZE_CONTENT_TYPE)
+    except WitnessRefusal as exc:
+        return _problem(exc.status, exc.problem, "The witness refuses this checkpoint", exc.detail)
+    return PlainTextResponse("".join(c.to_line() for c in cosignatures))
+
+
+@router.get("/v1/federation/identity", summary="This region's public keys, for peers to pin")
+def identity(request: Request) -> dict[str, object]:
+    """Origin, trust-list root key, log key and witness key (a peer pins them at `peers add`, then compares)."""
+    region = _region(request)
+    root = region.keys.load("root")
+    if not isinstance(root, Ed25519PrivateKey):
+        return {"origin": region.config.origin}
+    return {
+        "origin": region.config.origin,
+        "region_code": region.config.code,
+        "region_name": region.config.name,
+        "root_key": root_key_text(root.public_key()),
+        "log_verifier_key": region.log_signer.verifier.to_string(),
+        "witness_key": _witness(request).signer.verifier.to_string(),
+    }
+
+
+@router.get("/v1/federation/peers", summary="Federated regions and their last sync")
+def peers(request: Request) -> dict[str, object]:
+    """Every peer: URL, pinned root key digest, witness key, trust list version, last sync, last error."""
+    store = anchor_store(_region(request))
+    out = []
+    for peer in store.peers():
+        latest = store.latest_peer_checkpoint(peer.origin)
+        out.append(peer.to_json(None if latest is None else latest.size))
+    return {"peers": out}
+
+
+@router.get("/v1/federation/alarms", summary="Fork evidence: two views of a log that cannot both be true")
+def alarms(request: Request) -> dict[str, object]:
+    """Every stored alarm with both notes and the failing proof (public: anyone may re-check the evidence)."""
+    stored = anchor_store(_region(request)).alarms(limit=1000)
+    return {
+        "count": len(stored),
+        "raised_by_this_process": fork_alarms_total(),
+        "alarms": [a.to_json() for a in stored],
+    }
+
+
+@router.get(
+    "/v1/anchors/{size}",
+    summary="The RFC 3161 timestamp and the witness cosignatures of a checkpoint",
+    responses={404: {"content": {"application/problem+json": {}}, "description": "that size was never anchored"}},
+)
+def anchors_at(request: Request, size: Annotated[int, Path(ge=0, le=2**63 - 1, description="tree size")]) -> Response:
+    """Each anchored checkpoint of this size: the note, its timestamp token (base64 DER) and the cosignature lines."""
+    store = anchor_store(_region(request))
+    stamps = store.timestamps_at(size)
+    cosigs = store.cosignatures_at(size)
+    if not stamps and not cosigs:
+        return _problem(404, "anchor-not-found", "No anchor of that size", f"checkpoint size {size} was never anchored")
+    checkpoints = []
+    for anchor in stamps:
+        checkpoints.append(
+            {
+                "note": anchor.note,
+                "note_sha256": anchor.note_sha256.hex(),
+                "timestamp": {
+                    "token": base64.b64encode(anchor.token).decode(),
+                    "gen_time": format_time(anchor.gen_time),
+                    "anchored_at": format_time(anchor.anchored_at),
+                },
+                "cosignatures": [c.line for c in cosigs if c.note_sha256 == anchor.note_sha256],
+            }
+        )
+    stamped = {a.note_sha256 for a in stamps}
+    orphans = [c.line for c in cosigs if c.note_sha256 not in stamped]
+    return JSONResponse({"tree_size": size, "checkpoints": checkpoints, "cosignatures_without_timestamp": orphans})

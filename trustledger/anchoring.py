@@ -1,0 +1,236 @@
+"""Wiring of anchors for one region (DESIGN §9): the witness, the peer registry and sync, RFC 3161 anchoring, and the
+background worker `serve` runs.
+
+The region TSA: when the region offers one (`region.tsa`, a `seals.tsa.TimeStampAuthority`, with its CA from
+`region.seal_ca_pem()`, both from the seals wiring), checkpoints are anchored with it. Until then the region keeps a
+small TSA of its own for anchoring: keys `anchor-tsa-ca` and `anchor-tsa` in the keystore and their certificates under
+`$TRUSTLEDGER_HOME/anchors/`, created on first use (ADR 0006).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from anchors.anchoring import anchor_checkpoint, verify_anchor
+from anchors.collector import WitnessEndpoint, collect_cosignatures
+from anchors.cosignature import CosignatureSigner, parse_cosigner_key
+from anchors.errors import AnchorError
+from anchors.federation import Federation
+from anchors.model import CollectedCosignature, PeerRecord, TimestampAnchor
+from anchors.peers import DEFAULT_TIMEOUT, HttpPeerSource
+from anchors.store import AnchorStore
+from anchors.witness import Witness
+from seals import pki
+from seals.errors import SealError
+from seals.timestamps import LocalTimestamper, verify_timestamp_token
+from seals.tsa import TimeStampAuthority
+from signatures.errors import SignatureError
+from trustledger.region import Region, RegionError
+
+WITNESS_KEY = "witness"
+TSA_CA_KEY = "anchor-tsa-ca"
+TSA_KEY = "anchor-tsa"
+ANCHOR_INTERVAL = 30.0  # seconds between anchoring rounds inside `serve`
+SYNC_EVERY = 10  # peer sync once every this many rounds
+_log = logging.getLogger("trustledger.anchoring")
+
+
+def anchor_store(region: Region) -> AnchorStore:
+    """The anchors tables of the region database."""
+    return AnchorStore(region.store.engine)
+
+
+def witness_name(region: Region) -> str:
+    """The region's cosigner name: `<host of the log origin>/witness`."""
+    return region.config.origin.split("/", 1)[0] + "/witness"
+
+
+def witness_signer(region: Region) -> CosignatureSigner:
+    """The region's witness key (created on first use; never the log key)."""
+    key = region.keys.get_or_create(WITNESS_KEY, "ed25519")
+    if not isinstance(key, Ed25519PrivateKey):
+        raise RegionError("the witness key must be Ed25519")
+    return CosignatureSigner(witness_name(region), key)
+
+
+def region_witness(region: Region) -> Witness:
+    """The region acting as a C2SP tlog-witness for its peers' logs."""
+    return Witness(anchor_store(region), witness_signer(region), region.clock)
+
+
+def http_client() -> httpx.Client:
+    """An HTTP client for peers and witnesses: timeouts, no redirects, no proxies from the environment."""
+    return httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False, trust_env=False)
+
+
+def region_federation(region: Region, http: httpx.Client) -> Federation:
+    """The peer registry and sync of the region, reading peers over `http`."""
+    return Federation(anchor_store(region), region.clock, lambda peer: HttpPeerSource(peer.base_url, http))
+
+
+# -- timestamping ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegionTimestamping:
+    """The region TSA as the anchors ports want it: a `Timestamper` and a `TimestampVerifier` with its roots."""
+
+    authority: TimeStampAuthority
+    roots: tuple[x509.Certificate, ...]
+
+    def timestamp(self, digest: bytes) -> bytes:
+        """A token over `digest` from the region TSA (in process)."""
+        try:
+            return LocalTimestamper(self.authority).timestamp(digest)
+        except SealError as exc:
+            raise AnchorError(f"region TSA failed: {exc}") from exc
+
+    def verify(self, token: bytes, digest: bytes) -> datetime:
+        """The genTime of a token over `digest` chaining to the region's TSA roots."""
+        return verify_timestamp_token(token, digest, self.roots)
+
+
+def _own_tsa(region: Region) -> RegionTimestamping:
+    directory = region.settings.home / "anchors"
+    ca_key = region.keys.get_or_create(TSA_CA_KEY, "p256")
+    tsa_key = region.keys.get_or_create(TSA_KEY, "p256")
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey) or not isinstance(tsa_key, ec.EllipticCurvePrivateKey):
+        raise RegionError("anchor TSA keys must be P-256")
+    ca_path, cert_path = directory / "tsa-ca.pem", directory / "tsa.pem"
+    if not ca_path.exists() or not cert_path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        start = region.clock().replace(microsecond=0) - timedelta(days=1)
+        ca = pki.create_region_ca(
+            ca_key, region_name=f"{region.config.name} 时间戳", not_before=start, not_after=start + timedelta(days=3650)
+        )
+        cert = pki.issue_tsa_certificate(
+            ca,
+            tsa_key.public_key(),
+            name=region.config.name,
+            not_before=start,
+            not_after=start + timedelta(days=3650),
+            serial_number=secrets.randbits(63) | 1 << 62,  # never the CA's serial under the same issuer
+            crl_url=f"{region.public_base_url}/v1/anchors/tsa.crl",
+        )
+        _write_atomically(cert_path, pki.certificate_pem(cert))
+        _write_atomically(ca_path, pki.certificate_pem(ca.certificate))
+    ca_cert = x509.load_pem_x509_certificate(ca_path.read_bytes())
+    tsa_cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    authority = TimeStampAuthority(tsa_cert, tsa_key, chain=(ca_cert,), clock=region.clock)
+    return RegionTimestamping(authority, (ca_cert,))
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def region_timestamping(region: Region) -> RegionTimestamping:
+    """The region TSA (the seals wiring's when present, else the region's own anchoring TSA)."""
+    provided = getattr(region, "tsa", None)
+    seal_ca = getattr(region, "seal_ca_pem", None)
+    if isinstance(provided, TimeStampAuthority) and callable(seal_ca):
+        root = x509.load_pem_x509_certificate(str(seal_ca()).encode())
+        return RegionTimestamping(provided, (root,))
+    return _own_tsa(region)
+
+
+# -- what `anchor` and the worker do -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnchorReport:
+    """One anchoring round: the timestamp of the latest checkpoint and the cosignatures collected for it."""
+
+    anchor: TimestampAnchor
+    cosignatures: tuple[CollectedCosignature, ...]
+    witness_errors: tuple[str, ...]
+
+
+def witness_endpoints(peers: list[PeerRecord]) -> list[WitnessEndpoint]:
+    """Peers with a witness key, as witnesses to ask (their base URL is the submission prefix)."""
+    return [WitnessEndpoint(p.base_url, parse_cosigner_key(p.witness_key)) for p in peers if p.witness_key]
+
+
+def anchor_latest(region: Region, http: httpx.Client | None = None) -> AnchorReport:
+    """Timestamp the latest checkpoint (signing one if the tree grew) and ask the peers' witnesses to cosign it."""
+    note = region.sign_checkpoint()
+    store = anchor_store(region)
+    tsa = region_timestamping(region)
+    anchor = anchor_checkpoint(store, note, tsa, tsa, region.clock)
+    errors: list[str] = []
+    endpoints = witness_endpoints(store.peers())
+    if not endpoints:
+        return AnchorReport(anchor, tuple(store.cosignatures_for(note)), ())
+    client = http or http_client()
+    try:
+        collect_cosignatures(
+            store, region.log, note, endpoints, client, on_error=lambda e, exc: errors.append(f"{e.url}: {exc}")
+        )
+    finally:
+        if http is None:
+            client.close()
+    return AnchorReport(anchor, tuple(store.cosignatures_for(note)), tuple(errors))
+
+
+def verify_stored_anchor(region: Region, anchor: TimestampAnchor) -> datetime:
+    """Re-check a stored anchor's token against the region TSA roots."""
+    return verify_anchor(anchor, region_timestamping(region))
+
+
+class AnchorWorker:
+    """Inside `serve`: every `interval` seconds anchor the latest checkpoint; every few rounds sync the peers."""
+
+    def __init__(self, region: Region, interval: float = ANCHOR_INTERVAL, sync_every: int = SYNC_EVERY) -> None:
+        self.region = region
+        self.interval = interval
+        self.sync_every = sync_every
+        self.rounds = 0
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> None:
+        """One round; failures are logged and counted, never raised (the next round tries again)."""
+        self.rounds += 1
+        with http_client() as http:
+            try:
+                anchor_latest(self.region, http)
+            except (AnchorError, SignatureError, SealError, RegionError) as exc:
+                self.errors += 1
+                _log.warning("anchoring round failed: %s", exc)
+            if self.rounds % self.sync_every == 1 or self.sync_every == 1:
+                for result in region_federation(self.region, http).sync_all():
+                    if isinstance(result, Exception):
+                        self.errors += 1
+                        _log.warning("peer sync failed: %s", result)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.tick()
+            except Exception:  # a background thread must not die silently; the log line says why
+                self.errors += 1
+                _log.exception("anchoring worker round crashed")
+
+    def start(self) -> None:
+        """Start the daemon thread (its first round comes after one interval)."""
+        self._thread = threading.Thread(target=self._run, name="anchor-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
