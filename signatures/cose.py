@@ -278,9 +278,33 @@ def _encode(value: object) -> bytes:
     return cbor2.dumps(value, canonical=True)
 
 
+def _bstr(data: bytes) -> bytes:
+    """Deterministic CBOR byte string: major type 2 with the shortest length argument (RFC 8949 §4.2.1)."""
+    n = len(data)
+    if n < 24:
+        head = bytes([0x40 | n])
+    elif n < 0x100:
+        head = bytes([0x58, n])
+    elif n < 0x10000:
+        head = b"\x59" + n.to_bytes(2, "big")
+    else:
+        raise MalformedError("byte string too long for a licence token")
+    return head + data
+
+
+# Written out by hand because this runs twice per verification: array(4) "Signature1" … and tag(18) array(4) … {}
+_SIG1_HEAD = b"\x84\x6aSignature1"
+_EMPTY_BSTR, _EMPTY_MAP, _TAGGED_SIGN1 = b"\x40", b"\xa0", b"\xd2\x84"
+
+
 def sig_structure(protected: bytes, payload: bytes) -> bytes:
     """The bytes a COSE_Sign1 signature covers: ["Signature1", protected, h'', payload] (RFC 9052 §4.4)."""
-    return _encode(["Signature1", protected, b"", payload])
+    return _SIG1_HEAD + _bstr(protected) + _EMPTY_BSTR + _bstr(payload)
+
+
+def encode_sign1(protected: bytes, payload: bytes, signature: bytes) -> bytes:
+    """The deterministic encoding of 18([protected, {}, payload, signature]) (RFC 9052 §4.2, RFC 8949 §4.2)."""
+    return _TAGGED_SIGN1 + _bstr(protected) + _EMPTY_MAP + _bstr(payload) + _bstr(signature)
 
 
 def _loads_canonical(data: bytes, what: str) -> object:
@@ -315,7 +339,10 @@ def _decode(data: bytes) -> _Parts:
         raise MalformedError("token must be bytes")
     if len(data) > MAX_TOKEN_BYTES:
         raise MalformedError(f"token longer than {MAX_TOKEN_BYTES} bytes")
-    outer = _loads_canonical(data, "token")
+    try:
+        outer = cbor2.loads(data, allow_indefinite=False, allow_duplicate_keys=False, max_depth=8)
+    except (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise MalformedError("token: not valid CBOR") from exc
     if not isinstance(outer, cbor2.CBORTag) or outer.tag != COSE_SIGN1_TAG:
         raise MalformedError("token is not a tagged COSE_Sign1 (tag 18)")
     body = outer.value
@@ -329,6 +356,8 @@ def _decode(data: bytes) -> _Parts:
         raise MalformedError("payload must be an attached byte string")
     if type(signature) is not bytes or len(signature) != SIGNATURE_BYTES:
         raise MalformedError("signature must be 64 bytes")
+    if encode_sign1(protected, payload, signature) != data:  # same check as _loads_canonical, without re-encoding
+        raise MalformedError("token: not deterministically encoded CBOR")
     claims_map = _loads_canonical(payload, "payload")
     if not isinstance(claims_map, Mapping):
         raise MalformedError("payload must be a CBOR map of claims")
@@ -345,7 +374,7 @@ def sign_token(claims: LicenceClaims, signer: Signer) -> bytes:
     signature = signer.sign(sig_structure(protected, payload))
     if len(signature) != SIGNATURE_BYTES:
         raise MalformedError("signer returned a signature that is not 64 bytes")
-    token = _encode(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
+    token = encode_sign1(protected, payload, signature)
     if len(token) > MAX_TOKEN_BYTES:
         raise MalformedError(f"token longer than {MAX_TOKEN_BYTES} bytes")
     return token

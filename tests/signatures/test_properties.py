@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import contextlib
 
+import cbor2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from signatures.cose import (
+    COSE_SIGN1_TAG,
     Ed25519Signer,
     b64url_decode,
     b64url_encode,
     decode_token,
+    encode_sign1,
     key_id_for,
+    sig_structure,
     sign_token,
     verify_token_signature,
 )
@@ -59,3 +63,18 @@ def test_arbitrary_bytes_parse_or_are_malformed(data: bytes) -> None:
 @given(data=st.binary(max_size=600))
 def test_b64url_round_trip(data: bytes) -> None:
     assert b64url_decode(b64url_encode(data)) == data
+
+
+@settings(max_examples=300, deadline=None)
+@given(protected=st.binary(max_size=300), payload=st.binary(max_size=65_535), signature=st.binary(max_size=300))
+def test_hand_written_cbor_equals_cbor2_canonical(protected: bytes, payload: bytes, signature: bytes) -> None:
+    """sig_structure and the token envelope are written by hand for speed; they must be cbor2's canonical bytes."""
+    assert sig_structure(protected, payload) == cbor2.dumps(["Signature1", protected, b"", payload], canonical=True)
+    expected = cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]), canonical=True)
+    assert encode_sign1(protected, payload, signature) == expected
+
+
+@pytest.mark.parametrize("length", [0, 23, 24, 255, 256, 65535])
+def test_hand_written_cbor_at_length_boundaries(length: int) -> None:
+    data = b"x" * length
+    assert sig_structure(data, data) == cbor2.dumps(["Signature1", data, b"", data], canonical=True)
