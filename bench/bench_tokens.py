@@ -7,7 +7,7 @@ checks, and the signature. Token bytes and QR versions are for a typical licence
 (`https://zw.ha.gov.cn`) and log origin (`zw.ha.gov.cn/log`).
 
 Run: `python -m bench.bench_tokens [--quick]`; `python -m bench.bench_tokens --options` prints the size table of
-docs/adr/0003-qr-token-size.md (each design option measured on the same typical licence).
+docs/adr/0004-qr-token-size.md (each design option measured on the same typical licence).
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def run(quick: bool) -> list[dict[str, object]]:
     ]
 
 
-# -- the design options of ADR 0003, measured (these encodings are NOT what we ship; only for the table) ------------
+# -- the design options of ADR 0004, measured (these encodings are NOT what we ship; only for the table) ------------
 
 
 def _raw_token(kid_bytes: int, claims: dict[int | str, object], signer: Ed25519Signer) -> bytes:
@@ -232,7 +232,7 @@ def size_options() -> list[tuple[str, int, int, int]]:
 
 
 def main() -> None:
-    """Print the rows as a table (or the ADR 0003 option table with --options)."""
+    """Print the rows as a table (or the ADR 0004 option table with --options)."""
     if "--options" in sys.argv[1:]:
         print(f"{'option':60} {'token B':>8} {'URL B':>6} {'QR v':>5}")
         for name, size, url, version in size_options():

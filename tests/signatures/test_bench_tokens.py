@@ -16,7 +16,7 @@ def test_quick_run_reports_every_row() -> None:
     for row in rows:
         assert {"name", "ours_median_s", "baseline_median_s", "ratio", "unit", "notes"} <= set(row)
         assert float(row["ratio"]) > 0  # type: ignore[arg-type]
-    # ADR 0003: DESIGN §6 kept as it is; the typical licence is 279 bytes (273 without exp) and QR version 15.
+    # ADR 0004: DESIGN §6 kept as it is; the typical licence is 279 bytes (273 without exp) and QR version 15.
     assert by_name["token size, five-year licence"]["ours_median_s"] == 279
     assert by_name["token size, no-expiry licence"]["ours_median_s"] == 273
     assert by_name["QR version (EC M, byte), five-year licence"]["ours_median_s"] == 15
@@ -36,7 +36,7 @@ def test_typical_token_is_plain_cose_sign1_with_every_design_claim() -> None:
     assert qr_version_for(token_url(BASE_URL, token)) == 15
 
 
-def test_size_options_table_of_adr_0003() -> None:
+def test_size_options_table_of_adr_0004() -> None:
     table = {name: (size, version) for name, size, _, version in size_options()}
     assert table["DESIGN §6 as shipped (kid 8 bytes)"] == (279, 15)
     assert table["DESIGN §6 as shipped, demo origin and base URL"] == (289, 16)
