@@ -99,7 +99,8 @@ async def add_checkpoint(request: Request) -> Response:
     try:
         cosignatures = await run_in_threadpool(witness.add_checkpoint, body)
     except SizeConflictError as exc:
-        return Response(f"{exc.latest_size}\n", status_code=409, media_type=SIZE_CONTENT_TYPE)
+        # Exactly `text/x.tlog.size` (the spec's type; Starlette would append a charset to a media_type).
+        return Response(f"{exc.latest_size}\n".encode(), status_code=409, headers={"Content-Type": SIZE_CONTENT_TYPE})
     except WitnessRefusal as exc:
         return _problem(exc.status, exc.problem, "The witness refuses this checkpoint", exc.detail)
     return PlainTextResponse("".join(c.to_line() for c in cosignatures))
