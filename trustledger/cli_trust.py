@@ -129,13 +129,16 @@ def _print_report(report: VerifyReport) -> None:
 
 
 def _verify_pdf(path: Path, trust_list: Path | None, offline: bool, root_key: str | None, at: datetime | None) -> None:
+    """Hand a PDF to issue 5's `cli_seals.verify_pdf`, which returns (valid, report) and raises UsageError."""
     verify_pdf = getattr(cli_seals, "verify_pdf", None)
     if verify_pdf is None:
         raise fail(PDF_PENDING, 2)
     if not path.is_file():
         raise fail(f"no such PDF file: {path}", 2)
-    code = verify_pdf(path, trust_list=trust_list, offline=offline, root_key=root_key, at=at)
-    raise typer.Exit(int(code or 0))
+    valid, report = verify_pdf(path, trust_list=trust_list, offline=offline, root_key=root_key, at=at)
+    to_text = getattr(cli_seals, "pdf_report_text", None)
+    emit(report, to_text(report) if to_text is not None else None)
+    raise typer.Exit(0 if valid else 1)
 
 
 def verify(

@@ -12,6 +12,7 @@ because nothing changed. Otherwise the latest version is served as it is.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Protocol
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from licences.errors import LicenceError
 from signatures.cose import Ed25519Signer, Signer
 from signatures.keyring import KeyRecord
 from signatures.trustlist import TrustedIssuer, TrustList, build_trust_list, sign_trust_list
@@ -110,23 +112,31 @@ def trusted_issuers(
     return tuple(out)
 
 
-def _optional_pem(region: Region, attribute: str, *args: str) -> str | None:
-    # The seal CA lands with issue 5; until the region offers it, the trust list simply has no seal certificates.
-    method = getattr(region, attribute, None)
-    if not callable(method):
-        return None
-    value = method(*args)
-    return value if isinstance(value, str) and value else None
+def _seal_sources(region: Region) -> tuple[str | None, Callable[[str], list[str]]]:
+    """The region seal CA PEM (None before it exists) and the per-issuer seal certificate PEMs, from issue 5's
+    `trustledger.sealing` when it is installed (imported late: it loads the PDF stack)."""
+    try:
+        sealing = importlib.import_module("trustledger.sealing")
+    except ModuleNotFoundError as exc:
+        if exc.name != "trustledger.sealing":
+            raise
+        return None, lambda _uscc: []
+    ca_pem = getattr(sealing, "seal_ca_pem", None)
+    certificates = getattr(sealing, "seal_certificates_pem", None)
+    try:
+        ca = ca_pem(region) if ca_pem is not None else None
+    except LicenceError:  # no seal CA yet: the trust list simply lists none
+        ca = None
+
+    def issuer_certificates(uscc: str) -> list[str]:
+        return [] if certificates is None else list(certificates(region, uscc))
+
+    return (ca if isinstance(ca, str) and ca else None), issuer_certificates
 
 
 def region_trust_inputs(region: Region) -> TrustInputs:
-    """The trust list contents of an opened region: its registry, config, log key and seal CA (if any)."""
-
-    def seal_certificates(uscc: str) -> list[str]:
-        pem = _optional_pem(region, "seal_certificate_pem", uscc)
-        return [] if pem is None else [pem]
-
-    ca = _optional_pem(region, "seal_ca_pem")
+    """The trust list contents of an opened region: its registry, config, log key and seal certificates (if any)."""
+    ca, seal_certificates = _seal_sources(region)
     return TrustInputs(
         region_code=region.config.code,
         region_name=region.config.name,

@@ -262,10 +262,14 @@ def test_pdf_is_handed_to_the_seals_command(world: World, monkeypatch: pytest.Mo
     assert result.exit_code == 2 and "PDF verification lands with issue 5" in result.stderr
     calls: list[tuple[Path, dict[str, Any]]] = []
 
-    def verify_pdf(path: Path, **kw: Any) -> int:
+    def verify_pdf(path: Path, **kw: Any) -> tuple[bool, dict[str, Any]]:
         calls.append((path, kw))
-        return 1
+        return False, {"valid": False, "reasons": [{"code": "not_sealed", "detail": "no seal"}]}
 
     monkeypatch.setattr(cli_seals, "verify_pdf", verify_pdf, raising=False)
-    world.run("verify", str(pdf), "--offline", "--trust-list", "tl.json", code=1)
+    monkeypatch.setattr(cli_seals, "pdf_report_text", lambda report: "NOT VALID (pdf)\n", raising=False)
+    out = world.run("verify", str(pdf), "--offline", "--trust-list", "tl.json", code=1)
+    assert out == "NOT VALID (pdf)\n"
     assert calls == [(pdf, {"trust_list": Path("tl.json"), "offline": True, "root_key": None, "at": None})]
+    doc = json.loads(world.run("--json", "verify", str(pdf), code=1))
+    assert doc["reasons"][0]["code"] == "not_sealed"
