@@ -139,6 +139,7 @@ def test_rotation_keeps_old_licences_valid_and_new_ones_use_the_new_key(world: W
         assert world.offline(licence.token, trust_list)["valid"] is True
         assert world.verify(licence.token)["valid"] is True  # online, from the registry
         assert world.offline(licence.qr_url, trust_list)["valid"] is True  # the full QR URL works too
+        assert world.verify(licence.token, "--trust-list", str(trust_list))["mode"] == "online"  # online, from the file
     keys = json.loads(world.run("--json", "keys", "list", "--owner", AMR))
     assert [k["retired_at"] is not None for k in keys] == [True, False]
 
@@ -216,9 +217,12 @@ def test_online_status_revoked_suspended_superseded_expired(world: World) -> Non
     assert _reasons(world.verify(suspended.token, code=1)) == ["suspended"]
     superseded = world.verify(amended.token, code=1)
     assert _reasons(superseded) == ["superseded"] and superseded["licence"]["licence_version"] == 2
+    renewed = licences.renew(short.id, actor=AMR, valid_until=world.clock.now + timedelta(days=900))
+    assert _reasons(world.verify(short.token, code=1)) == ["superseded"]  # renewal re-mints the token too
+    assert world.verify(renewed.token)["valid"] is True
     assert world.verify(licences.get(amended.id).token)["valid"] is True
     world.clock.advance(days=3)
-    assert _reasons(world.verify(short.token, code=1)) == ["expired"]
+    assert _reasons(world.verify(short.token, code=1)) == ["expired", "superseded"]
     # Offline knows nothing of revocation: the trust list vouches for the key, so the old token still checks out.
     assert world.offline(revoked.token, world.export())["valid"] is True
 
@@ -273,3 +277,33 @@ def test_pdf_is_handed_to_the_seals_command(world: World, monkeypatch: pytest.Mo
     assert calls == [(pdf, {"trust_list": Path("tl.json"), "offline": True, "root_key": None, "at": None})]
     doc = json.loads(world.run("--json", "verify", str(pdf), code=1))
     assert doc["reasons"][0]["code"] == "not_sealed"
+
+
+def test_seal_certificates_come_from_the_sealing_module_when_present(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import types
+
+    from licences.errors import RegistryError
+    from tests.signatures.helpers import p256, self_signed_pem
+
+    ca, seal = self_signed_pem(p256("ca"), "河南省电子印章 CA"), self_signed_pem(p256("seal"), "河南省市场监督管理局")
+    sealing = types.ModuleType("trustledger.sealing")
+    sealing.seal_ca_pem = lambda region: ca  # type: ignore[attr-defined]
+    sealing.seal_certificates_pem = lambda region, uscc: [seal] if uscc == AMR else []  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "trustledger.sealing", sealing)
+    payload = json.loads(world.run("trust-list", "export"))["payload"]
+    assert payload["seal_ca_certificates"] == [ca]
+    assert payload["issuers"][0]["seal_certificates"] == [seal] and payload["issuers"][1]["seal_certificates"] == []
+
+    def no_ca(region: Region) -> str:
+        raise RegistryError("the region has no seal CA yet")
+
+    sealing.seal_ca_pem = no_ca  # type: ignore[attr-defined]
+    world.clock.advance(minutes=1)
+    assert json.loads(world.run("trust-list", "export"))["payload"]["seal_ca_certificates"] == []
+    monkeypatch.setitem(sys.modules, "trustledger.sealing", None)  # issue 5 not installed: no certificates at all
+    world.clock.advance(minutes=1)
+    payload = json.loads(world.run("trust-list", "export"))["payload"]
+    assert payload["seal_ca_certificates"] == [] and payload["issuers"][0]["seal_certificates"] == []
