@@ -14,7 +14,7 @@ from datetime import time as clock_time
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from licences.application import LicenceService, LicenceView
+from licences.application import IDEMPOTENCY_SCOPE, LicenceService, LicenceView
 from licences.synthetic import SyntheticHolders
 from trustledger.region import Region
 
@@ -129,7 +129,7 @@ def _midnight(day: date) -> datetime:
 
 def _issue(svc: LicenceService, region: Region, demo: DemoLicence, today: date) -> LicenceView:
     key = f"demo/{demo.name}"
-    known = region.licence_store.idempotent_result("issue", key)
+    known = region.licence_store.idempotent_result(IDEMPOTENCY_SCOPE, key)
     if known is not None:  # issued by an earlier run (whose computed dates may differ from today's)
         return svc.get(UUID(known[1]["licence_id"]))
     return svc.issue(
