@@ -50,10 +50,11 @@ def init(
     except (RegionError, LedgerError, SignatureError) as exc:
         raise fail(str(exc)) from exc
     try:
+        demo_ids: dict[str, str] = {}
         if demo:
             from trustledger.demo import add_demo  # lazy: optional, heavier imports
 
-            add_demo(r)
+            demo_ids = add_demo(r)
         emit(
             {
                 "region": r.config.code,
@@ -61,8 +62,10 @@ def init(
                 "origin": r.config.origin,
                 "home": str(settings.home),
                 "log_size": r.log.size(),
+                **({"demo_licences": demo_ids} if demo else {}),
             },
-            f"region {r.config.code} {r.config.name} ready at {settings.home} (origin {r.config.origin})",
+            f"region {r.config.code} {r.config.name} ready at {settings.home} (origin {r.config.origin})"
+            + "".join(f"\n  demo {name:<34} {licence_id}" for name, licence_id in demo_ids.items()),
         )
     finally:
         r.close()
