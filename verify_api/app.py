@@ -28,6 +28,7 @@ from verify_api import (
 from verify_api.evidence import Evidence
 from verify_api.metrics import Metrics
 from verify_api.middleware import RequestMiddleware, configure_logging
+from verify_api.openapi import problem_openapi
 from verify_api.ratelimit import RateLimiter
 from verify_api.schemas import PROBLEM_RESPONSES
 from verify_api.store import ApiKeyStore
@@ -75,6 +76,7 @@ def create_app(region: Region | None = None) -> FastAPI:
         openapi_tags=TAGS,
     )
     app.state.metrics = metrics
+    app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
     handlers.install(app)
     app.add_middleware(RequestMiddleware, metrics=metrics, body_limits={"/v1/verify/pdf": PDF_UPLOAD_LIMIT})
 

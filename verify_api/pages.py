@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,13 @@ def local_time(moment: datetime | str | None) -> str:
     return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S") + " (UTC+8)"
 
 
+def pretty_json(value: Any) -> str:
+    """Indented JSON with Chinese kept readable (autoescaping still applies when rendered)."""
+    return json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True)
+
+
 templates.env.filters["local_date"] = local_date
+templates.env.filters["pretty_json"] = pretty_json
 templates.env.filters["local_time"] = local_time
 
 

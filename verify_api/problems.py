@@ -127,28 +127,3 @@ def http_problem(status: int) -> ProblemType:
     return {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED, 413: PAYLOAD_TOO_LARGE, 415: UNSUPPORTED_MEDIA}.get(
         status, HTTP_ERROR
     )
-
-
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
-    "type": "object",
-    "description": "RFC 9457 problem details; `type` is one of the registered URIs under " + PROBLEM_BASE,
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string", "format": "uri", "enum": sorted(p.uri for p in REGISTRY.values())},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "request_id": {"type": "string"},
-        "field": {"type": "string", "description": "the request field at fault, dotted (e.g. fields.address)"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-            },
-        },
-    },
-    "additionalProperties": True,
-}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
@@ -86,14 +86,14 @@ class IssueIn(_Request):
     holder_id: Annotated[str, Field(min_length=1, max_length=64, description="resident ID number or USCC")]
     holder_name: Annotated[str, Field(min_length=1, max_length=200)]
     fields: dict[Annotated[str, Field(max_length=64)], FieldValue] = Field(default_factory=dict, max_length=64)
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
 
 
 class RenewIn(_Request):
     """Renewal: a new validity period (default: the catalogue's rule from today)."""
 
-    valid_until: datetime | None = None
+    valid_until: AwareDatetime | None = None
 
 
 class AmendIn(_Request):

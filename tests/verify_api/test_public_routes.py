@@ -1,0 +1,115 @@
+"""Citizens: the QR page and its JSON — verdicts, least disclosure, bad tokens, the per-address rate limit."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from licences.identifiers import mask_name
+from tests.verify_api.conftest import Citizen, Keys, client_for
+from tests.verify_api.helpers import flip_last_byte, resign
+from verify_api.client import ApiProblem
+from verify_api.ratelimit import RateLimiter
+from verify_api.schemas import LicenceOut
+
+
+def test_public_json_discloses_least(http: TestClient, licence: LicenceOut, citizen: Citizen) -> None:
+    public = client_for(http, None)
+    answer = public.public_verify(licence.qr_url)
+    assert (answer.verdict, answer.valid) == ("valid", True)
+    assert answer.licence is not None
+    assert answer.licence.holder_name_masked == mask_name(citizen.name) == citizen.name[0] + "*"  # 张芳 → 张*
+    assert answer.licence.issuer_name == "郑州市公安局交通管理支队"
+    assert answer.provenance_url is not None
+    assert answer.provenance_url.startswith(f"https://verify.ha.gov.example/licences/{licence.id}/provenance?token=")
+    raw = http.get("/v1/public/verify", params={"token": licence.token}).text
+    for secret in (citizen.id_number, citizen.name, licence.identifier, licence.holder_digest, "C1"):
+        assert secret not in raw
+
+
+def test_scan_page_shows_verdict_issuer_validity_masked_name(
+    http: TestClient, licence: LicenceOut, citizen: Citizen
+) -> None:
+    page = http.get(f"/v/{licence.token}")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src" not in page.headers["content-security-policy"]  # default-src 'none': no script runs
+    html = page.text
+    assert 'data-verdict="valid"' in html and "有效" in html and "Valid" in html
+    assert "机动车驾驶证" in html and "郑州市公安局交通管理支队" in html and "至" in html
+    assert citizen.name[0] + "*" in html
+    assert citizen.id_number not in html and citizen.name not in html and licence.identifier not in html
+    assert f"/licences/{licence.id}/provenance?token=" in html
+    assert "<script" not in html
+
+
+@pytest.mark.parametrize(
+    ("action", "verdict", "zh"),
+    [
+        ("suspend", "suspended", "已暂扣"),
+        ("revoke", "revoked", "已注销"),
+        ("amend", "superseded", "已被新版本取代"),
+    ],
+)
+def test_scan_page_after_the_lifecycle(
+    http: TestClient, keys: Keys, licence: LicenceOut, action: str, verdict: str, zh: str
+) -> None:
+    issuer = client_for(http, keys.issuer)
+    if action == "suspend":
+        issuer.suspend(licence.id, reason="核查")
+    elif action == "revoke":
+        issuer.revoke(licence.id, reason="注销")
+    else:
+        issuer.amend(licence.id, changes={"vehicle_class": "A2"})
+    html = http.get(f"/v/{licence.token}").text
+    assert f'data-verdict="{verdict}"' in html and zh in html
+    assert client_for(http, None).public_verify(licence.token).verdict == verdict
+
+
+def test_expired_shows_as_expired(http: TestClient, licence: LicenceOut, api_clock: object) -> None:
+    assert licence.valid_until is not None
+    api_clock.now = licence.valid_until  # type: ignore[attr-defined]
+    html = http.get(f"/v/{licence.token}").text
+    assert 'data-verdict="expired"' in html and "已过期" in html
+
+
+def test_bad_tokens_get_a_clear_page_not_a_500(http: TestClient, licence: LicenceOut) -> None:
+    malformed = http.get("/v/not-a-token")
+    assert malformed.status_code == 400 and "不是有效的证照二维码" in malformed.text
+    forged = http.get(f"/v/{flip_last_byte(licence.token)}")
+    assert forged.status_code == 200 and 'data-verdict="invalid"' in forged.text and "无法验证" in forged.text
+    assert "机动车驾驶证" not in forged.text  # a forged code's claims never reach the screen
+    foreign = http.get(f"/v/{resign(licence.token, log_origin='ledger.hb.gov.example/log')}")
+    assert 'data-verdict="other_region"' in foreign.text
+    assert http.get("/v/" + "A" * 5000).status_code == 422  # over the path limit: a problem, not a crash
+    with pytest.raises(ApiProblem) as exc:
+        client_for(http, None).public_verify("@@@")
+    assert (exc.value.status, exc.value.field) == (422, "token")
+
+
+def test_rate_limit_per_address_with_retry_after(http: TestClient, licence: LicenceOut) -> None:
+    now = [0.0]
+    http.app.state.rate_limiter = RateLimiter(3, clock=lambda: now[0])  # type: ignore[attr-defined]
+    for _ in range(3):
+        assert http.get("/v1/public/verify", params={"token": licence.token}).status_code == 200
+    limited = http.get(f"/v/{licence.token}")
+    assert limited.status_code == 429
+    assert limited.headers["content-type"] == "application/problem+json"
+    assert limited.json()["type"].endswith("/rate-limited") and int(limited.headers["retry-after"]) == 20
+    now[0] += 20.0  # one token back (3 a minute)
+    assert http.get(f"/v/{licence.token}").status_code == 200
+    assert http.get(f"/v/{licence.token}").status_code == 429
+    assert http.get("/healthz").status_code == 200  # only the public verification routes are limited
+
+
+def test_rate_limiter_buckets() -> None:
+    now = [0.0]
+    limiter = RateLimiter(60, clock=lambda: now[0], max_addresses=2)
+    assert all(limiter.take("a") == 0.0 for _ in range(60))
+    assert limiter.take("a") == pytest.approx(1.0)
+    assert limiter.take("b") == 0.0  # another address has its own bucket
+    limiter.take("c")  # evicts "a" (least recently seen): it can only gain a fresh bucket
+    assert limiter.take("a") == 0.0
+    off = RateLimiter(0)
+    assert all(off.take("x") == 0.0 for _ in range(1000))
+    with pytest.raises(ValueError, match="per_minute"):
+        RateLimiter(-1)

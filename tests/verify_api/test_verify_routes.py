@@ -1,0 +1,177 @@
+"""Approval systems: verify-and-use with a proof that checks out from the outside; token and PDF checks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from licences.synthetic import SyntheticHolders
+from signatures.cose import b64url_decode, decode_token
+from tests.verify_api.conftest import Citizen, Keys, client_for
+from tests.verify_api.helpers import check_proof, flip_last_byte, resign
+from trustledger.region import Region
+from verify_api.client import ApiProblem
+from verify_api.schemas import LicenceOut
+
+P = "https://trustledger.example/problems/"
+USE = {"matter_code": "410100-JZ-001", "purpose": "驾驶人信息核验", "consent": "申请人当面出示二维码 2026-11-21"}
+
+
+def _region(http: TestClient) -> Region:
+    region: Region = http.app.state.region  # type: ignore[attr-defined]
+    return region
+
+
+def test_verify_records_the_use_and_proves_the_version(
+    http: TestClient, keys: Keys, licence: LicenceOut, citizen: Citizen
+) -> None:
+    verifier = client_for(http, keys.verifier)
+    answer = verifier.verify(licence.id, **USE, holder_id=citizen.id_number)
+    assert answer.outcome == "accepted" and answer.status == "valid" and answer.refusal_reason is None
+    assert answer.licence.fields["vehicle_class"] == "C1" and answer.licence.identifier == licence.identifier
+    assert answer.leaf_index == licence.leaf_index == answer.inclusion_proof.leaf_index
+    check_proof(http, answer.inclusion_proof, answer.checkpoint, _region(http).config.origin)
+    history = client_for(http, keys.auditor).history(licence.id)
+    used = [e for e in history.events if e.kind == "invoked"]
+    assert [e.leaf_index for e in used] == [answer.use.leaf_index]
+    assert used[0].event["verifier"] == "郑州市一网通办审批系统" and used[0].event["matter_code"] == USE["matter_code"]
+
+
+def test_holder_checks(http: TestClient, keys: Keys, licence: LicenceOut) -> None:
+    verifier = client_for(http, keys.verifier)
+    _, claims = decode_token(b64url_decode(licence.token))
+    assert verifier.verify(licence.id, **USE, holder_digest=claims.holder_digest.hex()).outcome == "accepted"
+    stranger = SyntheticHolders(seed=99).citizen().id_number
+    refused = verifier.verify(licence.id, **USE, holder_id=stranger)
+    assert (refused.outcome, refused.refusal_reason) == ("refused", "holder_mismatch")
+    assert refused.licence.fields == {}  # nothing disclosed to a use that was refused
+    with pytest.raises(ApiProblem) as exc:
+        verifier.verify(licence.id, **USE, holder_id=stranger, holder_digest=claims.holder_digest.hex())
+    assert (exc.value.status, exc.value.field) == (422, "holder_id")
+    with pytest.raises(ApiProblem) as exc:
+        verifier.verify(licence.id, **USE, holder_id="41010519900307123")
+    assert (exc.value.status, exc.value.field) == (422, "holder_id")
+    with pytest.raises(ApiProblem) as exc:
+        verifier.verify(licence.id, **USE | {"matter_code": "有 空格"})
+    assert (exc.value.status, exc.value.field) == (422, "matter_code")
+
+
+def test_a_suspended_licence_is_refused_and_the_refusal_recorded(
+    http: TestClient, keys: Keys, licence: LicenceOut
+) -> None:
+    client_for(http, keys.issuer).suspend(licence.id, reason="核查中")
+    refused = client_for(http, keys.verifier).verify(licence.id, **USE)
+    assert (refused.outcome, refused.status, refused.refusal_reason) == ("refused", "suspended", "licence_suspended")
+    kinds = [e.kind for e in client_for(http, keys.auditor).history(licence.id).events]
+    assert kinds == ["issued", "suspended", "invoked"]
+
+
+def test_a_retried_verify_is_recorded_once(http: TestClient, keys: Keys, licence: LicenceOut) -> None:
+    verifier = client_for(http, keys.verifier)
+    first = verifier.verify(licence.id, **USE, idempotency_key="matter-77")
+    size = _region(http).log.size()
+    again = verifier.verify(licence.id, **USE, idempotency_key="matter-77")
+    assert again.use == first.use and _region(http).log.size() == size
+    with pytest.raises(ApiProblem) as exc:
+        verifier.verify(licence.id, **USE | {"purpose": "另一事项"}, idempotency_key="matter-77")
+    assert exc.value.type == P + "idempotency-conflict"
+
+
+def test_token_check_verdicts(http: TestClient, keys: Keys, licence: LicenceOut) -> None:
+    checker = client_for(http, keys.verifier)
+    good = checker.check_token(licence.qr_url)
+    assert (good.verdict, good.valid, good.token_version) == ("valid", True, 1)
+    assert good.licence is not None and good.licence.fields["vehicle_class"] == "C1"
+    assert good.inclusion_proof is not None and good.checkpoint is not None
+    check_proof(http, good.inclusion_proof, good.checkpoint, _region(http).config.origin)
+    # forged or foreign: nothing of the token's claims comes back
+    for token, code in (
+        (flip_last_byte(licence.token), "bad_signature"),
+        (resign(licence.token), "unknown_key"),
+        (resign(licence.token, leaf_index=0), "unknown_key"),
+    ):
+        bad = checker.check_token(token)
+        assert (bad.verdict, bad.reason_code, bad.licence, bad.leaf_index) == ("invalid", code, None, None)
+    other = checker.check_token(resign(licence.token, log_origin="ledger.hb.gov.example/log"))
+    assert other.verdict == "other_region" and other.licence is None
+    # the lifecycle shows through the same token
+    issuer = client_for(http, keys.issuer)
+    issuer.amend(licence.id, changes={"vehicle_class": "A1"})
+    old = checker.check_token(licence.token)
+    assert (old.verdict, old.valid, old.token_version) == ("superseded", False, 1)
+    assert old.licence is not None and old.licence.licence_version == 2 and old.licence.fields == {}
+    issuer.revoke(licence.id, reason="吊销", kind="penalty")
+    assert checker.check_token(issuer.get(licence.id).token).verdict == "revoked"
+
+
+def test_a_compromised_key_invalidates_what_it_signed_after(http: TestClient, keys: Keys, licence: LicenceOut) -> None:
+    region = _region(http)
+    header, _ = decode_token(b64url_decode(licence.token))
+    region.registry.compromise_key(header.kid, since=licence.valid_from - timedelta(seconds=5))
+    bad = client_for(http, keys.auditor).check_token(licence.token)
+    assert (bad.verdict, bad.reason_code) == ("invalid", "key_compromised")
+
+
+def test_malformed_tokens_are_422_naming_the_field(http: TestClient, keys: Keys) -> None:
+    checker = client_for(http, keys.verifier)
+    for text in ("not a token", "https://evil.example/x/abc", "AAAA", "gg" * 600):
+        with pytest.raises(ApiProblem) as exc:
+            checker.check_token(text)
+        assert (exc.value.type, exc.value.field) == (P + "malformed-token", "token")
+
+
+def test_pdf_check_refuses_other_media_and_is_not_wired_yet(http: TestClient, keys: Keys) -> None:
+    auth = {"Authorization": f"Bearer {keys.verifier}"}
+    wrong = http.post("/v1/verify/pdf", content=b"%PDF-1.7", headers=auth | {"Content-Type": "text/plain"})
+    assert wrong.status_code == 415 and wrong.json()["type"] == P + "unsupported-media-type"
+    with pytest.raises(ApiProblem) as exc:
+        client_for(http, keys.verifier).check_pdf(b"%PDF-1.7\n%%EOF\n")
+    assert exc.value.status == 501
+
+
+def test_uploads_over_the_limit_are_413_before_parsing(http: TestClient, keys: Keys) -> None:
+    auth = {"Authorization": f"Bearer {keys.verifier}", "Content-Type": "application/pdf"}
+    big = b"%PDF-" + b"0" * (10 * 1024 * 1024 + 64 * 1024)
+    response = http.post("/v1/verify/pdf", content=big, headers=auth)
+    assert response.status_code == 413 and response.json()["type"] == P + "payload-too-large"
+    json_body = b'{"token": "' + b"a" * 70_000 + b'"}'
+    response = http.post("/v1/verify/token", content=json_body, headers=auth | {"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+    def chunks() -> object:  # no Content-Length: the limit still holds while streaming
+        for _ in range(20):
+            yield b"x" * 8192
+
+    response = http.post("/v1/verify/token", content=chunks(), headers=auth)  # type: ignore[arg-type]
+    assert response.status_code == 413
+
+
+def test_a_token_signed_by_the_real_key_outside_the_ledger_is_refused(
+    http: TestClient, keys: Keys, licence: LicenceOut
+) -> None:
+    """A department key used behind the ledger's back: the token names no minting leaf of the licence."""
+    import dataclasses
+
+    from signatures.cose import b64url_encode, sign_token
+
+    region = _region(http)
+    _, signer = region.registry.token_signer(licence.issuer, region.clock())
+    _, claims = decode_token(b64url_decode(licence.token))
+    checker = client_for(http, keys.auditor)
+
+    def forged(**changes: object) -> str:
+        return b64url_encode(sign_token(dataclasses.replace(claims, **changes), signer))  # type: ignore[arg-type]
+
+    assert checker.check_token(forged()).verdict == "valid"  # same claims, same key: the genuine token again
+    not_minting = checker.check_token(forged(leaf_index=0))
+    assert (not_minting.verdict, not_minting.reason_code) == ("invalid", "not_in_log")
+    beyond = checker.check_token(forged(leaf_index=10**6))
+    assert (beyond.verdict, beyond.reason_code) == ("invalid", "not_in_log")
+    unknown = checker.check_token(forged(subject=claims.subject.replace(".001.", ".009.")))
+    assert unknown.verdict in {"unknown", "invalid"} and unknown.licence is None
+    newer = checker.check_token(forged(version=5))
+    assert (newer.verdict, newer.reason_code) == ("invalid", "unknown_version")
+    other_holder = checker.check_token(forged(holder_digest=bytes(16)))
+    assert (other_holder.verdict, other_holder.reason_code) == ("invalid", "holder_mismatch")
