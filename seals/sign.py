@@ -1,7 +1,8 @@
 """Seal a PDF with pyHanko: PAdES baseline B-T (ETSI EN 319 142-1 §6.3), or B-LTA when a CRL is at hand.
 
 The CMS signature (ETSI.CAdES.detached, ISO 32000-2 §12.8.3.4) carries an RFC 3161 signature time-stamp from the
-region TSA, fetched over HTTP with pyHanko's `HTTPTimeStamper`; the department's seal image is the visible appearance.
+region TSA: fetched over HTTP with pyHanko's `HTTPTimeStamper` (`tsa_url`), or asked of an in-process
+`TimeStampAuthority` (`authority`: same tokens, no round trip). The department's seal image is the visible appearance.
 With a CRL, the validation data goes into the DSS and a document time-stamp is added (PAdES B-LTA, §6.5).
 """
 
@@ -10,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 
 import aiohttp
 from asn1crypto import crl as asn1_crl
-from asn1crypto import keys, x509
+from asn1crypto import keys, tsp, x509
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -25,19 +27,31 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
-from pyhanko.sign.timestamps import HTTPTimeStamper, TimestampRequestError
+from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper, TimestampRequestError
 from pyhanko.stamp import StaticStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from seals.errors import SealingError
 from seals.render import SEAL_BOX
+from seals.tsa import TimeStampAuthority
 
-__all__ = ["SEAL_FIELD", "SealKey", "SealedPdf", "async_seal_pdf", "seal_pdf"]
+__all__ = ["SEAL_FIELD", "LocalTimeStamper", "SealKey", "SealedPdf", "async_seal_pdf", "seal_pdf"]
 
 SEAL_FIELD = "Seal"
 MAX_INPUT_BYTES = 20 * 1024 * 1024
 _REASON = "电子证照签章"
+
+
+class _NoFetchNotice(logging.Filter):
+    """Drop pyHanko's warning that fetching is off for B-LTA: that is our policy (the region CRL is handed in)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "fetching is not allowed" not in record.getMessage()
+
+
+logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(_NoFetchNotice())
+
 # Space for the CMS blob. Fixing it spares pyHanko a dry-run signature, which would cost a second TSA round trip;
 # B-T needs ~4 KiB, B-LTA's revocation data lives in the DSS, not in /Contents.
 _RESERVED_BYTES = 12_288
@@ -77,6 +91,27 @@ def _signer(key: SealKey) -> signers.SimpleSigner:
     )
 
 
+class LocalTimeStamper(TimeStamper):
+    """pyHanko's time-stamp client bound to an in-process `TimeStampAuthority`: the same RFC 3161 request and
+    response bytes as over HTTP (§3.4), without the loopback round trip (used by the CLI and inside the server)."""
+
+    def __init__(self, authority: TimeStampAuthority) -> None:
+        super().__init__(include_nonce=True)  # type: ignore[no-untyped-call]
+        self._authority = authority
+
+    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+        """Answer the request in process; a rejection surfaces as pyHanko's `TimestampRequestError`."""
+        response = self._authority.respond(req.dump())
+        try:
+            parsed = tsp.TimeStampResp.load(response)
+            granted = parsed["status"]["status"].native == "granted"
+        except (ValueError, TypeError, KeyError) as e:
+            raise TimestampRequestError(f"time-stamp authority answered with an unreadable response: {e}") from e
+        if not granted:
+            raise TimestampRequestError("time-stamp authority refused the request")
+        return parsed
+
+
 @lru_cache(maxsize=32)
 def _seal_image(png: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(png))
@@ -108,7 +143,7 @@ def _metadata(key: SealKey, crl: cx509.CertificateRevocationList | None) -> sign
 
 def _pdf_signer(
     key: SealKey,
-    timestamper: HTTPTimeStamper,
+    timestamper: TimeStamper,
     box: tuple[float, float, float, float],
     crl: cx509.CertificateRevocationList | None,
 ) -> signers.PdfSigner:
@@ -148,38 +183,58 @@ async def async_seal_pdf(
     pdf: bytes,
     key: SealKey,
     *,
-    tsa_url: str,
+    tsa_url: str | None = None,
+    authority: TimeStampAuthority | None = None,
     box: tuple[float, float, float, float] = SEAL_BOX,
     crl: cx509.CertificateRevocationList | None = None,
 ) -> SealedPdf:
-    """Seal `pdf` (PAdES B-T; B-LTA when `crl` is given) inside a running event loop, as the server does."""
+    """Seal `pdf` (PAdES B-T; B-LTA when `crl` is given) inside a running event loop, as the server does.
+
+    The signature time-stamp comes from the TSA at `tsa_url` or from the in-process `authority` (exactly one)."""
+    if (tsa_url is None) == (authority is None):
+        raise SealingError("give exactly one time-stamp source: tsa_url or authority")
     if not key.chain:
         raise SealingError("a seal key needs its issuing chain up to the region CA")
     if len(pdf) > MAX_INPUT_BYTES:
         raise SealingError("PDF to seal is larger than 20 MiB")
+    where = tsa_url or "in-process TSA"
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=True)
-        # Our own session: pyHanko's per-request default builds a fresh TLS context (~25 ms) every time.
-        async with aiohttp.ClientSession() as session:
-            timestamper = HTTPTimeStamper(tsa_url, session=session)
-            out = await _pdf_signer(key, timestamper, box, crl).async_sign_pdf(
-                writer, output=io.BytesIO(), bytes_reserved=_RESERVED_BYTES
-            )
+        if authority is not None:
+            out = await _sign(writer, key, LocalTimeStamper(authority), box, crl)
+        else:
+            assert tsa_url is not None
+            # Our own session: pyHanko's per-request default builds a fresh TLS context (~25 ms) every time.
+            async with aiohttp.ClientSession() as session:
+                out = await _sign(writer, key, HTTPTimeStamper(tsa_url, session=session), box, crl)
     except TimestampRequestError as e:
-        raise SealingError(f"time-stamp authority at {tsa_url} did not answer: {e}") from e
+        raise SealingError(f"time-stamp authority at {where} did not answer: {e}") from e
     except (SigningError, PdfError, ValueError) as e:
         raise SealingError(f"pyHanko could not seal the PDF: {e}") from e
     data = out.getvalue()
     return SealedPdf(data=data, sha256=hashlib.sha256(data).hexdigest())
 
 
+async def _sign(
+    writer: IncrementalPdfFileWriter,
+    key: SealKey,
+    timestamper: TimeStamper,
+    box: tuple[float, float, float, float],
+    crl: cx509.CertificateRevocationList | None,
+) -> io.BytesIO:
+    signer = _pdf_signer(key, timestamper, box, crl)
+    out: io.BytesIO = await signer.async_sign_pdf(writer, output=io.BytesIO(), bytes_reserved=_RESERVED_BYTES)
+    return out
+
+
 def seal_pdf(
     pdf: bytes,
     key: SealKey,
     *,
-    tsa_url: str,
+    tsa_url: str | None = None,
+    authority: TimeStampAuthority | None = None,
     box: tuple[float, float, float, float] = SEAL_BOX,
     crl: cx509.CertificateRevocationList | None = None,
 ) -> SealedPdf:
     """Synchronous `async_seal_pdf` for the CLI and tests (runs its own event loop; not for use inside one)."""
-    return asyncio.run(async_seal_pdf(pdf, key, tsa_url=tsa_url, box=box, crl=crl))
+    return asyncio.run(async_seal_pdf(pdf, key, tsa_url=tsa_url, authority=authority, box=box, crl=crl))

@@ -23,20 +23,54 @@ from pyhanko.pdf_utils.decode_limits import DecodeLimits
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
-from pyhanko.sign.validation import async_validate_pdf_signature
+from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
+from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from seals.errors import UnusablePdfError
 
-__all__ = ["MAX_PDF_BYTES", "SealStatus", "async_validate_sealed_pdf", "validate_sealed_pdf"]
+__all__ = [
+    "ALTERED",
+    "BAD_DOC_TIMESTAMP",
+    "BAD_TIMESTAMP",
+    "HASH_MISMATCH",
+    "MAX_PDF_BYTES",
+    "NO_SEAL",
+    "NO_TIMESTAMP",
+    "REVOKED",
+    "UNEVALUABLE",
+    "UNTRUSTED",
+    "UPDATED",
+    "SealStatus",
+    "async_validate_sealed_pdf",
+    "validate_sealed_pdf",
+]
 
 MAX_PDF_BYTES = 10 * 1024 * 1024
 
 
+# Stable codes of the reasons, in the order a reader would want them explained.
+NO_SEAL = "no_seal"
+UNEVALUABLE = "seal_unevaluable"
+ALTERED = "pdf_altered"
+REVOKED = "certificate_revoked"
+UNTRUSTED = "untrusted_chain"
+NO_TIMESTAMP = "no_timestamp"
+BAD_TIMESTAMP = "timestamp_invalid"
+BAD_DOC_TIMESTAMP = "document_timestamp_invalid"
+UPDATED = "incremental_update"
+HASH_MISMATCH = "hash_mismatch"
+_MAX_INFO = 4096
+
+
 @dataclass(frozen=True)
 class SealStatus:
-    """Verdict on one sealed PDF; `bottom_line` is True only if every check passed, `reasons` says why not."""
+    """Verdict on one sealed PDF; `bottom_line` is True only if every check passed, `reasons` says why not.
+
+    `reason_codes` runs parallel to `reasons` (stable codes such as `pdf_altered`); `subject` and `keywords` are the
+    document information entries (ISO 32000-1 §14.3.3) and `signer_serial`/`signer_sha256` identify the seal
+    certificate, so a caller can look the document and the certificate up in its own records."""
 
     intact: bool
     trusted: bool
@@ -48,6 +82,11 @@ class SealStatus:
     signer: str | None = None
     signing_time: datetime | None = None
     reasons: tuple[str, ...] = ()
+    reason_codes: tuple[str, ...] = ()
+    signer_serial: int | None = None
+    signer_sha256: str | None = None
+    subject: str | None = None
+    keywords: str | None = None
 
     @property
     def bottom_line(self) -> bool:
@@ -59,6 +98,13 @@ class SealStatus:
     def reason(self) -> str:
         """The reasons as one human sentence (“valid” when there are none)."""
         return "; ".join(self.reasons) if self.reasons else "valid: sealed, trusted, time-stamped and unmodified"
+
+    def reasons_by_code(self) -> dict[str, str]:
+        """The reasons keyed by their stable code."""
+        return dict(zip(self.reason_codes, self.reasons, strict=True))
+
+
+Problem = tuple[str, str]  # (code, human reason)
 
 
 def _asn1_cert(certificate: cx509.Certificate) -> x509.Certificate:
@@ -102,28 +148,29 @@ def _contexts(
     return signer_ctx, ValidationContext(**common)
 
 
-def _coverage_reasons(status: Any) -> list[str]:
+def _coverage_problems(status: Any) -> list[Problem]:
     if status.coverage == SignatureCoverageLevel.ENTIRE_FILE:
         return []
     level = status.modification_level
     if status.coverage == SignatureCoverageLevel.ENTIRE_REVISION and level == ModificationLevel.LTA_UPDATES:
         return []  # PAdES B-LTA: only a DSS and a document time-stamp were appended (ETSI EN 319 142-1 §5.4)
-    return ["the document was changed by an incremental update after sealing"]
+    return [(UPDATED, "the document was changed by an incremental update after sealing")]
 
 
 def _revoked_text(when: datetime) -> str:
     return f"the seal certificate was revoked on {when:%Y-%m-%d %H:%M:%S} UTC, before the seal was made"
 
 
-def _certificate_reasons(status: Any, moment: datetime | None) -> list[str]:
-    reasons = []
+def _certificate_problems(status: Any, moment: datetime | None) -> list[Problem]:
+    problems: list[Problem] = []
     if status.revoked:
-        reasons.append(_revoked_text(status.revocation_details.revocation_date))
+        problems.append((REVOKED, _revoked_text(status.revocation_details.revocation_date)))
     elif status.validation_path is None or status.trust_problem_indic is not None:
-        reasons.append(f"the seal certificate does not chain to a trusted region CA ({status.trust_problem_indic})")
+        text = f"the seal certificate does not chain to a trusted region CA ({status.trust_problem_indic})"
+        problems.append((UNTRUSTED, text))
     if moment is None:
-        reasons.append("the seal carries no RFC 3161 signature time-stamp")
-    return reasons
+        problems.append((NO_TIMESTAMP, "the seal carries no RFC 3161 signature time-stamp"))
+    return problems
 
 
 def _listed_as_revoked(
@@ -150,11 +197,37 @@ def _timestamp_ok(status: Any) -> bool:
     return bool(ts is not None and ts.intact and ts.valid and ts.trusted)
 
 
+def _info_text(reader: PdfFileReader, key: str) -> str | None:
+    try:
+        info = reader.trailer_view["/Info"]
+        value = info.get(key)
+    except (PdfError, KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return value[:_MAX_INFO] if isinstance(value, str) else None
+
+
+async def _document_timestamp_problems(reader: PdfFileReader, ts_ctx: ValidationContext) -> list[Problem]:
+    """PAdES B-LTA (ETSI EN 319 142-1 §5.4.3): every document time-stamp after the seal must still match the bytes
+    it covers; a byte changed in the appended DSS would otherwise go unnoticed, as the seal does not cover it."""
+    for stamp in reader.embedded_timestamp_signatures:
+        try:
+            status = await async_validate_pdf_timestamp(stamp, validation_context=ts_ctx, skip_diff=True)
+        except (PdfError, ValueError, KeyError, SignatureValidationError) as e:
+            return [(BAD_DOC_TIMESTAMP, f"the document time-stamp cannot be evaluated: {e}")]
+        if not (status.intact and status.valid):
+            return [(BAD_DOC_TIMESTAMP, "the document time-stamp does not match: the PDF was altered after sealing")]
+    return []
+
+
+def _failed(sha: str, code: str, text: str) -> SealStatus:
+    return SealStatus(False, False, False, False, False, None, sha, reasons=(text,), reason_codes=(code,))
+
+
 async def _check(
     data: bytes, trust_roots: Sequence[cx509.Certificate], crl: cx509.CertificateRevocationList | None
 ) -> SealStatus:
     # Steps: (1) parse with caps; (2) exactly one seal; (3) validate CMS + chain at the time-stamp's moment;
-    # (4) coverage / incremental updates; (5) the caller's expected hash (in the wrapper).
+    # (4) coverage / incremental updates, document time-stamps; (5) the caller's expected hash (in the wrapper).
     sha = hashlib.sha256(data).hexdigest()
     roots = [_asn1_cert(c) for c in trust_roots]
     crls = [asn1_crl.CertificateList.load(crl.public_bytes(serialization.Encoding.DER))] if crl else []
@@ -162,7 +235,7 @@ async def _check(
     seals = reader.embedded_regular_signatures  # (2)
     if len(seals) != 1:
         found = "no seal signature" if not seals else f"{len(seals)} signatures where one seal is expected"
-        return SealStatus(False, False, False, False, False, None, sha, reasons=(f"{found} in the PDF",))
+        return _failed(sha, NO_SEAL, f"{found} in the PDF")
     seal = seals[0]
     moment = _claimed_timestamp(seal.signer_info)
     signer_ctx, ts_ctx = _contexts(roots, crls, moment)
@@ -171,27 +244,39 @@ async def _check(
             seal, signer_validation_context=signer_ctx, ts_validation_context=ts_ctx
         )
     except (PdfError, ValueError, KeyError) as e:
-        return SealStatus(False, False, False, False, False, None, sha, reasons=(f"the seal cannot be evaluated: {e}",))
-    reasons = [] if status.intact and status.valid else ["the signed bytes do not match the seal: the PDF was altered"]
-    cert_reasons = _certificate_reasons(status, moment) if status.intact and status.valid else []
+        return _failed(sha, UNEVALUABLE, f"the seal cannot be evaluated: {e}")
+    intact = bool(status.intact and status.valid)
+    problems: list[Problem] = []
+    if not intact:
+        problems.append((ALTERED, "the signed bytes do not match the seal: the PDF was altered"))
+    cert_problems = _certificate_problems(status, moment) if intact else []
     listed = _listed_as_revoked(crl, trust_roots, status.signing_cert, moment)
-    if listed and listed not in cert_reasons:
-        cert_reasons.insert(0, listed)
+    if listed and (REVOKED, listed) not in cert_problems:
+        cert_problems.insert(0, (REVOKED, listed))
     ts_ok = _timestamp_ok(status)
     if moment is not None and not ts_ok:
-        reasons.append("the signature time-stamp is not valid or not from a trusted TSA")
-    coverage = _coverage_reasons(status)  # (4)
+        problems.append((BAD_TIMESTAMP, "the signature time-stamp is not valid or not from a trusted TSA"))
+    coverage = _coverage_problems(status)  # (4)
+    if not coverage and status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
+        coverage = await _document_timestamp_problems(reader, ts_ctx)
+    every = problems + cert_problems + coverage
+    signer_cert = status.signing_cert
     return SealStatus(
-        intact=bool(status.intact and status.valid),
+        intact=intact,
         trusted=bool(status.trusted),
-        certificate_ok=not cert_reasons and bool(status.trusted),
+        certificate_ok=not cert_problems and bool(status.trusted),
         timestamp_ok=ts_ok,
         whole_document=not coverage,
         hash_matches=None,
         sha256=sha,
-        signer=status.signing_cert.subject.human_friendly,
+        signer=signer_cert.subject.human_friendly,
         signing_time=moment.astimezone(UTC) if moment else None,
-        reasons=tuple(reasons + cert_reasons + coverage),
+        reasons=tuple(text for _, text in every),
+        reason_codes=tuple(code for code, _ in every),
+        signer_serial=int(signer_cert.serial_number),
+        signer_sha256=hashlib.sha256(signer_cert.dump()).hexdigest(),
+        subject=_info_text(reader, "/Subject"),
+        keywords=_info_text(reader, "/Keywords"),
     )
 
 
@@ -208,8 +293,12 @@ async def async_validate_sealed_pdf(
     if expected_sha256 is None:
         return status
     matches = status.sha256 == expected_sha256.lower()
-    extra = () if matches else ("the PDF's SHA-256 is not the one recorded on the ledger",)
-    return _replace(status, hash_matches=matches, reasons=status.reasons + extra)
+    if matches:
+        return _replace(status, hash_matches=True)
+    text = "the PDF's SHA-256 is not the one recorded on the ledger"
+    return _replace(
+        status, hash_matches=False, reasons=(*status.reasons, text), reason_codes=(*status.reason_codes, HASH_MISMATCH)
+    )
 
 
 def _replace(status: SealStatus, **changes: Any) -> SealStatus:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -80,3 +83,36 @@ def sample_document(**changes: object) -> LicenceDocument:
     }
     fields.update(changes)
     return LicenceDocument(**fields)  # type: ignore[arg-type]
+
+
+def nss_db(directory: Path, ca_pem: bytes) -> Path:
+    """An NSS database in `directory` that trusts `ca_pem` for signatures (poppler's pdfsig reads it)."""
+    nss = directory / "nss"
+    if not nss.exists():
+        nss.mkdir(parents=True)
+        subprocess.run(["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"], check=True)
+        (directory / "ca-nss.pem").write_bytes(ca_pem)
+        add = ["certutil", "-d", f"sql:{nss}", "-A", "-t", "CT,C,C", "-n", "region-ca"]
+        subprocess.run([*add, "-i", str(directory / "ca-nss.pem")], check=True)
+    return nss
+
+
+def pdfsig(nss: Path, path: Path) -> str:
+    """poppler's verdict on the signatures of `path`, checked against the NSS database `nss`."""
+    result = subprocess.run(["pdfsig", "-nssdir", f"sql:{nss}", str(path)], capture_output=True, text=True, timeout=60)
+    return result.stdout
+
+
+def append_content_update(pdf: bytes, body: bytes = b"0 0 1 rg 100 400 300 200 re f") -> bytes:
+    """A hand-written incremental update (ISO 32000-1 §7.5.6) that replaces the page's content stream."""
+    contents = int(re.search(rb"/Contents (\d+) 0 R", pdf).group(1))  # type: ignore[union-attr]
+    prev = int(re.findall(rb"startxref\s+(\d+)", pdf)[-1])
+    trailer = re.findall(rb"trailer\s*<<(.*?)>>\s*startxref", pdf, re.S)[-1]
+    size = int(re.search(rb"/Size (\d+)", trailer).group(1))  # type: ignore[union-attr]
+    root = re.search(rb"/Root (\d+ 0 R)", trailer).group(1)  # type: ignore[union-attr]
+    obj = b"%d 0 obj\n<< /Length %d >>\nstream\n%s\nendstream\nendobj\n" % (contents, len(body), body)
+    offset = len(pdf) + 1
+    xref_at = offset + len(obj)
+    xref = b"xref\n0 1\n0000000000 65535 f \n%d 1\n%010d 00000 n \n" % (contents, offset)
+    tail = b"trailer\n<< /Size %d /Root %s /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (size, root, prev, xref_at)
+    return pdf + b"\n" + obj + xref + tail

@@ -5,62 +5,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 
 from seals import pki
-from seals.errors import UnusablePdfError
+from seals.errors import SealingError, UnusablePdfError
 from seals.sign import async_seal_pdf, seal_pdf
-from seals.tsa import TsaHttpServer
+from seals.tsa import TimeStampAuthority, TsaHttpServer
 from seals.validate import validate_sealed_pdf
-from tests.seals.helpers import Pki, make_pki
+from tests.seals.helpers import QR_URL, Pki, append_content_update, make_pki, nss_db, pdfsig, sample_document
 
 
 def _pdfsig(region: Pki, pdf: bytes, work_dir: Path, name: str) -> str:
-    nss = work_dir / "nss"
-    if not nss.exists():
-        nss.mkdir()
-        subprocess.run(["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"], check=True)
-        (work_dir / "ca-nss.pem").write_bytes(pki.certificate_pem(region.ca.certificate))
-        subprocess.run(
-            [
-                "certutil",
-                "-d",
-                f"sql:{nss}",
-                "-A",
-                "-t",
-                "CT,C,C",
-                "-n",
-                "region-ca",
-                "-i",
-                str(work_dir / "ca-nss.pem"),
-            ],
-            check=True,
-        )
+    nss = nss_db(work_dir, pki.certificate_pem(region.ca.certificate))
     path = work_dir / name
     path.write_bytes(pdf)
-    return subprocess.run(
-        ["pdfsig", "-nssdir", f"sql:{nss}", str(path)], capture_output=True, text=True, timeout=60
-    ).stdout
-
-
-def _append_content_update(pdf: bytes) -> bytes:
-    """A hand-written incremental update (ISO 32000-1 §7.5.6) that replaces the page's content stream."""
-    contents = int(re.search(rb"/Contents (\d+) 0 R", pdf).group(1))  # type: ignore[union-attr]
-    prev = int(re.findall(rb"startxref\s+(\d+)", pdf)[-1])
-    trailer = re.findall(rb"trailer\s*<<(.*?)>>\s*startxref", pdf, re.S)[-1]
-    size = int(re.search(rb"/Size (\d+)", trailer).group(1))  # type: ignore[union-attr]
-    root = re.search(rb"/Root (\d+ 0 R)", trailer).group(1)  # type: ignore[union-attr]
-    body = b"0 0 1 rg 100 400 300 200 re f"
-    obj = b"%d 0 obj\n<< /Length %d >>\nstream\n%s\nendstream\nendobj\n" % (contents, len(body), body)
-    offset = len(pdf) + 1
-    xref_at = offset + len(obj)
-    xref = b"xref\n0 1\n0000000000 65535 f \n%d 1\n%010d 00000 n \n" % (contents, offset)
-    tail = b"trailer\n<< /Size %d /Root %s /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (size, root, prev, xref_at)
-    return pdf + b"\n" + obj + xref + tail
+    return pdfsig(nss, path)
 
 
 def test_pdfsig_reports_valid_and_trusted(region: Pki, sealed: bytes, work_dir: Path) -> None:
@@ -112,7 +74,7 @@ def test_flipped_byte_breaks_integrity(region: Pki, sealed: bytes) -> None:
 
 
 def test_content_changed_by_incremental_update(region: Pki, sealed: bytes, work_dir: Path) -> None:
-    tampered = _append_content_update(sealed)
+    tampered = append_content_update(sealed)
     status = validate_sealed_pdf(tampered, [region.ca.certificate])
     assert status.intact
     assert not status.whole_document
@@ -160,3 +122,33 @@ def test_unusable_input_raises(region: Pki) -> None:
         validate_sealed_pdf(b"%PDF-" + b"0" * 11_000_000, [region.ca.certificate])
     with pytest.raises(UnusablePdfError, match="trust roots"):
         validate_sealed_pdf(b"%PDF-1.4", [])
+
+
+def test_in_process_tsa_and_what_validation_reports(region: Pki, licence_pdf: bytes) -> None:
+    authority = TimeStampAuthority(region.tsa_cert, region.tsa_key, chain=(region.ca.certificate,))
+    sealed = seal_pdf(licence_pdf, region.seal_key, authority=authority).data
+    status = validate_sealed_pdf(sealed, [region.ca.certificate])
+    assert status.bottom_line, status.reasons
+    assert status.reason_codes == ()
+    assert status.signer_serial == 100
+    assert status.signer_sha256 == hashlib.sha256(pki.certificate_der(region.seal_key.certificate)).hexdigest()
+    assert status.subject == sample_document().identifier
+    assert status.keywords == QR_URL
+    with pytest.raises(SealingError, match="exactly one"):
+        seal_pdf(licence_pdf, region.seal_key)
+    with pytest.raises(SealingError, match="exactly one"):
+        seal_pdf(licence_pdf, region.seal_key, authority=authority, tsa_url="http://127.0.0.1:9/tsa")
+
+
+def test_b_lta_byte_changed_after_the_seal(
+    region: Pki, tsa: TsaHttpServer, licence_pdf: bytes, empty_crl: x509.CertificateRevocationList
+) -> None:
+    lta = seal_pdf(licence_pdf, region.seal_key, tsa_url=tsa.url, crl=empty_crl).data
+    start, length = (int(x) for x in re.findall(rb"/ByteRange \[\s*0 \d+ (\d+) (\d+)", lta)[0])
+    at = lta.index(b"endobj", start + length) - 2  # inside the DSS revision, which only the document time-stamp covers
+    tampered = lta[:at] + bytes([lta[at] ^ 0x01]) + lta[at + 1 :]
+    status = validate_sealed_pdf(tampered, [region.ca.certificate], crl=empty_crl)
+    assert status.intact
+    assert not status.bottom_line
+    assert "document_timestamp_invalid" in status.reason_codes
+    assert status.reasons_by_code()["document_timestamp_invalid"].startswith("the document time-stamp")
