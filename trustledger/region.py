@@ -175,6 +175,9 @@ def init_region(
     departments, types = catalogue_documents()
     region.registry.publish_catalogue(departments, [doc for _, doc in types])
     region.registry.ensure_token_keys()
+    from trustledger.sealing import ensure_seal_pki  # late: keeps reportlab and pyHanko out of open_region
+
+    ensure_seal_pki(region)
     region.sign_checkpoint()
     return region
 
