@@ -67,11 +67,9 @@ class World:
         return self.verify(token, "--trust-list", str(trust_list), "--offline", *extra, code=code)
 
 
-@pytest.fixture
-def world(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    home = tmp_path / "home"
+def _world(url: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("TRUSTLEDGER_HOME", str(home))
-    monkeypatch.setenv("TRUSTLEDGER_DATABASE_URL", db_url)
+    monkeypatch.setenv("TRUSTLEDGER_DATABASE_URL", url)
     init_region(Settings(), None, None, None).close()  # keys registered on the wall clock
     clock = FakeClock(datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1))
     monkeypatch.setattr(cli_common, "open_region", lambda settings: open_region(settings, clock))
@@ -80,6 +78,19 @@ def world(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
         yield World(region, clock, CliRunner(), home)
     finally:
         region.close()
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """A region on SQLite: what these scenarios exercise does not depend on the database (the trust list store is
+    tested on both in test_trust.py; the scenarios marked `both` run on PostgreSQL too)."""
+    yield from _world(f"sqlite:///{tmp_path / 'home.db'}", tmp_path / "home", monkeypatch)
+
+
+@pytest.fixture
+def world_both(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """The same region on each database."""
+    yield from _world(db_url, tmp_path / "home", monkeypatch)
 
 
 def _reasons(doc: dict[str, Any]) -> list[str]:
@@ -103,7 +114,8 @@ def test_export_lists_the_market_regulator_first_with_an_organisation_type(world
     assert doc["payload"]["log"]["verifier_key"] == world.run("log", "verifier-key").strip()
 
 
-def test_export_republishes_only_on_change_and_serves_old_versions(world: World) -> None:
+def test_export_republishes_only_on_change_and_serves_old_versions(world_both: World) -> None:
+    world = world_both
     v1 = world.run("trust-list", "export")
     assert world.run("trust-list", "export") == v1
     world.clock.advance(minutes=1)
@@ -127,7 +139,8 @@ def test_next_update_follows_the_configured_period(world: World, monkeypatch: py
     assert period(json.loads(world.run("trust-list", "export"))) == timedelta(hours=2)
 
 
-def test_rotation_keeps_old_licences_valid_and_new_ones_use_the_new_key(world: World) -> None:
+def test_rotation_keeps_old_licences_valid_and_new_ones_use_the_new_key(world_both: World) -> None:
+    world = world_both
     old = world.issue()
     world.clock.advance(hours=1)
     rotated = json.loads(world.run("--json", "keys", "rotate", AMR))
@@ -158,7 +171,8 @@ def test_a_retired_key_cannot_vouch_for_a_token_dated_after_retirement(world: Wo
     assert _reasons(doc) == ["key_not_valid_at_signing_time"]
 
 
-def test_compromise_since_t_refuses_later_tokens_and_keeps_earlier_ones(world: World) -> None:
+def test_compromise_since_t_refuses_later_tokens_and_keeps_earlier_ones(world_both: World) -> None:
+    world = world_both
     before = world.issue()
     world.clock.advance(hours=1)
     since = world.clock.now
