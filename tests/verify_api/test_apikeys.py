@@ -16,7 +16,8 @@ from verify_api.errors import ApiKeyError
 from verify_api.store import ApiKeyStore
 
 
-def test_store_keeps_only_the_digest(region: Region) -> None:
+def test_store_keeps_only_the_digest(region_on_each_db: Region) -> None:
+    region = region_on_each_db
     store = ApiKeyStore(region.store.engine)
     police = region.catalogue.department("zz-traffic-police").uscc
     created = store.create(Role.ISSUER, police, "交警支队审批科", region.clock())

@@ -175,3 +175,34 @@ def test_a_token_signed_by_the_real_key_outside_the_ledger_is_refused(
     assert (newer.verdict, newer.reason_code) == ("invalid", "unknown_version")
     other_holder = checker.check_token(forged(holder_digest=bytes(16)))
     assert (other_holder.verdict, other_holder.reason_code) == ("invalid", "holder_mismatch")
+
+
+def test_end_to_end_on_each_database(region_on_each_db: Region, citizen: Citizen) -> None:
+    """Issue → verify → token check → history, on SQLite and on PostgreSQL, every proof checked from outside."""
+    from fastapi.testclient import TestClient as Client
+
+    from tests.verify_api.conftest import DRIVING, driving_fields
+    from verify_api.apikeys import Role
+    from verify_api.app import create_app
+    from verify_api.store import ApiKeyStore
+
+    region = region_on_each_db
+    store = ApiKeyStore(region.store.engine)
+    police = region.catalogue.department("zz-traffic-police").uscc
+    issuer_key = store.create(Role.ISSUER, police, "", region.clock()).key
+    verifier_key = store.create(Role.VERIFIER, "审批系统", "", region.clock()).key
+    auditor_key = store.create(Role.AUDITOR, "审计", "", region.clock()).key
+    with Client(create_app(region), raise_server_exceptions=False) as http:
+        issued = client_for(http, issuer_key).issue(
+            type_code=DRIVING, holder_id=citizen.id_number, holder_name=citizen.name, fields=driving_fields()
+        )
+        answer = client_for(http, verifier_key).verify(issued.id, **USE, holder_id=citizen.id_number)
+        assert answer.outcome == "accepted"
+        check_proof(http, answer.inclusion_proof, answer.checkpoint, region.config.origin)
+        assert client_for(http, verifier_key).check_token(issued.qr_url).verdict == "valid"
+        history = client_for(http, auditor_key).history(issued.id)
+        assert [e.kind for e in history.events] == ["issued", "invoked"]
+        for event in history.events:
+            assert event.inclusion_proof is not None
+            check_proof(http, event.inclusion_proof, history.checkpoint, region.config.origin)
+        assert "有效" in http.get(f"/v/{issued.token}").text
