@@ -251,9 +251,14 @@ class LedgerStore:
 
     def insert_event_rows(self, conn: Connection, rows: Sequence[EventRow]) -> None:
         """Insert event rows inside `write()` through the driver directly (one executemany)."""
+        # Close the cursor on failure too: an IntegrityError (a concurrent writer won) would otherwise keep it alive in
+        # the traceback's reference cycle until the GC finalises it from another thread, and pysqlite's finaliser
+        # then blocks on this connection's mutex while that thread waits for our write lock (a 30 s stall).
         cur = self.raw_cursor(conn)
-        cur.executemany(self._insert_sql, rows)
-        cur.close()
+        try:
+            cur.executemany(self._insert_sql, rows)
+        finally:
+            cur.close()
 
     def begin_append(self, conn: Connection) -> _Edge:
         """A private copy of the right edge at the current size (reloaded if another writer moved on)."""
