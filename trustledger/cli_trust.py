@@ -6,8 +6,10 @@ unreadable file, no root key to check the trust list with).
 
 from __future__ import annotations
 
+import json
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +17,8 @@ from typing import Annotated, Any
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from licences.errors import LicenceError, LicenceNotFoundError
+from ledger.errors import LedgerError
+from licences.errors import LicenceError
 from signatures.cose import b64url_decode, b64url_encode, key_id_for
 from signatures.errors import MalformedError, SignatureError
 from signatures.keyring import KeyRecord
@@ -115,11 +118,22 @@ def _verify_online(
     token_reasons, claims, issuer_name = check_token(token, doc, now)
     if claims is None:  # not authentic: the ledger is not asked about a forgery
         return VerifyReport("online", now, merge(reasons, token_reasons), None, None, doc)
-    ledger_reasons, licence, recorded_at = ledger_status(r.licences, claims, (LicenceNotFoundError, LicenceError))
+    ledger_reasons, licence, recorded_at = ledger_status(r.licences, _leaf_reader(r), claims, (LicenceError,))
     if recorded_at is not None:  # the key must also have been good when the ledger recorded the minting event
         token_reasons, claims, issuer_name = check_token(token, doc, now, recorded_at)
     reasons = [*reasons, *token_reasons, *ledger_reasons]
     return VerifyReport("online", now, merge(reasons, []), claims, issuer_name, doc, licence)
+
+
+def _leaf_reader(r: Region) -> Callable[[int], dict[str, Any] | None]:
+    def read(index: int) -> dict[str, Any] | None:
+        try:
+            envelope = json.loads(r.log.leaf(index)[0])
+        except (LedgerError, ValueError):
+            return None
+        return envelope if isinstance(envelope, dict) else None
+
+    return read
 
 
 def _print_report(report: VerifyReport) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -321,3 +321,21 @@ def test_seal_certificates_come_from_the_sealing_module_when_present(
     world.clock.advance(minutes=1)
     payload = json.loads(world.run("trust-list", "export"))["payload"]
     assert payload["seal_ca_certificates"] == [] and payload["issuers"][0]["seal_certificates"] == []
+
+
+def test_online_token_must_name_its_own_minting_event(world: World) -> None:
+    """A token signed by a genuine key but naming a leaf, version or licence the ledger does not back is refused."""
+    first, second = world.issue(), world.issue()
+    claims = decode_token(b64url_decode(first.token))[1]
+    kid = _kid(first.token).hex()
+    signer = signer_for(world.region.keys.load(f"token-{kid}"))
+    forged = {
+        "another licence's leaf": replace(claims, leaf_index=second.minted_leaf),
+        "a leaf that is no event": replace(claims, leaf_index=10**9),
+        "a version never minted": replace(claims, version=7),
+        "a licence never issued": replace(claims, subject=claims.subject.replace(".001.", ".009.")),
+    }
+    for what, changed in forged.items():
+        doc = world.verify(b64url_encode(sign_token(changed, signer)), code=1)
+        assert _reasons(doc) == ["not_on_ledger"], what
+    assert world.verify(first.token)["licence"]["leaf_index"] == first.minted_leaf
