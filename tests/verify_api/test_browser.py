@@ -1,0 +1,157 @@
+"""The citizen's scan page and the provenance page in a real browser: Debian's headless Chromium.
+
+The pages are served by uvicorn on a loopback port; Chromium dumps the DOM it built (`--dump-dom`) and takes
+screenshots at a phone's viewport. Set TRUSTLEDGER_SAVE_SCREENSHOTS=1 to also write them to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from tests.verify_api.conftest import Citizen, Keys, client_for
+from trustledger.region import Region
+from verify_api.app import create_app
+from verify_api.schemas import LicenceOut
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PHONE = "412,915"
+
+
+@pytest.fixture
+def live(region: Region) -> Iterator[str]:
+    """The app served by uvicorn on a free loopback port, in a thread."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(region), log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def _chromium(*args: str) -> subprocess.CompletedProcess[str]:
+    # No JavaScript runs on these pages in any case: their CSP is default-src 'none' with no script-src. (Chromium's
+    # scriptEnabled=false switch would also stop --dump-dom, which reads the DOM through script.)
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--lang=zh-CN",
+        "--hide-scrollbars",
+        f"--window-size={PHONE}",
+        *args,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True)
+
+
+class _Texts(HTMLParser):
+    """Text by element id, and data-* attributes, from the DOM Chromium built."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_id: dict[str, str] = {}
+        self.attrs: list[dict[str, str | None]] = []
+        self._open: list[str | None] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        self.attrs.append(found)
+        if tag not in {"br", "meta", "link", "img", "input"}:
+            self._open.append(found.get("id"))
+            if found.get("id"):
+                self.by_id[str(found["id"])] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in {"br", "meta", "link", "img", "input"} and self._open:
+            self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        for open_id in self._open:
+            if open_id:
+                self.by_id[open_id] += data
+
+
+def dom(url: str) -> _Texts:
+    parser = _Texts()
+    parser.feed(_chromium("--dump-dom", url).stdout)
+    return parser
+
+
+def screenshot(url: str, path: Path) -> Image.Image:
+    _chromium(f"--screenshot={path}", url)
+    if os.environ.get("TRUSTLEDGER_SAVE_SCREENSHOTS"):
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, DOCS / path.name)
+    return Image.open(path).convert("RGB")
+
+
+def _has_colour(image: Image.Image, rgb: tuple[int, int, int]) -> bool:
+    colours = image.getcolors(maxcolors=1 << 20) or []
+    return any(c == rgb for _, c in colours)
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_scan_page_in_chromium(
+    live: str, http: TestClient, keys: Keys, licence: LicenceOut, citizen: Citizen, tmp_path: Path
+) -> None:
+    url = f"{live}/v/{licence.token}"
+    page = dom(url)
+    assert _squash(page.by_id["verdict"]).startswith("有效 Valid")
+    assert "机动车驾驶证" in page.by_id["type"] and "Motor Vehicle Driving Licence" in page.by_id["type"]
+    assert _squash(page.by_id["issuer"]) == "郑州市公安局交通管理支队"
+    assert _squash(page.by_id["holder"]) == citizen.name[0] + "*"
+    assert "至" in page.by_id["validity"] and "年" in page.by_id["validity"]
+    whole = " ".join(page.by_id.values())
+    assert citizen.id_number not in whole and citizen.name not in whole
+    link = next(a["href"] for a in page.attrs if a.get("id") == "provenance")
+    assert link is not None and link.startswith(f"/licences/{licence.id}/provenance?token=")
+    image = screenshot(url, tmp_path / "scan-valid.png")
+    assert image.width == 412 and _has_colour(image, (0x0A, 0x7F, 0x3F))  # the green verdict rendered
+
+    trail = dom(live + link)
+    assert "溯源记录" in trail.by_id["events"] or "事件" in trail.by_id["events"]
+    kinds = [a.get("data-kind") for a in trail.attrs if a.get("data-kind")]
+    assert kinds == ["issued"]
+    assert "— ledger.ha.gov.example/log" in trail.by_id["note"]
+    assert licence.identifier not in " ".join(trail.by_id.values())
+    screenshot(live + link, tmp_path / "provenance-public.png")
+
+    client_for(http, keys.issuer).suspend(licence.id, reason="核查")
+    suspended = dom(url)
+    assert _squash(suspended.by_id["verdict"]).startswith("已暂扣 Suspended")
+    image = screenshot(url, tmp_path / "scan-suspended.png")
+    assert _has_colour(image, (0xB3, 0x26, 0x1E))  # red
+
+
+def test_forged_code_page_in_chromium(live: str, licence: LicenceOut, tmp_path: Path) -> None:
+    from tests.verify_api.helpers import flip_last_byte
+
+    url = f"{live}/v/{flip_last_byte(licence.token)}"
+    page = dom(url)
+    assert _squash(page.by_id["verdict"]).startswith("无法验证 Not authentic")
+    assert "type" not in page.by_id  # nothing from the forged token is shown
+    screenshot(url, tmp_path / "scan-forged.png")
