@@ -65,12 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     parser.add_argument("--leaves", type=int, help="ledger: log size for the proof and audit rows")
     parser.add_argument("--fresh", action="store_true", help="ledger: rebuild the recorded log even if cached")
+    parser.add_argument("--licences", type=int, help="licences: licence_index rows for the query rows")
     args = parser.parse_args(argv)
     chosen = [m.removeprefix("bench_") for m in args.modules] or names
     unknown = [m for m in chosen if m not in names]
     if unknown:
         parser.error(f"unknown module(s) {', '.join(unknown)}; available: {', '.join(names)}")
-    options = {k: v for k, v in (("leaves", args.leaves), ("fresh", args.fresh)) if v not in (None, False)}
+    options = {
+        k: v
+        for k, v in (("leaves", args.leaves), ("fresh", args.fresh), ("licences", args.licences))
+        if v not in (None, False)
+    }
 
     rows: list[tuple[str, dict[str, Any]]] = []
     failed = 0
