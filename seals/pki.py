@@ -72,6 +72,14 @@ def _require_window(not_before: datetime, not_after: datetime) -> None:
         raise PkiError("certificate notAfter must be later than notBefore")
 
 
+def _common_name(text: str) -> x509.NameAttribute[str]:
+    """A commonName within ub-common-name (RFC 5280 Appendix A: 64), which `cryptography` counts in UTF-8 bytes:
+    a long Chinese name is shortened here, the full name stays in organizationName."""
+    while len(text.encode("utf-8")) > 64:
+        text = text[:-1]
+    return x509.NameAttribute(NameOID.COMMON_NAME, text.rstrip())
+
+
 def _sign(builder: x509.CertificateBuilder, ca_key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
     return builder.sign(ca_key, hashes.SHA256(), ecdsa_deterministic=True)
 
@@ -91,7 +99,7 @@ def create_region_ca(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, region_name),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"{region_name} 电子印章根证书"),
+            _common_name(f"{region_name} 电子印章根证书"),
         ]
     )
     public = key.public_key()
@@ -194,7 +202,7 @@ def issue_seal_certificate(
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, department_name),
             x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, uscc),
             x509.NameAttribute(NameOID.SERIAL_NUMBER, uscc),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"{department_name} 电子印章"),
+            _common_name(f"{department_name} 电子印章"),
         ]
     )
     builder = _leaf_builder(
@@ -225,7 +233,7 @@ def issue_tsa_certificate(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, name),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"{name} 时间戳服务"),
+            _common_name(f"{name} 时间戳服务"),
         ]
     )
     builder = _leaf_builder(

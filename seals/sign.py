@@ -52,9 +52,12 @@ class _NoFetchNotice(logging.Filter):
 
 logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(_NoFetchNotice())
 
-# Space for the CMS blob. Fixing it spares pyHanko a dry-run signature, which would cost a second TSA round trip;
-# B-T needs ~4 KiB, B-LTA's revocation data lives in the DSS, not in /Contents.
-_RESERVED_BYTES = 12_288
+# Space for the CMS blob, in hex digits of /Contents (pyHanko's unit). Fixing it spares pyHanko a dry-run signature,
+# which would cost a second TSA round trip. Our B-T CMS (seal + CA certificates, time-stamp token with the TSA chain)
+# measures 3.4 KB with a 10-character department name and 4.4 KB with a 24-character one (the seal image's limit) in a
+# 16-character region (UTF-8 subjects recur in four certificates); 5 KB covers both. Every reserved byte is parsed,
+# slowly, by each validator, so do not pad generously. B-LTA's revocation data lives in the DSS, not in /Contents.
+_RESERVED_BYTES = 10_240
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,27 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from seals import pki
 from seals.errors import SealingError, UnusablePdfError
-from seals.sign import async_seal_pdf, seal_pdf
+from seals.image import render_seal_png
+from seals.sign import SealKey, async_seal_pdf, seal_pdf
 from seals.tsa import TimeStampAuthority, TsaHttpServer
 from seals.validate import validate_sealed_pdf
-from tests.seals.helpers import QR_URL, Pki, append_content_update, make_pki, nss_db, pdfsig, sample_document
+from tests.seals.helpers import (
+    NOT_AFTER,
+    NOT_BEFORE,
+    QR_URL,
+    USCC,
+    Pki,
+    append_content_update,
+    det_key,
+    make_pki,
+    nss_db,
+    pdfsig,
+    sample_document,
+)
 
 
 def _pdfsig(region: Pki, pdf: bytes, work_dir: Path, name: str) -> str:
@@ -152,3 +166,31 @@ def test_b_lta_byte_changed_after_the_seal(
     assert not status.bottom_line
     assert "document_timestamp_invalid" in status.reason_codes
     assert status.reasons_by_code()["document_timestamp_invalid"].startswith("the document time-stamp")
+
+
+def test_longest_names_fit_the_certificates_and_the_reserved_signature_space(licence_pdf: bytes) -> None:
+    region_name, name = (
+        "新疆维吾尔自治区伊犁哈萨克自治州",
+        "新疆维吾尔自治区伊犁哈萨克自治州市场监督管理局分",
+    )  # 16 and 24 characters
+    ca = pki.create_region_ca(det_key(61), region_name=region_name, not_before=NOT_BEFORE, not_after=NOT_AFTER)
+    cert = pki.issue_seal_certificate(
+        ca,
+        det_key(62).public_key(),
+        department_name=name,
+        uscc=USCC,
+        not_before=NOT_BEFORE,
+        not_after=NOT_AFTER,
+        serial_number=(1 << 120) | 5,
+        crl_url="https://ledger.xj.gov.example/v1/seals/crl",
+    )
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == name  # in full
+    common = str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+    assert len(common.encode()) <= 64 and name.startswith(common)  # shortened to ub-common-name
+    tsa_cert = pki.issue_tsa_certificate(
+        ca, det_key(63).public_key(), name=region_name, not_before=NOT_BEFORE, not_after=NOT_AFTER, serial_number=7
+    )
+    key = SealKey(cert, det_key(62), (ca.certificate,), render_seal_png(name))
+    authority = TimeStampAuthority(tsa_cert, det_key(63), chain=(ca.certificate,))
+    sealed = seal_pdf(licence_pdf, key, authority=authority).data  # the CMS fits the fixed /Contents space
+    assert validate_sealed_pdf(sealed, [ca.certificate]).bottom_line
