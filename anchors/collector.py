@@ -90,11 +90,14 @@ def collect_cosignatures(
     http: httpx.Client,
     on_error: Callable[[WitnessEndpoint, Exception], None] | None = None,
 ) -> list[CollectedCosignature]:
-    """Ask each witness to cosign `note` (our checkpoint); store and return the verified cosignatures."""
+    """Ask each witness that has not yet cosigned `note` (our checkpoint); store and return the new cosignatures."""
     text, _ = split_note(note)
     size = parse_checkpoint(text).size
     collected: list[CollectedCosignature] = []
+    have = {(c.witness, c.key_id) for c in store.cosignatures_for(note)}
     for endpoint in witnesses:
+        if (endpoint.verifier.name, endpoint.verifier.key_id) in have:
+            continue  # already cosigned by this witness: no request every round
         try:
             cosigs = _cosign_once(store, log, note, size, endpoint, http)
         except (WitnessRefusal, WitnessUnavailableError, SignatureError) as exc:

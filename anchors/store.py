@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -186,23 +186,35 @@ class AnchorStore:
         return [_witnessed(r) for r in rows]
 
     def advance_witnessed_log(
-        self, origin: str, expected_version: int, size: int, root_hash: bytes, note: str, now: datetime
-    ) -> bool:
-        """Compare-and-swap: store the new cosigned checkpoint only if the state is still `expected_version`."""
+        self, origin: str, decide: Callable[[WitnessedLog | None], tuple[int, bytes, str]], now: datetime
+    ) -> WitnessedLog:
+        """Read the state of `origin`, let `decide` check the request against it, store what it returns: atomically.
+
+        One writer transaction (SQLite `BEGIN IMMEDIATE`, PostgreSQL `SELECT … FOR UPDATE`) holds the state from the
+        check to the write, and the update is still conditional on the version read (compare-and-swap), so no two
+        requests can both advance from the same state. `decide` raises to refuse; nothing is written then.
+        """
         t = witness_logs_table
         with self._write() as conn:
+            query = select(t).where(t.c.origin == origin)
+            if self.dialect == "postgresql":
+                query = query.with_for_update()
+            row = conn.execute(query).first()
+            state = None if row is None else _witnessed(row)
+            size, root_hash, note = decide(state)
+            if state is None:
+                raise AnchorStoreError(f"no witness state for {origin}")
+            new = WitnessedLog(origin, state.verifier_keys, size, root_hash, note, state.version + 1, now)
             result = conn.execute(
                 update(t)
-                .where(t.c.origin == origin, t.c.version == expected_version)
+                .where(t.c.origin == origin, t.c.version == state.version)
                 .values(
-                    tree_size=size,
-                    root_hash=root_hash,
-                    note=note,
-                    version=expected_version + 1,
-                    updated_at=format_time(now),
+                    tree_size=size, root_hash=root_hash, note=note, version=new.version, updated_at=format_time(now)
                 )
             )
-            return result.rowcount == 1
+            if result.rowcount != 1:
+                raise AnchorStoreError(f"witness state of {origin} changed under its lock")
+            return new
 
     # -- timestamp anchors and collected cosignatures of our own checkpoints -------------------------
 

@@ -10,8 +10,8 @@ Request body of `POST <prefix>/add-checkpoint` (c2sp.org/tlog-witness):
 Answers: 200 with the cosignature line(s); 400 malformed or old > size; 403 no trusted log signature; 404 unknown
 origin; 409 (`text/x.tlog.size` body: the size it last cosigned) when `old` is not that size or a same-size
 checkpoint has another root; 422 when the consistency proof does not verify. The check of `old` and the update of
-the stored state are one compare-and-swap, so concurrent requests cannot roll the state back or cosign two roots
-for one size.
+the stored state happen in one transaction that holds the state (and the write is still a compare-and-swap on its
+version), so concurrent requests cannot roll the state back or cosign two roots for one size.
 """
 
 from __future__ import annotations
@@ -127,39 +127,48 @@ class Witness:
 
     def add_checkpoint(self, body: bytes) -> list[Cosignature]:
         """Handle one add-checkpoint request; return the cosignature(s) or raise a WitnessRefusal with its status."""
-        # Steps: (1) parse; (2) known origin (404); (3) a trusted log signature (403); (4) old <= size (400);
-        # (5) old is the size last cosigned (409); (6) same size: same root (409); (7) consistency proof (422);
-        # (8) compare-and-swap the stored state (409 if someone else moved it), then cosign.
+        # Steps: (1) parse; then, in one transaction holding the stored state: (2) known origin (404); (3) a trusted
+        # log signature (403); (4) old <= size (400); (5) old is the size last cosigned (409); (6) same size: same
+        # root (409); (7) consistency proof (422); (8) store the new state; then cosign.
         # (1): strict parse
         request = parse_add_checkpoint(body)
         origin = request.note.split("\n", 1)[0]
-        # (2), (3): a log we witness, signed by a key we trust for it
-        state = self.store.witnessed_log(origin)
-        text, checkpoint = _checkpoint_of(request.note, state, origin)
-        assert state is not None
-        # (4): old must not exceed the checkpoint size
-        if request.old_size > checkpoint.size:
-            raise MalformedRequestError(f"old size {request.old_size} is above the checkpoint size {checkpoint.size}")
-        # (5): old must be what we last cosigned
-        if request.old_size != state.size:
-            raise SizeConflictError(f"old size {request.old_size} is not the last cosigned size", state.size)
-        # (6), (7): no other root for the same size; consistent growth otherwise
-        self._check_growth(state, request, checkpoint)
-        # (8): atomic advance, then cosign
+        checked: list[tuple[str, CheckpointBody]] = []
+        forks: list[tuple[WitnessedLog, CheckpointBody]] = []
+
+        def decide(state: WitnessedLog | None) -> tuple[int, bytes, str]:
+            # (2), (3): a log we witness, signed by a key we trust for it
+            text, checkpoint = _checkpoint_of(request.note, state, origin)
+            assert state is not None
+            # (4): old must not exceed the checkpoint size
+            if request.old_size > checkpoint.size:
+                raise MalformedRequestError(
+                    f"old size {request.old_size} is above the checkpoint size {checkpoint.size}"
+                )
+            # (5): old must be what we last cosigned
+            if request.old_size != state.size:
+                raise SizeConflictError(f"old size {request.old_size} is not the last cosigned size", state.size)
+            # (6), (7): no other root for the same size; consistent growth otherwise
+            if state.size == checkpoint.size and state.size > 0 and state.root_hash != checkpoint.root_hash:
+                forks.append((state, checkpoint))
+                raise SizeConflictError(f"a different root hash was cosigned for size {state.size}", state.size)
+            self._check_growth(state, request, checkpoint)
+            checked.append((text, checkpoint))
+            return checkpoint.size, checkpoint.root_hash, request.note
+
+        # (8): check and store atomically; the alarm (its own transaction) comes after the state's lock is released
         now = self.clock()
-        if not self.store.advance_witnessed_log(
-            origin, state.version, checkpoint.size, checkpoint.root_hash, request.note, now
-        ):
-            latest = self.store.witnessed_log(origin)
-            size = latest.size if latest is not None else 0
-            raise SizeConflictError("another request advanced this log first", size)
+        try:
+            self.store.advance_witnessed_log(origin, decide, now)
+        except SizeConflictError:
+            for state, checkpoint in forks:
+                self._conflict(state, request.note, checkpoint)
+            raise
+        text, _ = checked[0]
         return [self.signer.cosign(text, int(now.timestamp()))]
 
     def _check_growth(self, state: WitnessedLog, request: AddCheckpointRequest, checkpoint: CheckpointBody) -> None:
         if state.size == checkpoint.size and state.size > 0:
-            if state.root_hash != checkpoint.root_hash:
-                self._conflict(state, request.note, checkpoint)
-                raise SizeConflictError(f"a different root hash was cosigned for size {state.size}", state.size)
             if request.proof:
                 raise InconsistentProofError("consistency proof must be empty when old equals the checkpoint size")
             return

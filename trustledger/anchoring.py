@@ -4,7 +4,7 @@ background worker `serve` runs.
 The region TSA: when the region offers one (`region.tsa`, a `seals.tsa.TimeStampAuthority`, with its CA from
 `region.seal_ca_pem()`, both from the seals wiring), checkpoints are anchored with it. Until then the region keeps a
 small TSA of its own for anchoring: keys `anchor-tsa-ca` and `anchor-tsa` in the keystore and their certificates under
-`$TRUSTLEDGER_HOME/anchors/`, created on first use (ADR 0006).
+`$TRUSTLEDGER_HOME/anchors/`, created on first use (ADR 0005).
 """
 
 from __future__ import annotations

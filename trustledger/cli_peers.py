@@ -50,6 +50,13 @@ def _root_key_raw(text: str) -> bytes:
     return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
+def _check_witness_key(text: str, what: str) -> None:
+    try:
+        parse_cosigner_key(text)
+    except MalformedError as exc:
+        raise fail(f"{what}: {exc}", 2) from exc
+
+
 def _identity(url: str, http: httpx.Client) -> dict[str, object] | None:
     try:
         return HttpPeerSource(url, http).identity()
@@ -102,13 +109,14 @@ def peers_add(
     """Register a peer region; keys not given are read from the peer and pinned on first use (with a warning)."""
     if not url.startswith(("http://", "https://")):
         raise fail(f"URL {url!r} must start with http:// or https://", 2)
+    if root_key is not None:
+        _root_key_raw(root_key)  # usage errors first, before anything is opened or fetched
+    if witness_key is not None:
+        _check_witness_key(witness_key, "--witness-key")
     with region() as r, _anchors_errors(), http_client() as http:
         the_origin, root_raw, the_witness = _pinned_keys(url, _identity(url, http), origin, root_key, witness_key)
         if the_witness is not None:
-            try:
-                parse_cosigner_key(the_witness)
-            except MalformedError as exc:
-                raise fail(f"--witness-key: {exc}", 2) from exc
+            _check_witness_key(the_witness, "the peer's witness key")
         peer = region_federation(r, http).add_peer(the_origin, url, root_raw, the_witness)
         emit(peer.to_json(), f"peer {peer.origin} added ({peer.base_url})")
 

@@ -109,18 +109,21 @@ async def add_checkpoint(request: Request) -> Response:
 @router.get("/v1/federation/identity", summary="This region's public keys, for peers to pin")
 def identity(request: Request) -> dict[str, object]:
     """Origin, trust-list root key, log key and witness key (a peer pins them at `peers add`, then compares)."""
+    cached: dict[str, object] | None = getattr(request.app.state, "anchors_identity", None)
+    if cached is not None:
+        return cached
     region = _region(request)
     root = region.keys.load("root")
-    if not isinstance(root, Ed25519PrivateKey):
-        return {"origin": region.config.origin}
-    return {
+    doc: dict[str, object] = {
         "origin": region.config.origin,
         "region_code": region.config.code,
         "region_name": region.config.name,
-        "root_key": root_key_text(root.public_key()),
+        "root_key": root_key_text(root.public_key()) if isinstance(root, Ed25519PrivateKey) else None,
         "log_verifier_key": region.log_signer.verifier.to_string(),
         "witness_key": _witness(request).signer.verifier.to_string(),
     }
+    request.app.state.anchors_identity = doc  # keys are read once: this endpoint must not cost a key decryption
+    return doc
 
 
 @router.get("/v1/federation/peers", summary="Federated regions and their last sync")
