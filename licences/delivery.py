@@ -308,7 +308,8 @@ class DeliveryWorker:
 
     def run_once(self, limit: int = 100) -> DeliveryCounts:
         """Claim up to `limit` due deliveries and deliver them; returns the counts of this pass."""
-        claimed = self.outbox.claim(self.worker_id, self.clock(), self.lease, limit)
+        # Only channels we can send: an unconfigured channel's rows wait in the queue, visible, instead of dying.
+        claimed = self.outbox.claim(self.worker_id, self.clock(), self.lease, limit, list(self.transports))
         tally = {"sent": 0, "retried": 0, "dead": 0, "cancelled": 0, "lease_lost": 0}
         for delivery in claimed:
             now = self.clock()

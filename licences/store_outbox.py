@@ -247,8 +247,10 @@ class OutboxStore:
 
     # -- Leases ---------------------------------------------------------------------------------------------------
 
-    def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:
-        """Lease up to `limit` due rows to `worker` until `now + lease`; counts an attempt for each.
+    def claim(
+        self, worker: str, now: datetime, lease: timedelta, limit: int, channels: Sequence[Channel] | None = None
+    ) -> list[Delivery]:
+        """Lease up to `limit` due rows (of `channels`, default all) to `worker` until `now + lease`; counts an attempt.
 
         Due = pending, `available_at <= now`, and no live lease (a killed worker's lease simply runs out).
         PostgreSQL: `FOR UPDATE SKIP LOCKED` hands concurrent workers disjoint rows; SQLite: the write lock does.
@@ -264,6 +266,8 @@ class OutboxStore:
                 .order_by(o.available_at, o.id)
                 .limit(limit)
             )
+            if channels is not None:
+                query = query.where(o.channel.in_([c.value for c in channels]))
             if self.dialect == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             ids = list(conn.scalars(query))
