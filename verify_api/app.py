@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from seals.validate import MAX_PDF_BYTES
 from trustledger.region import Region, open_region
+from trustledger.remind import ServeReminders
 from trustledger.settings import Settings
 from verify_api import (
     anchor_routes,
@@ -61,9 +62,14 @@ def create_app(region: Region | None = None) -> FastAPI:
         metrics.watch_log(r.log, r.clock)
         signer = r.checkpoint_signer()
         signer.start()
+        reminders = ServeReminders(r) if owned else None  # the expiry reminder loop of `serve` (DESIGN §10)
+        if reminders is not None:
+            reminders.start()
         try:
             yield
         finally:
+            if reminders is not None:
+                reminders.stop()
             signer.stop()
             if owned:
                 r.close()
