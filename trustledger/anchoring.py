@@ -1,36 +1,28 @@
-"""Wiring of anchors for one region (DESIGN §9): the witness, the peer registry and sync, RFC 3161 anchoring, and the
-background worker `serve` runs.
-
-The region TSA: when the region offers one (`region.tsa`, a `seals.tsa.TimeStampAuthority`, with its CA from
-`region.seal_ca_pem()`, both from the seals wiring), checkpoints are anchored with it. Until then the region keeps a
-small TSA of its own for anchoring: keys `anchor-tsa-ca` and `anchor-tsa` in the keystore and their certificates under
-`$TRUSTLEDGER_HOME/anchors/`, created on first use (ADR 0005).
+"""Wiring of anchors for one region (DESIGN §9): the witness, the peer registry and sync, RFC 3161 anchoring with the
+region TSA (the one that time-stamps sealed PDFs, ADR 0007), and the background worker `serve` runs (ADR 0005).
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 
 import httpx
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from anchors.anchoring import anchor_checkpoint, verify_anchor
 from anchors.collector import WitnessEndpoint, collect_cosignatures
 from anchors.cosignature import CosignatureSigner, parse_cosigner_key
-from anchors.errors import AnchorError
+from anchors.errors import AnchorError, TimestampUnavailableError
 from anchors.federation import Federation
 from anchors.model import CollectedCosignature, PeerRecord, TimestampAnchor
 from anchors.peers import DEFAULT_TIMEOUT, HttpPeerSource
 from anchors.store import AnchorStore
 from anchors.witness import Witness
-from seals import pki
+from licences.errors import LicenceError
 from seals.errors import SealError
 from seals.timestamps import LocalTimestamper, verify_timestamp_token
 from seals.tsa import TimeStampAuthority
@@ -38,8 +30,6 @@ from signatures.errors import SignatureError
 from trustledger.region import Region, RegionError
 
 WITNESS_KEY = "witness"
-TSA_CA_KEY = "anchor-tsa-ca"
-TSA_KEY = "anchor-tsa"
 ANCHOR_INTERVAL = 30.0  # seconds between anchoring rounds inside `serve`
 SYNC_EVERY = 10  # peer sync once every this many rounds
 _log = logging.getLogger("trustledger.anchoring")
@@ -100,50 +90,19 @@ class RegionTimestamping:
         return verify_timestamp_token(token, digest, self.roots)
 
 
-def _own_tsa(region: Region) -> RegionTimestamping:
-    directory = region.settings.home / "anchors"
-    ca_key = region.keys.get_or_create(TSA_CA_KEY, "p256")
-    tsa_key = region.keys.get_or_create(TSA_KEY, "p256")
-    if not isinstance(ca_key, ec.EllipticCurvePrivateKey) or not isinstance(tsa_key, ec.EllipticCurvePrivateKey):
-        raise RegionError("anchor TSA keys must be P-256")
-    ca_path, cert_path = directory / "tsa-ca.pem", directory / "tsa.pem"
-    if not ca_path.exists() or not cert_path.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        start = region.clock().replace(microsecond=0) - timedelta(days=1)
-        ca = pki.create_region_ca(
-            ca_key, region_name=f"{region.config.name} 时间戳", not_before=start, not_after=start + timedelta(days=3650)
-        )
-        cert = pki.issue_tsa_certificate(
-            ca,
-            tsa_key.public_key(),
-            name=region.config.name,
-            not_before=start,
-            not_after=start + timedelta(days=3650),
-            serial_number=secrets.randbits(63) | 1 << 62,  # never the CA's serial under the same issuer
-            crl_url=f"{region.public_base_url}/v1/anchors/tsa.crl",
-        )
-        _write_atomically(cert_path, pki.certificate_pem(cert))
-        _write_atomically(ca_path, pki.certificate_pem(ca.certificate))
-    ca_cert = x509.load_pem_x509_certificate(ca_path.read_bytes())
-    tsa_cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    authority = TimeStampAuthority(tsa_cert, tsa_key, chain=(ca_cert,), clock=region.clock)
-    return RegionTimestamping(authority, (ca_cert,))
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def region_timestamping(region: Region) -> RegionTimestamping:
-    """The region TSA (the seals wiring's when present, else the region's own anchoring TSA)."""
-    provided = getattr(region, "tsa", None)
-    seal_ca = getattr(region, "seal_ca_pem", None)
-    if isinstance(provided, TimeStampAuthority) and callable(seal_ca):
-        root = x509.load_pem_x509_certificate(str(seal_ca()).encode())
-        return RegionTimestamping(provided, (root,))
-    return _own_tsa(region)
+    """The region TSA and its CA (the seals wiring, ADR 0007) as the anchors ports; TimestampUnavailableError before
+    `init` certified them."""
+    from trustledger.sealing import seal_registry, time_stamp_authority  # late: keeps pyHanko out of CLI start-up
+
+    try:
+        authority = time_stamp_authority(region)
+        ca = seal_registry(region).ca_certificate()
+    except LicenceError as exc:
+        raise TimestampUnavailableError(str(exc)) from exc
+    if ca is None:
+        raise TimestampUnavailableError("the region has no seal CA yet: run `trustledger init`")
+    return RegionTimestamping(authority, (ca,))
 
 
 # -- what `anchor` and the worker do -------------------------------------------------------------------------------
