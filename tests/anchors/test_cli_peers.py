@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from anchors.cosignature import parse_cosigner_key
 from anchors.model import note_digest
 from tests.anchors.helpers import ed_key, log_signer
-from trustledger.anchoring import region_timestamping
+from trustledger.anchoring import anchor_store, region_timestamping
 from trustledger.cli import app
 from trustledger.region import open_region
 from trustledger.settings import Settings
@@ -83,6 +83,20 @@ def test_peers_add_list_sync_alarms(cli: CliRunner) -> None:
     run(cli, "peers", "sync", "nobody.example/log", code=1)
     alarms = json.loads(run(cli, "--json", "peers", "alarms"))
     assert alarms["alarms"] == []
+    region = open_region(Settings())
+    try:
+        anchor_store(region).raise_alarm(
+            origin=PEER_ORIGIN,
+            kind="fork-same-size",
+            detail="two roots",
+            first=(3, "one"),
+            second=(3, "two"),
+            proof=(),
+            now=region.clock(),
+        )
+    finally:
+        region.close()
+    assert "fork-same-size" in run(cli, "peers", "alarms", code=1)  # evidence present: exit 1
 
 
 @pytest.mark.parametrize(

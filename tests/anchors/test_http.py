@@ -181,3 +181,19 @@ def test_federation_read_endpoints(client: TestClient) -> None:
     assert cp["note"] == report.anchor.note and cp["cosignatures"] == []
     ident = client.get("/v1/federation/identity").json()
     assert ident["origin"] == JS[2] and ident["log_verifier_key"] == region.log_signer.verifier.to_string()
+    AnchorStore(region.store.engine).raise_alarm(
+        origin=HA[2],
+        kind="fork-same-size",
+        detail="two roots",
+        first=(5, "note a"),
+        second=(5, "note b"),
+        proof=(),
+        now=region.clock(),
+    )
+    (alarm,) = client.get("/v1/federation/alarms").json()["alarms"]
+    assert (alarm["origin"], alarm["kind"], alarm["first"], alarm["second"]) == (
+        HA[2],
+        "fork-same-size",
+        {"size": 5, "note": "note a"},
+        {"size": 5, "note": "note b"},
+    )
