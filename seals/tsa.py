@@ -73,6 +73,15 @@ class TimeStampAuthority:
         self._chain = [x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in chain]
         self._policy = policy_oid
         self._clock = clock
+        # The parts of every token that depend only on the certificate, encoded once: asn1crypto re-encodes a
+        # certificate each time it is placed in a new structure, which cost ~10 ms per token.
+        self._tsa_name = x509.GeneralName(name="directory_name", value=self._cert.subject).dump()
+        self._signing_cert = self._signing_certificate().dump()
+        self._sid = cms.SignerIdentifier(
+            name="issuer_and_serial_number",
+            value={"issuer": self._cert.issuer, "serial_number": self._cert.serial_number},
+        ).dump()
+        self._certificates = cms.CertificateSet([self._cert, *self._chain]).dump()
 
     def respond(self, request_der: bytes) -> bytes:
         """Answer a DER TimeStampReq (RFC 3161 §2.4.1) with a DER TimeStampResp (§2.4.2); never raises on bad input."""
@@ -111,24 +120,27 @@ class TimeStampAuthority:
             "serial_number": secrets.randbits(63) | (1 << 62),
             "gen_time": self._clock().astimezone(UTC),
             "accuracy": {"seconds": 1},
-            "tsa": x509.GeneralName(name="directory_name", value=self._cert.subject),
+            "tsa": x509.GeneralName.load(self._tsa_name),
         }
         if request["nonce"].native is not None:
             fields["nonce"] = request["nonce"].native
         return tsp.TSTInfo(fields)
 
-    def _signed_attrs(self, content_digest: bytes) -> cms.CMSAttributes:
-        cert_hash = hashlib.sha256(self._cert.dump()).digest()
+    def _signing_certificate(self) -> tsp.SigningCertificateV2:
+        """ESS signingCertificateV2 (RFC 5816 §2.2.1): SHA-256 of the TSA certificate with its issuer and serial."""
         issuer_serial = {
             "issuer": [x509.GeneralName(name="directory_name", value=self._cert.issuer)],
             "serial_number": self._cert.serial_number,
         }
-        signing_cert = tsp.SigningCertificateV2({"certs": [{"cert_hash": cert_hash, "issuer_serial": issuer_serial}]})
+        cert_hash = hashlib.sha256(self._cert.dump()).digest()
+        return tsp.SigningCertificateV2({"certs": [{"cert_hash": cert_hash, "issuer_serial": issuer_serial}]})
+
+    def _signed_attrs(self, content_digest: bytes) -> cms.CMSAttributes:
         return cms.CMSAttributes(
             [
                 {"type": "content_type", "values": ["tst_info"]},
                 {"type": "message_digest", "values": [content_digest]},
-                {"type": "signing_certificate_v2", "values": [signing_cert]},
+                {"type": "signing_certificate_v2", "values": [tsp.SigningCertificateV2.load(self._signing_cert)]},
             ]
         )
 
@@ -139,25 +151,21 @@ class TimeStampAuthority:
         signer = cms.SignerInfo(
             {
                 "version": "v1",
-                "sid": cms.SignerIdentifier(
-                    name="issuer_and_serial_number",
-                    value={"issuer": self._cert.issuer, "serial_number": self._cert.serial_number},
-                ),
+                "sid": cms.SignerIdentifier.load(self._sid),
                 "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha256"}),
                 "signed_attrs": attrs,
                 "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}),
                 "signature": signature,
             }
         )
-        certificates = [self._cert, *self._chain] if request["cert_req"].native else []
         signed_data = {
             "version": "v3",
             "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
             "encap_content_info": {"content_type": "tst_info", "content": core.ParsableOctetString(tst_der)},
             "signer_infos": [signer],
         }
-        if certificates:
-            signed_data["certificates"] = certificates
+        if request["cert_req"].native:
+            signed_data["certificates"] = cms.CertificateSet.load(self._certificates)
         return cms.ContentInfo({"content_type": "signed_data", "content": cms.SignedData(signed_data)})
 
 
