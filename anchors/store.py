@@ -11,7 +11,6 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -41,7 +40,16 @@ from anchors.model import (
     WitnessedLog,
     format_time,
     note_digest,
-    parse_time,
+)
+from anchors.store_rows import (
+    alarm_row,
+    anchor_row,
+    cosignature_row,
+    cosignature_values,
+    peer_checkpoint_row,
+    peer_row,
+    peer_values,
+    witnessed_row,
 )
 
 metadata = MetaData()
@@ -124,14 +132,6 @@ alarms_table = Table(
 )
 
 
-def _opt_time(value: datetime | None) -> str | None:
-    return None if value is None else format_time(value)
-
-
-def _opt_parse(value: str | None) -> datetime | None:
-    return None if value is None else parse_time(value)
-
-
 class AnchorStore:
     """The anchors tables of one region database."""
 
@@ -177,13 +177,13 @@ class AnchorStore:
         """The witness state for `origin`, or None if this region does not witness it."""
         with self._read() as conn:
             row = conn.execute(select(witness_logs_table).where(witness_logs_table.c.origin == origin)).first()
-        return None if row is None else _witnessed(row)
+        return None if row is None else witnessed_row(row)
 
     def witnessed_logs(self) -> list[WitnessedLog]:
         """Every log this region witnesses, by origin."""
         with self._read() as conn:
             rows = conn.execute(select(witness_logs_table).order_by(witness_logs_table.c.origin)).all()
-        return [_witnessed(r) for r in rows]
+        return [witnessed_row(r) for r in rows]
 
     def advance_witnessed_log(
         self, origin: str, decide: Callable[[WitnessedLog | None], tuple[int, bytes, str]], now: datetime
@@ -200,7 +200,7 @@ class AnchorStore:
             if self.dialect == "postgresql":
                 query = query.with_for_update()
             row = conn.execute(query).first()
-            state = None if row is None else _witnessed(row)
+            state = None if row is None else witnessed_row(row)
             size, root_hash, note = decide(state)
             if state is None:
                 raise AnchorStoreError(f"no witness state for {origin}")
@@ -241,21 +241,21 @@ class AnchorStore:
         t = timestamps_table
         with self._read() as conn:
             row = conn.execute(select(t).where(t.c.note_sha256 == note_digest(note))).first()
-        return None if row is None else _anchor(row)
+        return None if row is None else anchor_row(row)
 
     def timestamps_at(self, size: int) -> list[TimestampAnchor]:
         """Every timestamp anchor of a checkpoint of this tree size (normally one)."""
         t = timestamps_table
         with self._read() as conn:
             rows = conn.execute(select(t).where(t.c.tree_size == size).order_by(t.c.anchored_at)).all()
-        return [_anchor(r) for r in rows]
+        return [anchor_row(r) for r in rows]
 
     def latest_timestamp(self) -> TimestampAnchor | None:
         """The anchor of the largest checkpoint anchored so far."""
         t = timestamps_table
         with self._read() as conn:
             row = conn.execute(select(t).order_by(t.c.tree_size.desc(), t.c.anchored_at.desc()).limit(1)).first()
-        return None if row is None else _anchor(row)
+        return None if row is None else anchor_row(row)
 
     def save_cosignatures(self, cosignatures: Sequence[CollectedCosignature]) -> int:
         """Store verified cosignatures of our checkpoints; already stored ones are skipped. Returns how many are new."""
@@ -266,7 +266,7 @@ class AnchorStore:
                 key = (t.c.note_sha256 == c.note_sha256, t.c.witness == c.witness, t.c.key_id == c.key_id)
                 if conn.execute(select(t.c.tree_size).where(*key)).first() is not None:
                     continue
-                conn.execute(insert(t).values(_cosig_values(c)))
+                conn.execute(insert(t).values(cosignature_values(c)))
                 added += 1
         return added
 
@@ -275,14 +275,14 @@ class AnchorStore:
         t = cosignatures_table
         with self._read() as conn:
             rows = conn.execute(select(t).where(t.c.note_sha256 == note_digest(note)).order_by(t.c.witness)).all()
-        return [_cosig(r) for r in rows]
+        return [cosignature_row(r) for r in rows]
 
     def cosignatures_at(self, size: int) -> list[CollectedCosignature]:
         """The cosignatures collected for checkpoints of this tree size."""
         t = cosignatures_table
         with self._read() as conn:
             rows = conn.execute(select(t).where(t.c.tree_size == size).order_by(t.c.witness)).all()
-        return [_cosig(r) for r in rows]
+        return [cosignature_row(r) for r in rows]
 
     def witness_progress(self, witness: str) -> int:
         """The largest of our tree sizes this witness has cosigned (0 if none): the `old` of our next request."""
@@ -297,7 +297,7 @@ class AnchorStore:
         """Register a peer; AnchorStoreError if its origin is already registered."""
         try:
             with self._write() as conn:
-                conn.execute(insert(peers_table).values(_peer_values(peer)))
+                conn.execute(insert(peers_table).values(peer_values(peer)))
         except sa_exc.IntegrityError as exc:
             raise AnchorStoreError(f"peer {peer.origin} is already registered") from exc
 
@@ -305,19 +305,19 @@ class AnchorStore:
         """Every registered peer, by origin."""
         with self._read() as conn:
             rows = conn.execute(select(peers_table).order_by(peers_table.c.origin)).all()
-        return [_peer(r) for r in rows]
+        return [peer_row(r) for r in rows]
 
     def peer(self, origin: str) -> PeerRecord | None:
         """The peer with this origin, or None."""
         with self._read() as conn:
             row = conn.execute(select(peers_table).where(peers_table.c.origin == origin)).first()
-        return None if row is None else _peer(row)
+        return None if row is None else peer_row(row)
 
     def update_peer(self, peer: PeerRecord) -> None:
         """Store a peer's sync state (trust list, times, last error)."""
         t = peers_table
         with self._write() as conn:
-            conn.execute(update(t).where(t.c.origin == peer.origin).values(_peer_values(peer)))
+            conn.execute(update(t).where(t.c.origin == peer.origin).values(peer_values(peer)))
 
     # -- peer checkpoints ------------------------------------------------------------------------------
 
@@ -326,7 +326,7 @@ class AnchorStore:
         t = peer_checkpoints_table
         with self._read() as conn:
             row = conn.execute(select(t).where(t.c.origin == origin, t.c.tree_size == size)).first()
-        return None if row is None else _peer_cp(row)
+        return None if row is None else peer_checkpoint_row(row)
 
     def peer_neighbours(self, origin: str, size: int) -> tuple[PeerCheckpoint | None, PeerCheckpoint | None]:
         """The largest seen checkpoint smaller than `size` and the smallest larger one."""
@@ -338,21 +338,23 @@ class AnchorStore:
             above = conn.execute(
                 select(t).where(t.c.origin == origin, t.c.tree_size > size).order_by(t.c.tree_size).limit(1)
             ).first()
-        return (None if below is None else _peer_cp(below)), (None if above is None else _peer_cp(above))
+        return (None if below is None else peer_checkpoint_row(below)), (
+            None if above is None else peer_checkpoint_row(above)
+        )
 
     def latest_peer_checkpoint(self, origin: str) -> PeerCheckpoint | None:
         """The largest checkpoint seen for `origin`."""
         t = peer_checkpoints_table
         with self._read() as conn:
             row = conn.execute(select(t).where(t.c.origin == origin).order_by(t.c.tree_size.desc()).limit(1)).first()
-        return None if row is None else _peer_cp(row)
+        return None if row is None else peer_checkpoint_row(row)
 
     def peer_checkpoints(self, origin: str, limit: int = 100) -> list[PeerCheckpoint]:
         """The newest `limit` checkpoints seen for `origin`, largest first."""
         t = peer_checkpoints_table
         with self._read() as conn:
             rows = conn.execute(select(t).where(t.c.origin == origin).order_by(t.c.tree_size.desc()).limit(limit)).all()
-        return [_peer_cp(r) for r in rows]
+        return [peer_checkpoint_row(r) for r in rows]
 
     def save_peer_checkpoint(self, cp: PeerCheckpoint) -> PeerCheckpoint:
         """Keep a verified peer checkpoint; if one of that size is already stored, return the stored one."""
@@ -418,109 +420,9 @@ class AnchorStore:
             query = query.where(t.c.origin == origin)
         with self._read() as conn:
             rows = conn.execute(query).all()
-        return [_alarm(r) for r in rows]
+        return [alarm_row(r) for r in rows]
 
     def alarm_count(self) -> int:
         """How many distinct alarms are stored."""
         with self._read() as conn:
             return int(conn.execute(select(func.count()).select_from(alarms_table)).scalar_one())
-
-
-def _witnessed(row: Any) -> WitnessedLog:
-    return WitnessedLog(
-        origin=row.origin,
-        verifier_keys=tuple(json.loads(row.verifier_keys)),
-        size=int(row.tree_size),
-        root_hash=None if row.root_hash is None else bytes(row.root_hash),
-        note=row.note,
-        version=int(row.version),
-        updated_at=_opt_parse(row.updated_at),
-    )
-
-
-def _anchor(row: Any) -> TimestampAnchor:
-    return TimestampAnchor(
-        origin=row.origin,
-        tree_size=int(row.tree_size),
-        note=row.note,
-        token=bytes(row.token),
-        gen_time=parse_time(row.gen_time),
-        anchored_at=parse_time(row.anchored_at),
-    )
-
-
-def _cosig_values(c: CollectedCosignature) -> dict[str, object]:
-    return {
-        "note_sha256": c.note_sha256,
-        "witness": c.witness,
-        "key_id": c.key_id,
-        "tree_size": c.tree_size,
-        "timestamp": c.timestamp,
-        "line": c.line,
-    }
-
-
-def _cosig(row: Any) -> CollectedCosignature:
-    return CollectedCosignature(
-        tree_size=int(row.tree_size),
-        note_sha256=bytes(row.note_sha256),
-        witness=row.witness,
-        key_id=bytes(row.key_id),
-        timestamp=int(row.timestamp),
-        line=row.line,
-    )
-
-
-def _peer_values(p: PeerRecord) -> dict[str, object]:
-    return {
-        "origin": p.origin,
-        "base_url": p.base_url,
-        "root_key": p.root_key,
-        "witness_key": p.witness_key,
-        "added_at": format_time(p.added_at),
-        "trust_list": p.trust_list,
-        "trust_list_version": p.trust_list_version,
-        "next_update": _opt_time(p.next_update),
-        "last_sync_at": _opt_time(p.last_sync_at),
-        "last_error": p.last_error,
-    }
-
-
-def _peer(row: Any) -> PeerRecord:
-    return PeerRecord(
-        origin=row.origin,
-        base_url=row.base_url,
-        root_key=bytes(row.root_key),
-        witness_key=row.witness_key,
-        added_at=parse_time(row.added_at),
-        trust_list=row.trust_list,
-        trust_list_version=None if row.trust_list_version is None else int(row.trust_list_version),
-        next_update=_opt_parse(row.next_update),
-        last_sync_at=_opt_parse(row.last_sync_at),
-        last_error=row.last_error,
-    )
-
-
-def _peer_cp(row: Any) -> PeerCheckpoint:
-    return PeerCheckpoint(
-        origin=row.origin,
-        size=int(row.tree_size),
-        root_hash=bytes(row.root_hash),
-        note=row.note,
-        seen_at=parse_time(row.seen_at),
-    )
-
-
-def _alarm(row: Any) -> Alarm:
-    return Alarm(
-        id=int(row.id),
-        origin=row.origin,
-        kind=row.kind,
-        detail=row.detail,
-        first_size=int(row.first_size),
-        first_note=row.first_note,
-        second_size=int(row.second_size),
-        second_note=row.second_note,
-        proof=tuple(json.loads(row.proof)),
-        detected_at=parse_time(row.detected_at),
-    )
