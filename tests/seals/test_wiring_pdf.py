@@ -7,6 +7,7 @@ ledger holds `DocumentSealed` with each PDF's SHA-256, and each tampering fails 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import subprocess
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from licences.application import LicenceView
+from licences.errors import ConcurrentUpdateError, HolderDataShreddedError
+from seals.errors import MissingGlyphError
 from seals.render import render_licence_pdf
 from seals.sign import seal_pdf
 from seals.tsa import TimeStampAuthority
@@ -26,11 +29,13 @@ from signatures.cose import parse_token_text, verify_token_signature
 from signatures.trustlist import TrustList, parse_signed_trust_list
 from tests.conftest import FakeClock
 from tests.seals.helpers import append_content_update, make_pki, nss_db, pdfsig
-from tests.seals.wiring import PUBLIC_BASE, issue_business_licence, write_trust_list
+from tests.seals.wiring import PUBLIC_BASE, holder_uscc, issue_business_licence, write_trust_list
+from trustledger import sealing
 from trustledger.region import Region, init_region
-from trustledger.seal_checks import PdfCheck, check_sealed_pdf, check_sealed_pdf_offline
+from trustledger.seal_checks import PdfCheck, async_check_sealed_pdf, check_sealed_pdf, check_sealed_pdf_offline
 from trustledger.sealing import (
     SealedPdf,
+    async_seal_licence_pdf,
     current_crl,
     licence_document,
     seal_ca_pem,
@@ -183,3 +188,39 @@ def pki_crl(region: Region) -> list[x509.RevokedCertificate]:
     ca_key = seal_registry(region).region_ca().certificate.public_key()
     assert isinstance(ca_key, ec.EllipticCurvePublicKey) and crl.is_signature_valid(ca_key)
     return list(crl)
+
+
+def test_async_variants_inside_a_running_loop(world: World) -> None:
+    async def run() -> tuple[SealedPdf, PdfCheck]:
+        sealed = await async_seal_licence_pdf(world.region, world.licence.id, level="b-t")
+        return sealed, await async_check_sealed_pdf(world.region, sealed.pdf)
+
+    sealed, check = asyncio.run(run())
+    assert check.valid, check.failures
+    history = world.region.licences.history(world.licence.id)
+    assert sealed.sha256 in {e.event["pdf_sha256"] for e in history if e.kind == "sealed"}
+
+
+def test_no_record_when_the_licence_changed_while_sealing(world: World) -> None:
+    licence = issue_business_licence(world.region, n=3)
+    prepared = sealing._prepare(world.region, licence.id, "b-t")
+    world.region.licences.amend(licence.id, actor=licence.issuer, changes={"address": "河南省郑州市二七区大学路 1 号"})
+    with pytest.raises(ConcurrentUpdateError, match="changed while its PDF was being sealed"):
+        sealing._record(world.region, prepared, "ab" * 32)
+    assert not any(e.kind == "sealed" for e in world.region.licences.history(licence.id))
+
+
+def test_shredded_holder_and_rare_characters_fail_loudly(world: World) -> None:
+    shredded = issue_business_licence(world.region, n=4)
+    world.region.licences.shred_holder(holder_uscc(4))
+    with pytest.raises(HolderDataShreddedError):
+        seal_licence_pdf(world.region, shredded.id)
+    rare = world.region.licences.issue(
+        type_code="business-licence",
+        issuer="zz-amr",
+        holder_id=holder_uscc(5),
+        holder_name="郑州市\U00030edeB面馆有限公司",  # 𰻞 (biáng, CJK Extension G) is not in the embedded font
+        fields={},
+    )
+    with pytest.raises(MissingGlyphError, match=r"U\+30EDE"):
+        seal_licence_pdf(world.region, rare.id)
