@@ -33,7 +33,10 @@ from verify_api.tokens import Verdict, check_token, parse_token
 from verify_api.views import check_read, may_read
 
 router = APIRouter(tags=["audit"])
-HTML: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}, "description": "an HTML page"}}
+HTML: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {}}, "description": "the provenance page"},
+    404: {"content": {"text/html": {}}, "description": "a page saying there is no trail to show (reveals nothing)"},
+}
 PUBLIC_KINDS = frozenset({"issued", "renewed", "amended", "suspended", "reinstated", "revoked", "sealed"})
 KIND_ZH = {
     "issued": "签发",
@@ -119,9 +122,7 @@ def _not_found(request: Request, region: Region) -> HTMLResponse:
     return render(request, "message.html", context, 404)
 
 
-@router.get(
-    "/licences/{licence_id}/provenance", response_class=HTMLResponse, responses={200: {"content": {"text/html": {}}}}
-)
+@router.get("/licences/{licence_id}/provenance", response_class=HTMLResponse, responses=HTML)
 def provenance_page(
     request: Request,
     licence_id: Annotated[UUID, Path(description="licence id")],

@@ -6,7 +6,7 @@ import base64
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
@@ -15,6 +15,8 @@ from trustledger.region import Region
 router = APIRouter(tags=["log"])
 _TILE_INDEX = re.compile(r"((?:x\d{3}/)*)(\d{3})(?:\.p/(\d{1,3}))?")
 _IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
+MAX_INDEX = 2**53 - 1  # indexes and sizes stay in the I-JSON range; larger input is a 4xx, not a driver overflow
+Index = Annotated[int, Query(ge=0, le=MAX_INDEX)]
 
 
 def get_region(request: Request) -> Region:
@@ -55,6 +57,8 @@ def parse_tile_path(path: str) -> tuple[int, int | None]:
         width = int(m.group(3))
         if not 1 <= width <= 255 or str(width) != m.group(3):
             raise HTTPException(404, "partial width must be 1..255")
+    if int(digits) > MAX_INDEX:
+        raise HTTPException(404, "tile index out of range")
     return int(digits), width
 
 
@@ -89,24 +93,20 @@ def hash_tile(level: int, path: str, region: RegionDep) -> Response:
 
 
 @router.get("/v1/log/proof/inclusion", response_model=InclusionProof)
-def inclusion(
-    region: RegionDep, index: Annotated[int, Query(ge=0)], tree_size: Annotated[int, Query(ge=1)]
-) -> InclusionProof:
+def inclusion(region: RegionDep, index: Index, tree_size: Annotated[int, Query(ge=1, le=MAX_INDEX)]) -> InclusionProof:
     """Inclusion proof of leaf `index` in the tree of `tree_size` leaves."""
     n, proof = region.log.inclusion_proof(index, tree_size)
     return InclusionProof(leaf_index=index, tree_size=n, hashes=_b64(proof))
 
 
 @router.get("/v1/log/proof/consistency", response_model=ConsistencyProof)
-def consistency(
-    region: RegionDep, first: Annotated[int, Query(ge=0)], second: Annotated[int, Query(ge=0)]
-) -> ConsistencyProof:
+def consistency(region: RegionDep, first: Index, second: Index) -> ConsistencyProof:
     """Consistency proof between two tree sizes."""
     return ConsistencyProof(first=first, second=second, hashes=_b64(region.log.consistency_proof(first, second)))
 
 
 @router.get("/v1/log/leaves/{index}")
-def leaf(index: int, region: RegionDep) -> Response:
+def leaf(index: Annotated[int, Path(ge=0, le=MAX_INDEX)], region: RegionDep) -> Response:
     """The leaf data of leaf `index` (canonical JSON envelope)."""
     data, _ = region.log.leaf(index)
     return Response(data, media_type="application/json", headers=_IMMUTABLE)

@@ -69,10 +69,14 @@ class Metrics:
             registry=self.registry,
         )
         self._worker = worker
+        self._log_collector: _LogCollector | None = None
 
     def watch_log(self, log: Log, clock: Callable[[], datetime]) -> None:
-        """Add the log gauges (once the region is open)."""
-        self.registry.register(_LogCollector(log, clock))
+        """Add the log gauges (once the region is open; a restarted lifespan replaces them)."""
+        if self._log_collector is not None:
+            self.registry.unregister(self._log_collector)
+        self._log_collector = _LogCollector(log, clock)
+        self.registry.register(self._log_collector)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one request and record its latency."""

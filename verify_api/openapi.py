@@ -35,7 +35,9 @@ def problem_openapi(app: FastAPI) -> dict[str, Any]:
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             for status, response in operation.get("responses", {}).items():
-                if _is_error(status):
+                # The 4XX/5XX ranges are always problems; a page route may declare a specific code as a page.
+                page = "text/html" in response.get("content", {}) and status not in ("4XX", "5XX")
+                if _is_error(status) and not page:
                     response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.pop("HTTPValidationError", None)

@@ -17,13 +17,14 @@ from signatures.cose import b64url_encode
 from trustledger.region import Region
 from verify_api.deps import RegionDep
 from verify_api.pages import render
-from verify_api.problems import ProblemError
+from verify_api.problems import PROBLEM_MEDIA_TYPE, ProblemError
 from verify_api.ratelimit import RateLimited
 from verify_api.schemas import PublicLicence, PublicVerdict
 from verify_api.tokens import TokenCheck, Verdict, check_token, parse_token
 
 router = APIRouter(tags=["public"])
-TokenText = Annotated[str, Path(min_length=1, max_length=4096, description="base64url COSE_Sign1 licence token")]
+# No length limit here: an over-long token gets the same "not a licence code" page as any other bad token.
+TokenText = Annotated[str, Path(description="base64url COSE_Sign1 licence token")]
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,15 @@ def public_verify(
     return public_verdict(region, check_token(region, parse_token(token)))
 
 
-@router.get("/v/{token}", response_class=HTMLResponse, responses={200: {"content": {"text/html": {}}}})
+@router.get(
+    "/v/{token}",
+    response_class=HTMLResponse,
+    responses={
+        200: {"content": {"text/html": {}}, "description": "the verdict page"},
+        400: {"content": {"text/html": {}}, "description": "a page saying this is not a licence code"},
+        429: {"description": "rate-limited (problem+json, with Retry-After)", "content": {PROBLEM_MEDIA_TYPE: {}}},
+    },
+)
 def scan_page(request: Request, token: TokenText, region: RegionDep, _: RateLimited) -> HTMLResponse:
     """The page a citizen's phone camera opens: the verdict in Chinese and English, works without JavaScript."""
     context = {"region_name": region.config.name}

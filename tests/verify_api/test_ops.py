@@ -106,6 +106,8 @@ def test_problem_registry_is_stable_and_openapi_documents_problems(http: TestCli
             errors = {s: r for s, r in operation["responses"].items() if s[0] in "45"}
             if path.startswith(("/v1/licences", "/v1/verify", "/v1/public")):
                 assert "4XX" in errors, (method, path)
-            for response in errors.values():
-                assert list(response["content"]) == ["application/problem+json"], (method, path)
+            for status, response in errors.items():
+                page = path.startswith(("/v/", "/licences/")) and status in ("400", "404")  # pages answer pages
+                expected = ["text/html"] if page else ["application/problem+json"]
+                assert list(response["content"]) == expected, (method, path, status)
     assert "HTTPValidationError" not in schema["components"]["schemas"]

@@ -80,7 +80,7 @@ def test_bad_tokens_get_a_clear_page_not_a_500(http: TestClient, licence: Licenc
     assert "机动车驾驶证" not in forged.text  # a forged code's claims never reach the screen
     foreign = http.get(f"/v/{resign(licence.token, log_origin='ledger.hb.gov.example/log')}")
     assert 'data-verdict="other_region"' in foreign.text
-    assert http.get("/v/" + "A" * 5000).status_code == 422  # over the path limit: a problem, not a crash
+    assert http.get("/v/" + "A" * 5000).status_code == 400  # over-long: the same clear page
     with pytest.raises(ApiProblem) as exc:
         client_for(http, None).public_verify("@@@")
     assert (exc.value.status, exc.value.field) == (422, "token")
