@@ -1,20 +1,18 @@
 """Witnessing and federation (DESIGN §9): C2SP tlog-witness add-checkpoint, peers, fork alarms, checkpoint anchors.
 
 `POST /add-checkpoint` speaks the tlog-witness protocol exactly: the cosignature lines as text/plain on success, a
-409 with the latest cosigned size as `text/x.tlog.size`, and 400/403/404/422 as RFC 9457 problems. The router's
-lifespan runs the anchoring worker (timestamp and witness our checkpoints, sync peers) while the app is up.
+409 with the latest cosigned size as `text/x.tlog.size`, and 400/403/404/422 as RFC 9457 problems. The anchoring
+worker (timestamp and witness our checkpoints, sync peers) runs in the app's lifespan under `serve`.
 """
 
 from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import APIRouter, FastAPI, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
@@ -22,7 +20,7 @@ from anchors.alarms import fork_alarms_total
 from anchors.errors import SizeConflictError, WitnessRefusal
 from anchors.model import format_time
 from anchors.witness import MAX_REQUEST_BYTES, SIZE_CONTENT_TYPE, Witness
-from trustledger.anchoring import AnchorWorker, anchor_store, region_witness
+from trustledger.anchoring import anchor_store, region_witness
 from trustledger.region import Region
 from trustledger.verification import root_key_text
 
@@ -30,17 +28,7 @@ _PROBLEM_BASE = "https://trustledger.example/problems/"
 _witness_lock = threading.Lock()
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    worker = AnchorWorker(app.state.region)
-    worker.start()
-    try:
-        yield
-    finally:
-        worker.stop()
-
-
-router = APIRouter(tags=["federation"], lifespan=_lifespan)
+router = APIRouter(tags=["federation"])
 
 
 def _problem(status: int, slug: str, title: str, detail: str) -> JSONResponse:

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from seals.validate import MAX_PDF_BYTES
+from trustledger.anchoring import AnchorWorker
 from trustledger.region import Region, open_region
 from trustledger.remind import ServeReminders
 from trustledger.settings import Settings
@@ -65,9 +66,14 @@ def create_app(region: Region | None = None) -> FastAPI:
         reminders = ServeReminders(r) if owned else None  # the expiry reminder loop of `serve` (DESIGN §10)
         if reminders is not None:
             reminders.start()
+        anchoring = AnchorWorker(r) if owned else None  # timestamp and witness checkpoints, sync peers (DESIGN §9)
+        if anchoring is not None:
+            anchoring.start()
         try:
             yield
         finally:
+            if anchoring is not None:
+                anchoring.stop()
             if reminders is not None:
                 reminders.stop()
             signer.stop()
