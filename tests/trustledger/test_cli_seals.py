@@ -68,6 +68,11 @@ def test_licence_pdf_then_verify_then_revoke(cli: CliRunner, tmp_path: Path) -> 
     assert report["checks"]["on_ledger"] == {"ok": None, "code": None, "detail": "ledger not consulted offline"}
     with pytest.raises(UsageError, match="--offline needs --trust-list"):
         verify_pdf(pdf, offline=True, trust_list=None)
+    # The same through `trustledger verify` (cli_trust hands PDFs to verify_pdf) and the published trust list.
+    assert json.loads(run(cli, "--json", "verify", str(pdf)))["checks"]["on_ledger"]["ok"] is True
+    exported = tmp_path / "exported.json"
+    run(cli, "trust-list", "export", "-o", str(exported))
+    assert "VALID" in run(cli, "verify", str(pdf), "--offline", "--trust-list", str(exported))
 
     certificates = json.loads(run(cli, "--json", "seals", "list", "--issuer", licence["issuer"]))["certificates"]
     assert len(certificates) == 1 and certificates[0]["revoked_at"] is None
@@ -84,6 +89,11 @@ def test_licence_pdf_then_verify_then_revoke(cli: CliRunner, tmp_path: Path) -> 
     assert [(r["check"], r["code"]) for r in report["reasons"]] == [("certificate", "certificate_revoked")]
     valid, report = verify_pdf(pdf, offline=True, trust_list=trust_list)
     assert valid  # the trust list file was issued before the revocation: offline cannot know (the online check can)
+    run(cli, "verify", str(pdf), code=1)
+    fresh = tmp_path / "fresh.json"  # a trust list published after the revocation no longer lists the certificate
+    run(cli, "trust-list", "export", "-o", str(fresh))
+    offline = json.loads(run(cli, "--json", "verify", str(pdf), "--offline", "--trust-list", str(fresh), code=1))
+    assert [r["code"] for r in offline["reasons"]] == ["certificate_not_listed"]
 
     crl_file = tmp_path / "seals.crl"
     run(cli, "seals", "crl", "-o", str(crl_file))
