@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +47,10 @@ _HDR_ALG, _HDR_KID = 1, 4  # RFC 9052 §3.1
 _ISS, _SUB, _EXP, _NBF, _IAT = 1, 2, 4, 5, 6  # RFC 8392 §3.1
 _REQUIRED_CLAIMS = frozenset({_ISS, _SUB, _NBF, _IAT, "typ", "ver", "hd", "li", "rg"})
 _ALLOWED_CLAIMS = _REQUIRED_CLAIMS | {_EXP}
+# Deterministic key order (RFC 8949 §4.2.1 bytewise, = cbor2's length-first here): small ints, then "hd" "li" "rg",
+# then "typ" "ver". Only a fast path uses these; any other order is still checked against the canonical encoding.
+_HEADER_ORDER: tuple[int | str, ...] = (_HDR_ALG, _HDR_KID)
+_CLAIMS_ORDER: tuple[int | str, ...] = (_ISS, _SUB, _EXP, _NBF, _IAT, "hd", "li", "rg", "typ", "ver")
 USCC_PATTERN = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}")  # GB 32100-2015 shape
 _PRINTABLE = re.compile(r"[\x21-\x7e]{1,128}")  # identifiers, type codes and origins are printable ASCII
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
@@ -307,10 +312,24 @@ def encode_sign1(protected: bytes, payload: bytes, signature: bytes) -> bytes:
     return _TAGGED_SIGN1 + _bstr(protected) + _EMPTY_MAP + _bstr(payload) + _bstr(signature)
 
 
-def _loads_canonical(data: bytes, what: str) -> object:
-    """Decode CBOR and insist the bytes are the deterministic encoding of what they decode to (RFC 8949 §4.2)."""
+def _in_order(value: object, order: tuple[int | str, ...]) -> bool:
+    """Whether `value` is a map whose keys, all from `order`, appear in that (deterministic) order."""
+    if type(value) is not dict or not order:
+        return False
+    keys = tuple(value)
+    return keys == tuple(k for k in order if k in value) and all(type(k) in (int, str) for k in keys)
+
+
+def _loads_canonical(data: bytes, what: str, order: tuple[int | str, ...] = ()) -> object:
+    """Decode CBOR and insist the bytes are the deterministic encoding of what they decode to (RFC 8949 §4.2).
+
+    Fast path for the token's own maps (`order` = their keys in deterministic order): when the decoded keys already
+    come in that order, cbor2's plain encoding — shortest heads, definite lengths — must reproduce the bytes; that is
+    the same test as comparing with the canonical encoding, at half the cost. Anything else takes the full check."""
     try:
         value = cbor2.loads(data, allow_indefinite=False, allow_duplicate_keys=False, max_depth=8)
+        if _in_order(value, order) and cbor2.dumps(value) == data:
+            return value
         canonical = _encode(value)
     except (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise MalformedError(f"{what}: not valid CBOR") from exc
@@ -322,7 +341,14 @@ def _loads_canonical(data: bytes, what: str) -> object:
 def _parse_header(protected: object) -> TokenHeader:
     if type(protected) is not bytes:
         raise MalformedError("protected header must be a byte string")
-    header = _loads_canonical(protected, "protected header")
+    return _parse_header_bytes(protected)
+
+
+# Every token of one key carries the same protected header bytes, so parsed headers are kept (a pure function of the
+# bytes; failures are not cached). Bounded: a flood of distinct headers only evicts.
+@functools.lru_cache(maxsize=1024)
+def _parse_header_bytes(protected: bytes) -> TokenHeader:
+    header = _loads_canonical(protected, "protected header", _HEADER_ORDER)
     # Exactly {1, 4}: anything else (crit, content type, counter signatures…) is unknown to us and refused.
     if not isinstance(header, Mapping) or _map_keys(header, "protected header") != {_HDR_ALG, _HDR_KID}:
         raise MalformedError("protected header must be exactly {1: alg, 4: kid}")
@@ -358,7 +384,7 @@ def _decode(data: bytes) -> _Parts:
         raise MalformedError("signature must be 64 bytes")
     if encode_sign1(protected, payload, signature) != data:  # same check as _loads_canonical, without re-encoding
         raise MalformedError("token: not deterministically encoded CBOR")
-    claims_map = _loads_canonical(payload, "payload")
+    claims_map = _loads_canonical(payload, "payload", _CLAIMS_ORDER)
     if not isinstance(claims_map, Mapping):
         raise MalformedError("payload must be a CBOR map of claims")
     claims = LicenceClaims.from_cbor_map(claims_map)

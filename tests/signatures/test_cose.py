@@ -362,3 +362,43 @@ def test_token_url_and_parse(token_a: bytes) -> None:
 def test_parse_token_text_rejects(bad: str) -> None:
     with pytest.raises(MalformedError):
         parse_token_text(bad)
+
+
+def _reordered(mapping: dict[Any, Any], first: Any) -> bytes:
+    """`mapping` encoded with plain cbor2 (insertion order kept), `first` moved to the front."""
+    return bytes(cbor2.dumps({first: mapping[first]} | {k: v for k, v in mapping.items() if k != first}))
+
+
+def _plain_claims() -> dict[Any, Any]:
+    ordered = cbor2.loads(cbor2.dumps(h.claims().to_cbor_map(), canonical=True))
+    assert isinstance(ordered, dict)
+    return ordered
+
+
+@pytest.mark.parametrize(
+    ("what", "protected", "payload"),
+    [
+        ("claims keys out of order", None, lambda: _reordered(_plain_claims(), "ver")),
+        ("header keys out of order", lambda s: _reordered(good_header(s), 4), None),
+        # ver = 1 written with a 4-byte head (0x1a 00000001) where one byte (0x01) is the deterministic form
+        (
+            "non-minimal integer",
+            None,
+            lambda: cbor2.dumps(_plain_claims()).replace(b"\x63ver\x01", b"\x63ver\x1a\0\0\0\x01"),
+        ),
+        # "typ" as a text string with a 1-byte length head (0x78 15) although 21 < 24 fits the initial byte (0x75)
+        (
+            "non-minimal text head",
+            None,
+            lambda: cbor2.dumps(_plain_claims()).replace(b"\x63typ\x75", b"\x63typ\x78\x15"),
+        ),
+    ],
+)
+def test_non_deterministic_maps_are_rejected(what: str, protected: Any, payload: Any, signer_a: Ed25519Signer) -> None:
+    """The decoder's fast path (keys in order + plain re-encoding) must refuse exactly what the canonical check does."""
+    prot = protected(signer_a) if protected else cbor2.dumps(good_header(signer_a), canonical=True)
+    body = payload() if payload else cbor2.dumps(h.claims().to_cbor_map(), canonical=True)
+    forged = prot if protected else body
+    assert forged != cbor2.dumps(cbor2.loads(forged), canonical=True), what  # the forged part really is non-canonical
+    with pytest.raises(MalformedError, match="deterministic"):
+        decode_token(forge(prot, {}, body, signer_a))
