@@ -329,8 +329,8 @@ class SealRegistry:
         """The CRL (RFC 5280 §5) of every revoked seal certificate, signed by the region CA.
 
         thisUpdate is the start of the current hour, or the last revocation's recording if later, and the cRLNumber
-        is thisUpdate in Unix seconds: the same revocations in the same hour give the same bytes (cacheable), and
-        every revocation raises the number (§5.2.3)."""
+        is thisUpdate in Unix seconds × 1000 + the revocation count (mod 1000): the same revocations in the same hour
+        give the same bytes (cacheable), and every revocation raises the number (§5.2.3), even two in one second."""
         ca = self.region_ca()
         revoked = self.store.revoked()
         now = utc(self.clock())
@@ -348,7 +348,7 @@ class SealRegistry:
             entries,
             this_update=this_update,
             next_update=this_update + CRL_LIFETIME,
-            crl_number=int(this_update.timestamp()),
+            crl_number=int(this_update.timestamp()) * 1000 + len(revoked) % 1000,
         )
 
     # -- internals ----------------------------------------------------------------------------------------------------
