@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
+from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
@@ -15,6 +17,13 @@ MAX_TRUST_LIST_BYTES = 8 << 20
 MAX_CHECKPOINT_BYTES = 64 * 1024
 MAX_PROOF_BYTES = 16 * 1024
 MAX_PROOF_HASHES = 63
+MAX_LEAF_BYTES = 4096
+MAX_STATUS_BYTES = 4096
+# What a region's `GET /v1/federation/status` may say of a token (verify_api.tokens.Verdict): its word on the licence.
+STATUS_WORDS = frozenset(
+    {"valid", "not_yet_valid", "expired", "suspended", "revoked", "superseded", "invalid", "unknown", "other_region"}
+)
+_CODE = re.compile(r"[a-z0-9_]{1,64}")
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
@@ -69,6 +78,51 @@ def parse_proof(data: bytes, expected: dict[str, int], what: str) -> list[bytes]
     return _hashes(doc["hashes"], what)
 
 
+@dataclass(frozen=True)
+class PeerStatus:
+    """A peer region's word on one of its licence tokens now: its verdict, reason code and current licence version."""
+
+    origin: str
+    verdict: str
+    reason_code: str
+    current_version: int | None
+
+    @property
+    def in_force(self) -> bool:
+        """Whether the issuing region says the licence may be relied on now."""
+        return self.verdict == "valid"
+
+    def to_json(self) -> dict[str, object]:
+        """The API form."""
+        return {
+            "origin": self.origin,
+            "verdict": self.verdict,
+            "reason_code": self.reason_code,
+            "current_version": self.current_version,
+        }
+
+
+def parse_peer_status(data: bytes, origin: str) -> PeerStatus:
+    """Strictly parse a status answer; it must name `origin` and one of the known verdicts."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise PeerError("licence status: not JSON") from exc
+    keys = {"origin", "verdict", "reason_code", "current_version"}
+    if not isinstance(doc, dict) or set(doc) != keys:
+        raise PeerError(f"licence status: must be an object with exactly {sorted(keys)}")
+    if doc["origin"] != origin:
+        raise PeerError(f"licence status: answered for {doc['origin']!r}, not {origin!r}")
+    verdict, code, version = doc["verdict"], doc["reason_code"], doc["current_version"]
+    if verdict not in STATUS_WORDS:
+        raise PeerError(f"licence status: unknown verdict {verdict!r}")
+    if type(code) is not str or _CODE.fullmatch(code) is None:
+        raise PeerError("licence status: reason_code must be 1-64 characters of a-z0-9_")
+    if version is not None and (type(version) is not int or not 1 <= version <= 999):
+        raise PeerError("licence status: current_version must be null or 1-999")
+    return PeerStatus(origin, verdict, code, version)
+
+
 class HttpPeerSource:
     """A `PeerSource` over HTTP(S): every request has a timeout and a size cap; any HTTP error is unreachable."""
 
@@ -76,7 +130,7 @@ class HttpPeerSource:
         self.base_url = base_url.rstrip("/")
         self.http = http
 
-    def _get(self, path: str, cap: int, params: dict[str, int] | None = None) -> bytes:
+    def _get(self, path: str, cap: int, params: dict[str, int | str] | None = None) -> bytes:
         url = self.base_url + path
         try:
             with self.http.stream("GET", url, params=params) as response:
@@ -105,13 +159,21 @@ class HttpPeerSource:
     def consistency_proof(self, first: int, second: int) -> list[bytes]:
         """A consistency proof, strictly parsed."""
         expected = {"first": first, "second": second}
-        data = self._get("/v1/log/proof/consistency", MAX_PROOF_BYTES, expected)
+        data = self._get("/v1/log/proof/consistency", MAX_PROOF_BYTES, {"first": first, "second": second})
         return parse_proof(data, expected, "consistency proof")
 
     def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
         """An inclusion proof, strictly parsed."""
         data = self._get("/v1/log/proof/inclusion", MAX_PROOF_BYTES, {"index": index, "tree_size": tree_size})
         return parse_proof(data, {"leaf_index": index, "tree_size": tree_size}, "inclusion proof")
+
+    def leaf(self, index: int) -> bytes:
+        """`GET /v1/log/leaves/<index>`: the leaf data (checked by the caller against an inclusion proof)."""
+        return self._get(f"/v1/log/leaves/{int(index)}", MAX_LEAF_BYTES)
+
+    def licence_status(self, origin: str, token: str) -> PeerStatus:
+        """`GET /v1/federation/status?token=`: the region's word on one of its tokens now, strictly parsed."""
+        return parse_peer_status(self._get("/v1/federation/status", MAX_STATUS_BYTES, {"token": token}), origin)
 
     def identity(self) -> dict[str, object]:
         """`GET /v1/federation/identity`: the keys a peer says it has (to pin on first use, then compare)."""

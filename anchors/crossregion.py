@@ -1,0 +1,366 @@
+"""Cross-region verification (DESIGN §9, 跨省通办): this region checks a peer region's licence without taking the
+peer's word alone.
+
+Three independent checks, then the verdict:
+- the token's signature under the peer's trust list as this region last verified it (cached until `next_update`,
+  refreshed on demand when stale or when the token names a key the cached copy does not have), with the key valid
+  at the token's `iat` and at the time the peer's ledger recorded the minting event;
+- the inclusion of that minting event (token claim `li`) under a checkpoint of the peer that this region verified
+  itself (signature under the trust-listed log key, consistent with everything it saw — `Federation.sync`); the
+  leaf must be a minting event of this licence's stream. A proven leaf is kept, so it is proven once;
+- the peer's current word on the licence (`GET /v1/federation/status`), which is the only thing taken on trust.
+Plus this region's acceptance rule for the peer (which licence types it recognises) and no fork alarm for the peer.
+
+Verdicts: `valid`; `valid_unconfirmed` (authentic and logged, but the peer did not answer: status cannot be
+confirmed); `unconfirmed` (authentic under a fresh trust list, but neither logging nor status could be checked);
+`invalid` (a check failed, the licence is not in force, the trust list is stale, or the peer forked); `refused` (not
+a peer this region federates with, or a licence type it does not recognise from that peer).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from anchors.acceptance import AcceptanceRule, acceptance_problem
+from anchors.errors import ForkDetectedError, PeerError
+from anchors.federation import Federation, InclusionEvidence, PeerView, stored_trust_list
+from anchors.peers import PeerSource, PeerStatus
+from anchors.store_crossregion import CrossRegionStore, ProvenLeaf
+from ledger.envelope import Envelope, parse_leaf_data
+from ledger.errors import LedgerError
+from ledger.merkle import leaf_hash
+from signatures.cose import LicenceClaims, TokenReason, b64url_encode, decode_token
+from signatures.errors import MalformedError, SignatureError, TokenRejectedError, VerificationError
+from signatures.keyring import key_problem_at_second
+from signatures.offline import TrustedToken, verify_licence_token
+from signatures.trustlist import TrustList
+
+MINTING_EVENTS = frozenset({"LicenceIssued", "LicenceRenewed", "LicenceAmended"})
+# On-demand syncs, per peer: for a trust list (stale, or a key we do not know: anyone can forge such a token) at
+# most every 10 s; for a checkpoint covering an authentic token's leaf (only an issuer's key can ask) every second,
+# the pace at which a region signs checkpoints anyway.
+TRUST_LIST_SYNC_INTERVAL = timedelta(seconds=10)
+CHECKPOINT_SYNC_INTERVAL = timedelta(seconds=1)
+NOT_IN_FORCE = frozenset({"not_yet_valid", "expired", "suspended", "revoked", "superseded"})
+
+UNKNOWN_REGION = "unknown_region"
+PEER_FORKED = "peer_forked"
+TRUST_LIST_STALE = str(TokenReason.TRUST_LIST_STALE)
+TYPE_NOT_ACCEPTED = "type_not_accepted"
+NOT_IN_PEER_LOG = "not_in_peer_log"
+INCLUSION_UNCONFIRMED = "inclusion_unconfirmed"
+STATUS_UNCONFIRMED = "status_unconfirmed"
+PEER_DISOWNS = "peer_disowns"
+
+
+class CrossVerdict(StrEnum):
+    """The bottom line of a cross-region verification."""
+
+    VALID = "valid"
+    VALID_UNCONFIRMED = "valid_unconfirmed"
+    UNCONFIRMED = "unconfirmed"
+    INVALID = "invalid"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reason behind a verdict: a stable code and what exactly was found."""
+
+    code: str
+    detail: str
+
+    def to_json(self) -> dict[str, str]:
+        """The API and CLI form."""
+        return {"code": self.code, "detail": self.detail}
+
+
+class PeerLicenceSource(PeerSource, Protocol):
+    """A peer's read API plus the two reads licence verification needs (`anchors.peers.HttpPeerSource` has them)."""
+
+    def leaf(self, index: int) -> bytes:
+        """`GET /v1/log/leaves/<index>`: the leaf data."""
+        ...
+
+    def licence_status(self, origin: str, token: str) -> PeerStatus:
+        """`GET /v1/federation/status?token=`: the peer's word on one of its tokens now."""
+        ...
+
+
+@dataclass(frozen=True)
+class CrossRegionResult:
+    """The verdict on a peer's licence token and everything it rests on (claims only once the token is authentic)."""
+
+    origin: str
+    verdict: CrossVerdict
+    reasons: tuple[Finding, ...]
+    checked_at: datetime
+    trusted: TrustedToken | None = None
+    trust_list: TrustList | None = None
+    inclusion: InclusionEvidence | None = None
+    minted: Envelope | None = None
+    status: PeerStatus | None = None
+    rule: AcceptanceRule | None = None
+
+    @property
+    def valid(self) -> bool:
+        """True only when every check passed and the peer says the licence is in force."""
+        return self.verdict is CrossVerdict.VALID
+
+    @property
+    def claims(self) -> LicenceClaims | None:
+        """The token's claims, proven authentic (None for a token that failed its signature or key checks)."""
+        return None if self.trusted is None else self.trusted.claims
+
+
+class _Stop(Exception):
+    """A step decided the verdict; `verify` turns this into the result."""
+
+    def __init__(self, verdict: CrossVerdict, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.verdict = verdict
+        self.finding = Finding(code, detail)
+
+
+@dataclass
+class _Work:
+    origin: str
+    token: bytes
+    now: datetime
+    trusted: TrustedToken | None = None
+    trust_list: TrustList | None = None
+    inclusion: InclusionEvidence | None = None
+    minted: Envelope | None = None
+    status: PeerStatus | None = None
+    rule: AcceptanceRule | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    def result(self, verdict: CrossVerdict) -> CrossRegionResult:
+        return CrossRegionResult(
+            self.origin,
+            verdict,
+            tuple(self.findings),
+            self.now,
+            self.trusted,
+            self.trust_list,
+            self.inclusion,
+            self.minted,
+            self.status,
+            self.rule,
+        )
+
+
+def _time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class CrossRegionVerifier:
+    """Verifies peer regions' licence tokens over the federation this region keeps (peers, checkpoints, alarms)."""
+
+    def __init__(
+        self,
+        federation: Federation,
+        store: CrossRegionStore,
+        source_for: Callable[[str], PeerLicenceSource],
+        stream_of: Callable[[str], str | None],
+    ) -> None:
+        self.federation = federation
+        self.store = store
+        self.source_for = source_for  # by peer base URL
+        self.stream_of = stream_of  # licence identifier → the stream id its minting events are recorded under
+        self._lock = threading.Lock()
+        self._last_sync: dict[tuple[str, str], datetime] = {}
+        self._parsed: dict[str, tuple[str, TrustList]] = {}
+
+    def verify(self, token: bytes) -> CrossRegionResult:
+        """The verdict on a peer region's licence token (raw COSE_Sign1 bytes); never raises for a bad token."""
+        # Steps: (1) whose token; (2) a registered peer with no fork alarm; (3) its trust list, fresh; (4) the token
+        # under it; (5) the type is recognised here; (6) the minting leaf included under a checkpoint we verified, the
+        # key good at the leaf's time; (7) the peer's word on the status now.
+        now = self.federation.clock()
+        try:
+            _, claims = decode_token(token)
+        except MalformedError as exc:
+            return _Work("", token, now, findings=[Finding(str(TokenReason.MALFORMED), str(exc))]).result(
+                CrossVerdict.INVALID
+            )
+        work = _Work(claims.log_origin, token, now)
+        try:
+            self._run(work, claims)
+        except _Stop as stop:
+            work.findings.append(stop.finding)
+            return work.result(stop.verdict)
+        return work.result(self._bottom_line(work))
+
+    def _run(self, work: _Work, claims: LicenceClaims) -> None:
+        # (1)-(2): a peer we federate with, not caught forking
+        view = self._peer_view(work.origin)
+        # (3): its trust list, refreshed on demand when stale or missing the token's key
+        work.trust_list = self._trust_list(work, view)
+        # (4): signature, key at iat, issuer and type per the peer's trust list, validity period
+        try:
+            work.trusted = verify_licence_token(work.token, work.trust_list, work.now)
+        except TokenRejectedError as exc:
+            raise _Stop(CrossVerdict.INVALID, str(exc.reason), str(exc)) from exc
+        # (5): do we recognise this licence type from this peer?
+        work.rule = self.store.latest_rule(work.origin)
+        problem = acceptance_problem(work.rule, work.origin, claims.licence_type)
+        if problem is not None:
+            raise _Stop(CrossVerdict.REFUSED, TYPE_NOT_ACCEPTED, problem)
+        # (6): the minting event on the peer's log, under a checkpoint we verified
+        source = self.source_for(view.peer.base_url)
+        self._inclusion(work, source)
+        # (7): the peer's word on the licence now
+        try:
+            work.status = source.licence_status(work.origin, b64url_encode(work.token))
+        except PeerError as exc:
+            work.findings.append(Finding(STATUS_UNCONFIRMED, f"status cannot be confirmed: {work.origin}: {exc}"))
+
+    def _peer_view(self, origin: str) -> PeerView:
+        if self.federation.store.peer(origin) is None:
+            raise _Stop(CrossVerdict.REFUSED, UNKNOWN_REGION, f"{origin!r} is not a peer region of this region")
+        self._no_fork(origin)
+        return self.federation.view(origin)
+
+    def _no_fork(self, origin: str) -> None:
+        alarms = self.federation.store.alarms(origin, limit=1)
+        if alarms:
+            a = alarms[0]
+            detail = f"{origin} showed two views of its log (alarm #{a.id}, {a.kind}): none of its licences is trusted"
+            raise _Stop(CrossVerdict.INVALID, PEER_FORKED, detail)
+
+    # -- (3) trust list ----------------------------------------------------------------------------------------------
+
+    def _fresh(self, view: PeerView, now: datetime) -> TrustList | None:
+        text = view.peer.trust_list
+        if text is None:
+            return None
+        with self._lock:
+            cached = self._parsed.get(view.origin)
+        if cached is None or cached[0] != text:
+            doc = stored_trust_list(view.peer)
+            assert doc is not None
+            with self._lock:
+                self._parsed[view.origin] = (text, doc)
+        else:
+            doc = cached[1]
+        return None if doc.is_stale_at(now) else doc
+
+    def _trust_list(self, work: _Work, view: PeerView) -> TrustList:
+        doc = self._fresh(view, work.now)
+        kid = decode_token(work.token)[0].kid
+        if doc is not None and doc.public_key(kid) is not None:
+            return doc
+        error = self._sync(work.origin, "trust list")  # stale, never synced, or a key newer than our copy
+        view = self.federation.view(work.origin)
+        doc = self._fresh(view, work.now) or doc
+        if doc is None:
+            until = view.trust_list_valid_until()
+            why = "was never fetched" if until is None else f"expired at {_time(until)} (its next_update)"
+            detail = f"trust list stale: the trust list of {work.origin} {why}"
+            raise _Stop(
+                CrossVerdict.INVALID, TRUST_LIST_STALE, detail + (f"; refreshing it failed: {error}" if error else "")
+            )
+        return doc
+
+    def _sync(self, origin: str, wanted: str) -> str | None:
+        """Sync one peer now (throttled per peer and purpose); the error text if it failed, None if it worked."""
+        now = self.federation.clock()
+        interval = TRUST_LIST_SYNC_INTERVAL if wanted == "trust list" else CHECKPOINT_SYNC_INTERVAL
+        with self._lock:
+            last = self._last_sync.get((origin, wanted))
+            if last is not None and now - last < interval:
+                return f"not retried: last on-demand sync for a {wanted} {(now - last).total_seconds():.1f} s ago"
+            self._last_sync[(origin, wanted)] = now
+        try:
+            self.federation.sync(origin)
+        except ForkDetectedError:
+            self._no_fork(origin)  # the alarm is stored: stop with it
+            raise
+        except (PeerError, SignatureError) as exc:
+            return str(exc)
+        return None
+
+    # -- (6) inclusion -------------------------------------------------------------------------------------------------
+
+    def _inclusion(self, work: _Work, source: PeerLicenceSource) -> None:
+        assert work.trusted is not None
+        claims = work.trusted.claims
+        try:
+            evidence, data = self._prove(work.origin, claims.leaf_index, source)
+        except PeerError as exc:
+            work.findings.append(Finding(INCLUSION_UNCONFIRMED, f"inclusion cannot be confirmed: {exc}"))
+            return
+        work.minted = self._minting_leaf(data, claims)
+        moment = datetime.strptime(work.minted.recorded_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        problem = key_problem_at_second(work.trusted.key, int(moment.timestamp() // 1))
+        if problem is not None:
+            detail = f"{problem.replace('_', ' ')} (the time {work.origin} recorded the minting event)"
+            raise _Stop(CrossVerdict.INVALID, problem, detail)
+        work.inclusion = evidence
+
+    def _prove(self, origin: str, index: int, source: PeerLicenceSource) -> tuple[InclusionEvidence, bytes]:
+        view = self.federation.view(origin)
+        cached = self.store.leaf(origin, index)
+        try:
+            if cached is not None:
+                proof = list(cached.proof)
+                return view.verify_inclusion(
+                    index, leaf_hash(cached.leaf_data), proof, cached.tree_size
+                ), cached.leaf_data
+            latest = self.federation.store.latest_peer_checkpoint(origin)
+            if latest is None or index >= latest.size:
+                error = self._sync(origin, "checkpoint")  # a newer one, checked for consistency with all we saw
+                view = self.federation.view(origin)
+                latest = self.federation.store.latest_peer_checkpoint(origin)
+                if latest is None or index >= latest.size:
+                    size = 0 if latest is None else latest.size
+                    raise PeerError(
+                        f"leaf {index} is beyond the largest verified checkpoint of {origin} ({size})"
+                        + (f"; sync: {error}" if error else "")
+                    )
+            data = source.leaf(index)
+            evidence = view.prove_inclusion(source, index, leaf_hash(data))
+        except VerificationError as exc:
+            raise _Stop(CrossVerdict.INVALID, NOT_IN_PEER_LOG, str(exc)) from exc
+        self.store.save_leaf(
+            ProvenLeaf(origin, index, data, evidence.checkpoint.size, evidence.proof, self.federation.clock())
+        )
+        return evidence, data
+
+    def _minting_leaf(self, data: bytes, claims: LicenceClaims) -> Envelope:
+        try:
+            envelope = parse_leaf_data(data)
+        except LedgerError as exc:
+            raise _Stop(CrossVerdict.INVALID, NOT_IN_PEER_LOG, f"leaf {claims.leaf_index}: {exc}") from exc
+        stream = self.stream_of(claims.subject)
+        kind = envelope.type.rpartition(":")[2]
+        if (
+            envelope.index != claims.leaf_index
+            or stream is None
+            or envelope.stream != stream
+            or kind not in MINTING_EVENTS
+        ):
+            detail = f"leaf {claims.leaf_index} of {claims.log_origin} is not the event that minted {claims.subject}"
+            raise _Stop(CrossVerdict.INVALID, NOT_IN_PEER_LOG, detail)
+        return envelope
+
+    # -- (7) the bottom line -------------------------------------------------------------------------------------------
+
+    def _bottom_line(self, work: _Work) -> CrossVerdict:
+        status = work.status
+        if status is not None and not status.in_force:
+            if status.verdict in NOT_IN_FORCE:
+                work.findings.append(Finding(status.verdict, f"{work.origin} says: {status.reason_code}"))
+            else:
+                detail = f"{work.origin} does not vouch for this token ({status.verdict}: {status.reason_code})"
+                work.findings.append(Finding(PEER_DISOWNS, detail))
+            return CrossVerdict.INVALID
+        if work.inclusion is None:
+            return CrossVerdict.UNCONFIRMED
+        return CrossVerdict.VALID if status is not None else CrossVerdict.VALID_UNCONFIRMED

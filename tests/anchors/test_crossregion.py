@@ -1,0 +1,361 @@
+"""Cross-region verification (anchors.crossregion) on both databases, with a peer served from memory: every check
+accepts the honest case and rejects its forgery — signature, key at the leaf's time, the minting leaf, the inclusion
+proof, the acceptance rule, a stale trust list, a fork; and the verdict when the peer does not answer."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eventsourcing.persistence import StoredEvent
+
+from anchors.crossregion import CrossRegionVerifier, CrossVerdict
+from anchors.errors import PeerUnreachableError
+from anchors.federation import Federation
+from anchors.peers import PeerStatus
+from anchors.store import AnchorStore
+from anchors.store_crossregion import CrossRegionStore
+from ledger.log import Log
+from ledger.persistence import LedgerRecorder
+from ledger.store import LedgerStore, make_engine
+from signatures.cose import Ed25519Signer, LicenceClaims, sign_token
+from signatures.keyring import KeyRecord
+from signatures.trustlist import TrustedIssuer, TrustList, build_trust_list, sign_trust_list
+from tests.anchors.helpers import ISSUER, NOT_BEFORE, TYPE, ed_key, log_signer
+from tests.conftest import FakeClock
+
+ORIGIN = "ledger.ha.gov.example/log"
+OTHER_TYPE = "11100000000013338W001"
+MINTED_AT = datetime(2026, 1, 1, 7, 0, tzinfo=UTC)
+ROOT = ed_key("root:" + ORIGIN)
+TOKEN_KEY = ed_key("token:" + ORIGIN)
+
+
+def stream_of(identifier: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, identifier))
+
+
+def identifier(serial: int) -> str:
+    return f"1.2.156.3005.2.{TYPE}.{ISSUER}.{serial:011d}.001.X"
+
+
+@dataclass
+class Peer:
+    """Region A in memory: its log, trust list, token key, and its word on the status (or silence)."""
+
+    log: Log
+    clock: FakeClock
+    trust_list_doc: TrustList | None = None
+    trust_list_bytes: bytes = b""
+    statuses: dict[str, str] = field(default_factory=dict)
+    down: bool = False
+    leaves_served: int = 0
+    trust_lists_served: int = 0
+    tamper_proof: bool = False
+    token_key: Ed25519PrivateKey = TOKEN_KEY
+
+    def publish(self, *keys: KeyRecord, days: int = 7) -> TrustList:
+        records = keys or (KeyRecord.from_public_key(self.token_key.public_key(), ISSUER, NOT_BEFORE),)
+        doc = build_trust_list(
+            region_code="410000",
+            region_name="河南省",
+            log_origin=ORIGIN,
+            log_verifier_key=log_signer(ORIGIN).verifier.to_string(),
+            issuers=[TrustedIssuer(ISSUER, "河南省市场监督管理局", (TYPE, OTHER_TYPE), records)],
+            issued_at=self.clock.now.replace(microsecond=0),
+            next_update=self.clock.now.replace(microsecond=0) + timedelta(days=days),
+            previous=self.trust_list_doc,
+        )
+        self.trust_list_doc = doc
+        self.trust_list_bytes = json.dumps(sign_trust_list(doc, Ed25519Signer(ROOT)), ensure_ascii=False).encode()
+        return doc
+
+    def _up(self) -> None:
+        if self.down:
+            raise PeerUnreachableError("connection refused")
+
+    def trust_list(self) -> bytes:
+        self._up()
+        self.trust_lists_served += 1
+        return self.trust_list_bytes
+
+    def checkpoint(self) -> bytes:
+        self._up()
+        cp = self.log.latest_checkpoint()
+        assert cp is not None
+        return cp.note.encode()
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        self._up()
+        return self.log.consistency_proof(first, second)
+
+    def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
+        self._up()
+        proof = self.log.inclusion_proof(index, tree_size)[1]
+        return [bytes(32), *proof[1:]] if self.tamper_proof and proof else proof
+
+    def leaf(self, index: int) -> bytes:
+        self._up()
+        self.leaves_served += 1
+        return self.log.leaf(index)[0]
+
+    def licence_status(self, origin: str, token: str) -> PeerStatus:
+        self._up()
+        verdict = self.statuses.get(token, "valid")
+        return PeerStatus(origin, verdict, verdict, 1)
+
+    def append(self, stream: str, topic: str, when: datetime = MINTED_AT) -> int:
+        recorder = LedgerRecorder(self.log.store, clock=lambda: when)
+        size = self.log.size()
+        recorder.insert_events([StoredEvent(uuid.UUID(stream), 1, topic, b'{"x":1}')])
+        self.log.sign_checkpoint(log_signer(ORIGIN), self.clock.now)
+        return size
+
+    def mint(
+        self,
+        serial: int,
+        *,
+        topic: str = "licences.domain:LicenceIssued",
+        key: Ed25519PrivateKey | None = None,
+        iat: datetime = MINTED_AT,
+        licence_type: str = TYPE,
+        stream: str | None = None,
+    ) -> bytes:
+        ident = identifier(serial)
+        li = self.append(stream or stream_of(ident), topic)
+        claims = LicenceClaims(
+            issuer=ISSUER,
+            subject=ident,
+            issued_at=int(iat.timestamp()),
+            not_before=int(MINTED_AT.timestamp()),
+            expires_at=None,
+            licence_type=licence_type,
+            version=1,
+            holder_digest=bytes(16),
+            leaf_index=li,
+            log_origin=ORIGIN,
+        )
+        return sign_token(claims, Ed25519Signer(key or self.token_key))
+
+
+@dataclass
+class World:
+    peer: Peer
+    federation: Federation
+    store: CrossRegionStore
+    verifier: CrossRegionVerifier
+    clock: FakeClock
+
+    def accept(self, *types: str) -> None:
+        self.store.add_rule(ORIGIN, sorted(types), "", self.clock.now)
+
+
+@pytest.fixture
+def world(anchor_store: AnchorStore, tmp_path: Path) -> Iterator[World]:
+    clock = FakeClock(datetime(2026, 1, 1, 8, 0, tzinfo=UTC))
+    log_store = LedgerStore(make_engine(f"sqlite:///{tmp_path / 'peer.db'}"))
+    log_store.create_tables()
+    peer = Peer(Log(log_store, ORIGIN), clock)
+    peer.append(str(uuid.uuid4()), "tests.anchors:Genesis")
+    peer.publish()
+    federation = Federation(anchor_store, clock, lambda _: peer)
+    federation.add_peer(ORIGIN, "http://peer.example", ROOT.public_key().public_bytes_raw())
+    federation.sync(ORIGIN)
+    store = CrossRegionStore(anchor_store.engine)
+    store.create_tables()
+    verifier = CrossRegionVerifier(federation, store, lambda _: peer, stream_of)
+    yield World(peer, federation, store, verifier, clock)
+    log_store.close()
+
+
+def codes(result: object) -> list[str]:
+    return [f.code for f in result.reasons]  # type: ignore[attr-defined]
+
+
+def test_a_peer_licence_verifies_and_its_leaf_is_proven_once(world: World) -> None:
+    world.accept(TYPE)
+    token = world.peer.mint(1)
+    result = world.verifier.verify(token)
+    assert result.verdict is CrossVerdict.VALID and result.valid and codes(result) == []
+    assert result.claims is not None and result.claims.subject == identifier(1)
+    assert result.inclusion is not None and result.inclusion.checkpoint.size == world.peer.log.size()
+    assert result.rule is not None and result.rule.version == 1
+    assert result.minted is not None and result.minted.recorded_at.startswith("2026-01-01T07:00:00")
+    served = world.peer.leaves_served
+    again = world.verifier.verify(token)
+    assert again.verdict is CrossVerdict.VALID and world.peer.leaves_served == served  # proven once, kept
+
+
+def test_acceptance_is_versioned_and_fails_closed(world: World) -> None:
+    token = world.peer.mint(2)
+    no_rule = world.verifier.verify(token)
+    assert no_rule.verdict is CrossVerdict.REFUSED and codes(no_rule) == ["type_not_accepted"]
+    world.accept(OTHER_TYPE)
+    other = world.verifier.verify(token)
+    assert other.verdict is CrossVerdict.REFUSED and "version 1" in other.reasons[0].detail
+    world.accept(OTHER_TYPE, TYPE)
+    assert world.verifier.verify(token).verdict is CrossVerdict.VALID
+    world.store.add_rule(ORIGIN, [], "withdrawn", world.clock.now)
+    withdrawn = world.verifier.verify(token)
+    assert withdrawn.verdict is CrossVerdict.REFUSED and "version 3" in withdrawn.reasons[0].detail
+    assert [r.version for r in world.store.rules(ORIGIN)] == [1, 2, 3]
+
+
+def test_a_region_that_is_not_a_peer_is_refused(world: World) -> None:
+    world.accept(TYPE)
+    claims_origin = "ledger.js.gov.example/log"
+    token = world.peer.mint(3)
+    forged = token.replace(ORIGIN.encode(), claims_origin.encode())
+    result = world.verifier.verify(forged)
+    assert result.verdict is CrossVerdict.REFUSED and codes(result) == ["unknown_region"]
+    assert result.claims is None
+
+
+def test_a_bad_signature_or_an_unknown_key_is_invalid(world: World) -> None:
+    world.accept(TYPE)
+    token = world.peer.mint(4)
+    flipped = token[:-1] + bytes([token[-1] ^ 1])
+    assert codes(world.verifier.verify(flipped)) == ["bad_signature"]
+    stranger = world.peer.mint(5, key=ed_key("stranger"))
+    result = world.verifier.verify(stranger)
+    assert result.verdict is CrossVerdict.INVALID and codes(result) == ["unknown_key"] and result.claims is None
+
+
+def test_a_new_key_is_followed_by_an_on_demand_sync(world: World) -> None:
+    world.accept(TYPE)
+    old = world.peer.mint(6)
+    assert world.verifier.verify(old).verdict is CrossVerdict.VALID
+    new_key = ed_key("token2:" + ORIGIN)
+    records = [KeyRecord.from_public_key(k.public_key(), ISSUER, NOT_BEFORE) for k in (TOKEN_KEY, new_key)]
+    world.peer.publish(*records)  # v2 names the new key; we still hold v1
+    world.clock.advance(seconds=11)  # past the on-demand sync throttle of the first verification
+    result = world.verifier.verify(world.peer.mint(7, key=new_key))
+    assert result.verdict is CrossVerdict.VALID, result.reasons
+    assert result.trust_list is not None and result.trust_list.version == 2
+    assert world.verifier.verify(old).verdict is CrossVerdict.VALID
+
+
+def test_when_the_peer_is_down_the_status_cannot_be_confirmed(world: World) -> None:
+    world.accept(TYPE)
+    seen = world.peer.mint(8)
+    unseen = world.peer.mint(9)
+    world.federation.sync(ORIGIN)
+    assert world.verifier.verify(seen).verdict is CrossVerdict.VALID
+    world.peer.down = True
+    result = world.verifier.verify(seen)
+    assert result.verdict is CrossVerdict.VALID_UNCONFIRMED and codes(result) == ["status_unconfirmed"]
+    assert "status cannot be confirmed" in result.reasons[0].detail and not result.valid
+    never = world.verifier.verify(unseen)
+    assert never.verdict is CrossVerdict.UNCONFIRMED
+    assert codes(never) == ["inclusion_unconfirmed", "status_unconfirmed"]
+
+
+def test_a_stale_trust_list_is_invalid_until_refreshed(world: World) -> None:
+    world.accept(TYPE)
+    token = world.peer.mint(10)
+    world.federation.sync(ORIGIN)
+    assert world.verifier.verify(token).verdict is CrossVerdict.VALID
+    world.peer.down = True
+    world.clock.advance(days=7)  # exactly next_update: stale
+    stale = world.verifier.verify(token)
+    assert stale.verdict is CrossVerdict.INVALID and codes(stale) == ["trust_list_stale"]
+    assert "expired at" in stale.reasons[0].detail and "connection refused" in stale.reasons[0].detail
+    fetched = world.peer.trust_lists_served
+    world.verifier.verify(token)
+    assert world.peer.trust_lists_served == fetched  # the on-demand sync is throttled, not retried per request
+    world.peer.down = False
+    world.peer.publish()
+    world.clock.advance(seconds=11)
+    assert world.verifier.verify(token).verdict is CrossVerdict.VALID
+
+
+def test_the_peers_word_on_the_status_is_final(world: World) -> None:
+    from signatures.cose import b64url_encode
+
+    world.accept(TYPE)
+    revoked, disowned = world.peer.mint(11), world.peer.mint(12)
+    world.peer.statuses[b64url_encode(revoked)] = "revoked"
+    world.peer.statuses[b64url_encode(disowned)] = "unknown"
+    result = world.verifier.verify(revoked)
+    assert result.verdict is CrossVerdict.INVALID and codes(result) == ["revoked"]
+    assert codes(world.verifier.verify(disowned)) == ["peer_disowns"]
+
+
+def test_the_leaf_must_be_the_licences_minting_event(world: World) -> None:
+    world.accept(TYPE)
+    not_minting = world.peer.mint(13, topic="licences.domain:LicenceSuspended")
+    other_stream = world.peer.mint(14, stream=str(uuid.uuid4()))
+    result = world.verifier.verify(not_minting)
+    assert result.verdict is CrossVerdict.INVALID and codes(result) == ["not_in_peer_log"]
+    assert codes(world.verifier.verify(other_stream)) == ["not_in_peer_log"]
+
+
+def test_a_proof_that_does_not_verify_is_invalid(world: World) -> None:
+    world.accept(TYPE)
+    token = world.peer.mint(15)
+    world.federation.sync(ORIGIN)
+    world.peer.tamper_proof = True
+    result = world.verifier.verify(token)
+    assert result.verdict is CrossVerdict.INVALID and codes(result) == ["not_in_peer_log"]
+    assert world.store.leaf(ORIGIN, result.claims.leaf_index if result.claims else -1) is None  # nothing kept
+
+
+def test_a_leaf_beyond_every_checkpoint_we_verified_needs_a_sync(world: World) -> None:
+    world.accept(TYPE)
+    token = world.peer.mint(16)  # the peer signed a newer checkpoint than the one we hold
+    result = world.verifier.verify(token)  # the verifier syncs (consistency checked) and proves it
+    assert result.verdict is CrossVerdict.VALID
+    latest = world.federation.store.latest_peer_checkpoint(ORIGIN)
+    assert latest is not None and latest.size == world.peer.log.size()
+
+
+def test_a_key_compromised_before_the_leaf_was_recorded_is_refused_despite_a_backdated_iat(world: World) -> None:
+    world.accept(TYPE)
+    record = KeyRecord.from_public_key(TOKEN_KEY.public_key(), ISSUER, NOT_BEFORE)
+    world.peer.publish(replace(record, compromised_since=MINTED_AT - timedelta(hours=1)))
+    world.federation.sync(ORIGIN)
+    token = world.peer.mint(17, iat=MINTED_AT - timedelta(hours=2))  # iat before the compromise, leaf after
+    result = world.verifier.verify(token)
+    assert result.verdict is CrossVerdict.INVALID and codes(result) == ["key_compromised"]
+
+
+def test_a_forked_peer_is_trusted_for_nothing(world: World, anchor_store: AnchorStore) -> None:
+    world.accept(TYPE)
+    token = world.peer.mint(18)
+    assert world.verifier.verify(token).verdict is CrossVerdict.VALID
+    anchor_store.raise_alarm(
+        origin=ORIGIN,
+        kind="fork-same-size",
+        detail="two roots",
+        first=(1, "a"),
+        second=(1, "b"),
+        proof=(),
+        now=world.clock.now,
+    )
+    result = world.verifier.verify(token)
+    assert result.verdict is CrossVerdict.INVALID and codes(result) == ["peer_forked"]
+
+
+def test_a_malformed_token_is_invalid_not_an_exception(world: World) -> None:
+    result = world.verifier.verify(b"\x00not cbor")
+    assert result.verdict is CrossVerdict.INVALID and codes(result) == ["malformed"]
+
+
+def test_a_fork_found_by_the_on_demand_sync_is_raised_and_refuses(world: World, tmp_path: Path) -> None:
+    world.accept(TYPE)
+    forked_store = LedgerStore(make_engine(f"sqlite:///{tmp_path / 'forked.db'}"))
+    forked_store.create_tables()
+    world.peer.log = Log(forked_store, ORIGIN)  # same keys, another history: a different first leaf
+    world.peer.append(str(uuid.uuid4()), "tests.anchors:Genesis")
+    token = world.peer.mint(19)  # beyond what we verified: the verifier syncs and meets the fork
+    result = world.verifier.verify(token)
+    assert result.verdict is CrossVerdict.INVALID and codes(result) == ["peer_forked"]
+    alarms = world.federation.store.alarms(ORIGIN)
+    assert [a.kind for a in alarms] == ["fork-inconsistent"]
+    forked_store.close()
