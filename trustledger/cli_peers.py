@@ -1,7 +1,7 @@
-"""Commands: peers add|list|sync|alarms, anchor, witness add-log|list|key (DESIGN §9, §13; issue 7).
+"""Commands: peers add|list|sync|alarms|accept|acceptance|verify, anchor, witness add-log|list|key (DESIGN §9, §13).
 
-Exit codes: 0 success; 1 checked and failed (a peer unreachable or forked, a refused key, no TSA answer);
-2 usage (a malformed URL or key).
+Exit codes: 0 success (`peers verify`: valid); 1 checked and failed (a peer unreachable or forked, a refused key, no
+TSA answer, a licence not valid); 2 usage (a malformed URL, key, type code or token).
 """
 
 from __future__ import annotations
@@ -16,16 +16,27 @@ import httpx
 import typer
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from anchors.acceptance import AcceptanceError, parse_type_codes
 from anchors.alarms import fork_alarms_total
 from anchors.cosignature import parse_cosigner_key
 from anchors.errors import AnchorError, ForkDetectedError, PeerError
-from anchors.federation import SyncResult
+from anchors.federation import SyncResult, stored_trust_list
 from anchors.model import format_time
 from anchors.peers import HttpPeerSource
+from anchors.uses import UseInputError, UseRequest
+from signatures.cose import decode_token, parse_token_text
 from signatures.errors import MalformedError, SignatureError
 from signatures.note import parse_verifier_key
 from trustledger.anchoring import anchor_latest, anchor_store, http_client, region_federation, region_witness
 from trustledger.cli_common import emit, fail, region
+from trustledger.crossregion import (
+    cross_region_store,
+    cross_region_verifier,
+    record_use,
+    result_json,
+    result_text,
+    verify_http_client,
+)
 from trustledger.region import Region
 from trustledger.verification import UsageError, parse_root_key
 
@@ -189,6 +200,94 @@ def peers_alarms() -> None:
             "\n".join(f"#{a.id} {a.origin} {a.kind}: {a.detail}" for a in alarms) or "no alarms",
         )
         if alarms:
+            raise typer.Exit(1)
+
+
+@peers_app.command("accept")
+def peers_accept(
+    origin: Annotated[str, typer.Argument(help="the peer's log origin")],
+    types: Annotated[
+        list[str] | None, typer.Option("--types", help="licence type codes recognised from it (comma-separated)")
+    ] = None,
+    none: Annotated[bool, typer.Option("--none", help="recognise none of its licence types (withdraw)")] = False,
+    note: Annotated[str, typer.Option(help="why (kept with the rule version)")] = "",
+) -> None:
+    """Set which of a peer's licence types this region recognises; every change is a new rule version."""
+    if none == bool(types):
+        raise fail("give either --types T1,T2… or --none", 2)
+    try:
+        codes = () if none else parse_type_codes(types or [])
+    except AcceptanceError as exc:
+        raise fail(f"--types: {exc}", 2) from exc
+    if not none and not codes:
+        raise fail("--types: no licence type code given", 2)
+    with region() as r, _anchors_errors():
+        peer = region_federation(r, http_client()).peer(origin)
+        listed = stored_trust_list(peer)
+        if listed is not None:
+            offered = {t for issuer in listed.issuers for t in issuer.licence_types}
+            for code in sorted(set(codes) - offered):
+                sys.stderr.write(f"warning: no issuer in {origin}'s trust list may issue {code} (yet)\n")
+        try:
+            rule = cross_region_store(r).add_rule(origin, codes, note, r.clock())
+        except AcceptanceError as exc:
+            raise fail(str(exc), 2) from exc
+        text = ", ".join(rule.licence_types) or "nothing"
+        emit(rule.to_json(), f"{origin}: acceptance rule version {rule.version} recognises {text}")
+
+
+@peers_app.command("acceptance")
+def peers_acceptance(
+    origin: Annotated[str | None, typer.Argument(help="only this peer (default: all)")] = None,
+) -> None:
+    """Every version of the acceptance rules (oldest first): which peer licence types were recognised when."""
+    with region() as r:
+        rules = cross_region_store(r).rules(origin)
+        emit(
+            {"rules": [x.to_json() for x in rules]},
+            "\n".join(
+                f"{x.origin} v{x.version} {format_time(x.set_at)}: {', '.join(x.licence_types) or 'nothing'}"
+                for x in rules
+            )
+            or "no acceptance rules",
+        )
+
+
+def _use_of(verifier: str | None, matter: str | None, purpose: str | None, consent: str | None) -> UseRequest | None:
+    given = [x is not None for x in (verifier, matter, purpose, consent)]
+    if not any(given):
+        return None
+    if not all(given):
+        raise fail("to record a use give all of --verifier, --matter, --purpose, --consent", 2)
+    try:
+        return UseRequest(verifier or "", matter or "", purpose or "", consent or "")
+    except UseInputError as exc:
+        raise fail(f"--{exc.field.replace('_code', '')}: {exc.reason}", 2) from exc
+
+
+@peers_app.command("verify")
+def peers_verify(
+    token: Annotated[str, typer.Argument(metavar="TOKEN_OR_URL", help="a peer region's licence token or QR URL")],
+    verifier: Annotated[str | None, typer.Option(help="approval system using the licence (records a use)")] = None,
+    matter: Annotated[str | None, typer.Option(help="matter code (事项编码)")] = None,
+    purpose: Annotated[str | None, typer.Option(help="why the licence is used")] = None,
+    consent: Annotated[str | None, typer.Option(help="the holder's consent evidence")] = None,
+) -> None:
+    """Verify a peer region's licence here: its trust list, its log, its word on the status. Exit 0 only if valid."""
+    use = _use_of(verifier, matter, purpose, consent)
+    try:
+        data = parse_token_text(token)
+        origin = decode_token(data)[1].log_origin
+    except MalformedError as exc:
+        raise fail(f"TOKEN_OR_URL: not a licence token: {exc}", 2) from exc
+    with region() as r, _anchors_errors(), verify_http_client() as http:
+        if origin == r.config.origin:
+            raise fail("this is this region's own licence: use `trustledger verify`", 2)
+        result = cross_region_verifier(r, http).verify(data)
+        recorded = None if use is None else record_use(r, result, use)
+        doc = result_json(result, recorded)
+        emit(doc, result_text(doc))
+        if not result.valid:
             raise typer.Exit(1)
 
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 
@@ -187,7 +187,13 @@ def open_region(settings: Settings, clock: Clock = system_clock) -> Region:
     config = load_config(settings)
     if config is None:
         raise RegionError(f"no region in {settings.home}: run `trustledger init` first")
+    if settings.clock_offset_seconds:  # TRUSTLEDGER_CLOCK_OFFSET_SECONDS: a drill of what this region decides later
+        clock = _shifted(clock, timedelta(seconds=settings.clock_offset_seconds))
     return Region(settings, config, clock)
+
+
+def _shifted(clock: Clock, offset: timedelta) -> Clock:
+    return lambda: clock() + offset
 
 
 def utc_now() -> datetime:

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     key_passphrase: str = Field(default="", description="keystore passphrase; default: a 0600 file in home/keys")
     checkpoint_interval: float = Field(default=1.0, gt=0, description="seconds between checkpoints while growing")
     trust_list_period_hours: float = Field(default=24.0, ge=0.01, description="trust list next_update - issued_at")
+    clock_offset_seconds: float = Field(
+        default=0.0,
+        description="shift this region's clock (drills and tests: what would it decide later?); never in production",
+    )
     # Expiry reminders (issue 8): scheduler/delivery loop, SMTP for e-mail, the SMS gateway (a signed webhook).
     remind_interval: float = Field(default=60.0, gt=0, description="seconds between reminder passes")
     remind_in_serve: bool = Field(default=True, description="run the reminder loop inside `serve`")

@@ -1,8 +1,14 @@
-"""Witnessing and federation (DESIGN §9): C2SP tlog-witness add-checkpoint, peers, fork alarms, checkpoint anchors.
+"""Witnessing and federation (DESIGN §9): C2SP tlog-witness add-checkpoint, peers, fork alarms, checkpoint anchors,
+and cross-region verification of licences.
 
 `POST /add-checkpoint` speaks the tlog-witness protocol exactly: the cosignature lines as text/plain on success, a
 409 with the latest cosigned size as `text/x.tlog.size`, and 400/403/404/422 as RFC 9457 problems. The anchoring
 worker (timestamp and witness our checkpoints, sync peers) runs in the app's lifespan under `serve`.
+
+`POST /v1/federation/verify` is the approval systems' one door for a licence of any region (ADR 0005): this region's
+own licences are checked against its ledger and the use recorded on the licence; a peer's are checked against the
+peer's trust list, its log (inclusion under a checkpoint we verified) and its word on the status, and the use is
+recorded on our ledger. `GET /v1/federation/status` is what peers ask us about our own tokens.
 """
 
 from __future__ import annotations
@@ -12,20 +18,38 @@ import threading
 from typing import Annotated
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from anchors.alarms import fork_alarms_total
+from anchors.crossregion import CrossRegionVerifier
 from anchors.errors import SizeConflictError, WitnessRefusal
 from anchors.model import format_time
+from anchors.uses import UseInputError, UseRequest
 from anchors.witness import MAX_REQUEST_BYTES, SIZE_CONTENT_TYPE, Witness
+from signatures.cose import decode_token
 from trustledger.anchoring import anchor_store, region_witness
+from trustledger.crossregion import (
+    cross_region_store,
+    cross_region_verifier,
+    record_use,
+    result_json,
+    verify_http_client,
+)
 from trustledger.region import Region
 from trustledger.verification import root_key_text
+from verify_api.auth import VerifierKey
+from verify_api.deps import EvidenceDep
+from verify_api.federation_schemas import FederationVerifyIn, FederationVerifyOut, PeerStatusOut
+from verify_api.local_federation import local_verify
+from verify_api.problems import INVALID_FIELD, ProblemError
+from verify_api.schemas import PROBLEM_RESPONSES
+from verify_api.tokens import check_token, parse_token
 
 _PROBLEM_BASE = "https://trustledger.example/problems/"
 _witness_lock = threading.Lock()
+_verifier_lock = threading.Lock()
 
 
 router = APIRouter(tags=["federation"])
@@ -117,11 +141,14 @@ def identity(request: Request) -> dict[str, object]:
 @router.get("/v1/federation/peers", summary="Federated regions and their last sync")
 def peers(request: Request) -> dict[str, object]:
     """Every peer: URL, pinned root key digest, witness key, trust list version, last sync, last error."""
-    store = anchor_store(_region(request))
+    region = _region(request)
+    store, rules = anchor_store(region), cross_region_store(region)
     out = []
     for peer in store.peers():
         latest = store.latest_peer_checkpoint(peer.origin)
-        out.append(peer.to_json(None if latest is None else latest.size))
+        rule = rules.latest_rule(peer.origin)
+        doc = peer.to_json(None if latest is None else latest.size)
+        out.append(doc | {"acceptance": None if rule is None else rule.to_json()})
     return {"peers": out}
 
 
@@ -165,3 +192,64 @@ def anchors_at(request: Request, size: Annotated[int, Path(ge=0, le=2**63 - 1, d
     stamped = {a.note_sha256 for a in stamps}
     orphans = [c.line for c in cosigs if c.note_sha256 not in stamped]
     return JSONResponse({"tree_size": size, "checkpoints": checkpoints, "cosignatures_without_timestamp": orphans})
+
+
+# -- cross-region verification -------------------------------------------------------------------------------------
+
+
+def _cross_verifier(request: Request) -> CrossRegionVerifier:
+    """One verifier per app: it keeps its parsed peer trust lists, its sync throttle and a kept-alive HTTP client."""
+    with _verifier_lock:
+        verifier: CrossRegionVerifier | None = getattr(request.app.state, "cross_verifier", None)
+        if verifier is None:
+            http = verify_http_client()
+            verifier = cross_region_verifier(_region(request), http)
+            request.app.state.cross_verifier = verifier
+        return verifier
+
+
+def _use_request(principal: str, body: FederationVerifyIn) -> UseRequest:
+    try:
+        return UseRequest(principal, body.matter_code, body.purpose, body.consent)
+    except UseInputError as exc:
+        raise ProblemError(INVALID_FIELD, str(exc), field=exc.field) from exc
+
+
+@router.post(
+    "/v1/federation/verify",
+    response_model=FederationVerifyOut,
+    responses=PROBLEM_RESPONSES,
+    summary="Verify a licence of any region for a matter and record the use",
+)
+def federation_verify(
+    request: Request, body: FederationVerifyIn, principal: VerifierKey, evidence: EvidenceDep
+) -> FederationVerifyOut:
+    """A licence token of this region or of a peer: the verdict (valid, valid_unconfirmed, unconfirmed, invalid,
+    refused) with its reasons and evidence; the use is recorded (on the licence here, on our ledger for a peer's)."""
+    region = _region(request)
+    data = parse_token(body.token)
+    use = _use_request(principal.principal, body)
+    if decode_token(data)[1].log_origin == region.config.origin:
+        return local_verify(region, evidence, data, use)
+    result = _cross_verifier(request).verify(data)
+    recorded = record_use(region, result, use)
+    return FederationVerifyOut.model_validate(result_json(result, recorded))
+
+
+@router.get(
+    "/v1/federation/status",
+    response_model=PeerStatusOut,
+    responses=PROBLEM_RESPONSES,
+    summary="This region's word on one of its own licence tokens now (what peers ask)",
+)
+def federation_status(
+    request: Request,
+    token: Annotated[str, Query(min_length=1, max_length=4096, description="QR URL or base64url token")],
+) -> PeerStatusOut:
+    """Verdict and reason code only (no names, no fields): the status part of a peer's cross-region check."""
+    region = _region(request)
+    check = check_token(region, parse_token(token))
+    current = None if check.licence is None else check.licence.licence_version
+    return PeerStatusOut(
+        origin=region.config.origin, verdict=check.verdict.value, reason_code=check.reason_code, current_version=current
+    )

@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from verify_api.federation_schemas import FederationVerifyOut
 from verify_api.schemas import (
     Health,
     HistoryOut,
@@ -207,6 +208,11 @@ class TrustLedgerClient:
         body |= {k: v for k, v in (("holder_digest", holder_digest), ("holder_id", holder_id)) if v is not None}
         path = f"/v1/licences/{licence_id}/verify"
         return self._call(VerifyOut, "POST", path, json=body, idempotency_key=idempotency_key)
+
+    def verify_any_region(self, token: str, *, matter_code: str, purpose: str, consent: str) -> FederationVerifyOut:
+        """Verify a licence token of this region or of a peer region for a matter, and record the use (ADR 0005)."""
+        body = {"token": token, "matter_code": matter_code, "purpose": purpose, "consent": consent}
+        return self._call(FederationVerifyOut, "POST", "/v1/federation/verify", json=body)
 
     def check_token(self, token: str) -> TokenCheckOut:
         """Check a QR token or URL (records no use)."""

@@ -1,0 +1,108 @@
+"""`POST /v1/federation/verify` for this region's own licences: the token checked against our ledger (as
+`/v1/verify/token` does) and the use recorded on the licence (as `/v1/licences/{id}/verify` does), answered in the
+same shape as a peer's licence so an approval system need not know which region minted what it scanned.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from anchors.uses import UseRequest
+from trustledger.region import Region
+from verify_api.evidence import Evidence
+from verify_api.federation_schemas import (
+    CrossLicenceOut,
+    FederationVerifyOut,
+    FindingOut,
+    InclusionOut,
+    PeerStatusOut,
+    UseRecordOut,
+)
+from verify_api.tokens import TokenCheck, Verdict, check_token
+
+# The licence's own state decides these; a use of it is recorded (refused). A superseded, forged or unknown token
+# is not a use of any current licence: nothing is recorded for it.
+_RECORDED = frozenset({Verdict.VALID, Verdict.NOT_YET_VALID, Verdict.EXPIRED, Verdict.SUSPENDED, Verdict.REVOKED})
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _licence(check: TokenCheck) -> CrossLicenceOut | None:
+    if check.claims is None or check.licence is None:
+        return None
+    c, view = check.claims, check.licence
+    until = None if c.expires_at is None else _iso(datetime.fromtimestamp(c.expires_at, UTC))
+    return CrossLicenceOut(
+        identifier=c.subject,
+        type_code=c.licence_type,
+        issuer=c.issuer,
+        issuer_name=view.issuer_name,
+        licence_version=c.version,
+        valid_from=_iso(datetime.fromtimestamp(c.not_before, UTC)),
+        valid_until=until,
+        leaf_index=c.leaf_index,
+    )
+
+
+def _inclusion(check: TokenCheck, evidence: Evidence) -> InclusionOut | None:
+    if check.claims is None or check.licence is None:
+        return None
+    cp = evidence.covering(check.claims.leaf_index)
+    proof = evidence.inclusion(check.claims.leaf_index, cp)
+    if proof is None:
+        return None
+    recorded = None if check.signed_at is None else check.signed_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return InclusionOut(
+        leaf_index=proof.leaf_index,
+        tree_size=proof.tree_size,
+        hashes=proof.hashes,
+        checkpoint=cp.note,
+        recorded_at=recorded,
+    )
+
+
+def local_verify(region: Region, evidence: Evidence, token: bytes, use: UseRequest) -> FederationVerifyOut:
+    """Check one of our own tokens, record the use on the licence, and answer as for a peer's licence."""
+    check = check_token(region, token)
+    reasons = [] if check.valid else [FindingOut(code=check.reason_code, detail=check.reason)]
+    recorded = None
+    valid = check.valid
+    if check.verdict in _RECORDED and check.licence is not None and check.claims is not None:
+        result = region.licences.use(
+            check.licence.id,
+            verifier=use.verifier,
+            matter_code=use.matter_code,
+            purpose=use.purpose,
+            consent=use.consent,
+            claimed_holder_digest=check.claims.holder_digest,
+        )
+        outcome: Literal["accepted", "refused"] = "accepted" if result.outcome == "accepted" else "refused"
+        recorded = UseRecordOut(
+            recorded=True, use_id=str(result.invocation_id), leaf_index=result.leaf_index, outcome=outcome
+        )
+        if valid and outcome != "accepted":  # the licence changed between the check and the use
+            valid = False
+            reasons.append(FindingOut(code=str(result.refusal_reason), detail="the use was refused"))
+    status = PeerStatusOut(
+        origin=region.config.origin,
+        verdict=check.verdict.value,
+        reason_code=check.reason_code,
+        current_version=None if check.licence is None else check.licence.licence_version,
+    )
+    return FederationVerifyOut(
+        verdict="valid" if valid else "invalid",
+        valid=valid,
+        origin=region.config.origin,
+        local=True,
+        checked_at=_iso(region.clock()),
+        reasons=reasons,
+        licence=_licence(check),
+        status=status,
+        trust_list=None,
+        inclusion=_inclusion(check, evidence),
+        acceptance=None,
+        use=recorded,
+    )
