@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     parser.add_argument("--leaves", type=int, help="ledger: log size for the proof and audit rows")
     parser.add_argument("--fresh", action="store_true", help="ledger: rebuild the recorded log even if cached")
-    parser.add_argument("--licences", type=int, help="licences: licence_index rows for the query rows")
+    parser.add_argument("--licences", type=int, help="licences, reminders: licence_index rows (query rows, scan)")
     args = parser.parse_args(argv)
     chosen = [m.removeprefix("bench_") for m in args.modules] or names
     unknown = [m for m in chosen if m not in names]

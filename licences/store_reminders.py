@@ -53,23 +53,28 @@ class ReminderScan:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def due_query(self, windows: Mapping[str, Sequence[StageWindow]]) -> Any:
-        """The SELECT of due licences for `windows` (type code → its stage windows at the scan's `now`)."""
+    @staticmethod
+    def _due(windows: Mapping[str, Sequence[StageWindow]]) -> tuple[ColumnElement[Any], list[ColumnElement[bool]]]:
+        """The stage expression and the WHERE conditions of "due" for `windows` (type code → its stage windows)."""
         li = licence_index.c
-        stage = _stage_case(windows).label("stage")
+        stage = _stage_case(windows)
         low, high = _window_bounds(windows)
-        return (
-            select(li.licence_id, li.identifier, li.type_code, li.issuer, li.holder_digest, li.valid_until, stage)
-            .where(
-                li.valid_until > low,
-                li.valid_until <= high,
-                li.lifecycle == _ACTIVE,
-                li.type_code.in_(list(windows)),
-                stage.isnot(None),
-                or_(li.reminded_stage.is_(None), li.reminded_stage > stage),
-            )
-            .order_by(li.valid_until, li.licence_id)
-        )
+        conditions = [
+            li.valid_until > low,
+            li.valid_until <= high,
+            li.lifecycle == _ACTIVE,
+            li.type_code.in_(list(windows)),
+            stage.isnot(None),
+            or_(li.reminded_stage.is_(None), li.reminded_stage > stage),
+        ]
+        return stage, conditions
+
+    def due_query(self, windows: Mapping[str, Sequence[StageWindow]]) -> Any:
+        """The SELECT of due licences for `windows`, in (`valid_until`, `licence_id`) order."""
+        li = licence_index.c
+        stage, conditions = self._due(windows)
+        columns = (li.licence_id, li.identifier, li.type_code, li.issuer, li.holder_digest, li.valid_until)
+        return select(*columns, stage.label("stage")).where(*conditions).order_by(li.valid_until, li.licence_id)
 
     def due_pages(self, windows: Mapping[str, Sequence[StageWindow]], page: int = 500) -> Iterator[list[DueLicence]]:
         """Due licences, a keyset page at a time, each page read in its own short transaction."""
@@ -80,7 +85,12 @@ class ReminderScan:
         li = licence_index.c
         after: tuple[datetime, str] | None = None
         while True:
-            query = base if after is None else base.where(tuple_(li.valid_until, li.licence_id) > _key(*after))
+            # The plain `valid_until >=` bound lets every planner start the index range at the page boundary.
+            query = (
+                base
+                if after is None
+                else base.where(li.valid_until >= after[0], tuple_(li.valid_until, li.licence_id) > _key(*after))
+            )
             with self.engine.connect() as conn:
                 rows = conn.execute(query.limit(page)).all()
             if not rows:
@@ -106,8 +116,9 @@ class ReminderScan:
         windows = {code: ws for code, ws in windows.items() if ws}
         if not windows:
             return 0
+        _, conditions = self._due(windows)
         with self.engine.connect() as conn:
-            return int(conn.scalar(select(func.count()).select_from(self.due_query(windows).subquery())) or 0)
+            return int(conn.scalar(select(func.count()).select_from(licence_index).where(*conditions)) or 0)
 
     def expiring(self, issuer: str, start: datetime, end: datetime) -> list[DigestItem]:
         """Licences of `issuer` whose validity ends in `[start, end)` and that are not revoked (the digest)."""
