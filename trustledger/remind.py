@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from licences.catalogue.model import Channel
 from licences.delivery import (
@@ -138,3 +143,38 @@ class ServeReminders:
             self._loop.stop()
         if self._runtime is not None:
             self._runtime.close()
+
+
+class ReminderCollector(Collector):
+    """Prometheus view of `reminder_metrics`: process counters (labelled by worker pid) and outbox gauges by status."""
+
+    _COUNTERS: ClassVar[dict[str, str]] = {
+        "due": "Licences found due for a reminder stage",
+        "recorded": "ExpiryReminderSent events recorded",
+        "skipped": "Due licences another scheduler recorded first, or that changed since the scan",
+        "queued": "Outbox deliveries queued with their reminder",
+        "sent": "Deliveries sent",
+        "failed": "Delivery attempts that failed and will be retried",
+        "dead_lettered": "Deliveries moved to the dead letters",
+        "cancelled": "Deliveries cancelled because their subscription was removed",
+        "digests": "Monthly department digests queued",
+    }
+
+    def __init__(self, region: Region) -> None:
+        self._region = region
+        self._worker = str(os.getpid())
+
+    def collect(self) -> Iterator[Metric]:
+        """Read the counters and the outbox at scrape time."""
+        numbers = reminder_metrics(self._region)
+        for name, doc in self._COUNTERS.items():
+            counter = CounterMetricFamily(f"trustledger_reminders_{name}", doc, labels=["worker"])
+            counter.add_metric([self._worker], float(numbers[name]))
+            yield counter
+        rows = GaugeMetricFamily("trustledger_reminder_outbox_rows", "Outbox rows by status", labels=["status"])
+        for status in ("pending", "sent", "dead", "cancelled"):
+            rows.add_metric([status], float(numbers[f"outbox_{status}"]))
+        yield rows
+        failures = GaugeMetricFamily("trustledger_reminder_outbox_failures", "Failed attempts recorded in the outbox")
+        failures.add_metric([], float(numbers["outbox_failures"]))
+        yield failures

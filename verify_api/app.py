@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from seals.validate import MAX_PDF_BYTES
 from trustledger.anchoring import AnchorWorker
 from trustledger.region import Region, open_region
-from trustledger.remind import ServeReminders
+from trustledger.remind import ReminderCollector, ServeReminders
 from trustledger.settings import Settings
 from verify_api import (
     anchor_routes,
@@ -61,6 +61,8 @@ def create_app(region: Region | None = None) -> FastAPI:
         app.state.rate_limiter = RateLimiter(r.settings.public_rate_limit)
         app.state.evidence = Evidence.of(r)
         metrics.watch_log(r.log, r.clock)
+        reminder_gauges = ReminderCollector(r)  # reminders due/sent/failed/dead-lettered on /metrics
+        metrics.registry.register(reminder_gauges)
         signer = r.checkpoint_signer()
         signer.start()
         reminders = ServeReminders(r) if owned else None  # the expiry reminder loop of `serve` (DESIGN §10)
@@ -76,6 +78,7 @@ def create_app(region: Region | None = None) -> FastAPI:
                 anchoring.stop()
             if reminders is not None:
                 reminders.stop()
+            metrics.registry.unregister(reminder_gauges)
             signer.stop()
             if owned:
                 r.close()

@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from typer.testing import CliRunner
 
 from licences.store_outbox import OutboxStore
 from tests.licences.reminder_servers import WebhookReceiver, webhook_server
 from trustledger.cli import app
 from trustledger.region import Region, open_region
-from trustledger.remind import ServeReminders, reminder_metrics
+from trustledger.remind import ReminderCollector, ServeReminders, reminder_metrics
 from trustledger.settings import Settings
 
 FOOD = {
@@ -89,6 +90,16 @@ def test_remind_once_records_queues_and_delivers(cli: CliRunner) -> None:
     assert "reminders: 0 due" in run(cli, "remind", "--once")
     subs = json.loads(run(cli, "--json", "remind", "subscriptions"))
     assert [s["address"] for s in subs] == [receiver.url] and "secret" not in subs[0]
+    region = open_region(Settings())
+    try:
+        registry = CollectorRegistry()
+        registry.register(ReminderCollector(region))
+        exposition = generate_latest(registry).decode()
+    finally:
+        region.close()
+    assert 'trustledger_reminder_outbox_rows{status="sent"} 1.0' in exposition
+    assert 'trustledger_reminder_outbox_rows{status="dead"} 0.0' in exposition
+    assert "trustledger_reminders_sent_total{" in exposition and "trustledger_reminders_due_total{" in exposition
 
 
 def test_remind_operator_errors(cli: CliRunner) -> None:
