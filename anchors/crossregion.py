@@ -21,19 +21,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from anchors.acceptance import AcceptanceRule, acceptance_problem
 from anchors.errors import ForkDetectedError, PeerError
 from anchors.federation import Federation, InclusionEvidence, PeerView, stored_trust_list
+from anchors.model import PeerCheckpoint
 from anchors.peers import PeerSource, PeerStatus
 from anchors.store_crossregion import CrossRegionStore, ProvenLeaf
 from ledger.envelope import Envelope, parse_leaf_data
-from ledger.errors import LedgerError
-from ledger.merkle import leaf_hash
+from ledger.errors import LedgerError, ProofError
+from ledger.merkle import leaf_hash, verify_inclusion
 from signatures.cose import LicenceClaims, TokenReason, b64url_encode, decode_token
 from signatures.errors import MalformedError, SignatureError, TokenRejectedError, VerificationError
 from signatures.keyring import key_problem_at_second
@@ -47,6 +49,9 @@ MINTING_EVENTS = frozenset({"LicenceIssued", "LicenceRenewed", "LicenceAmended"}
 TRUST_LIST_SYNC_INTERVAL = timedelta(seconds=10)
 CHECKPOINT_SYNC_INTERVAL = timedelta(seconds=1)
 NOT_IN_FORCE = frozenset({"not_yet_valid", "expired", "suspended", "revoked", "superseded"})
+_T = TypeVar("_T")
+MEMORY_CAP = 100_000  # proven leaves and checkpoints kept in memory (immutable facts; the database keeps them all)
+STATUS_THREADS = 16
 
 UNKNOWN_REGION = "unknown_region"
 PEER_FORKED = "peer_forked"
@@ -132,6 +137,7 @@ class _Work:
     origin: str
     token: bytes
     now: datetime
+    view: PeerView | None = None
     trusted: TrustedToken | None = None
     trust_list: TrustList | None = None
     inclusion: InclusionEvidence | None = None
@@ -176,6 +182,13 @@ class CrossRegionVerifier:
         self._lock = threading.Lock()
         self._last_sync: dict[tuple[str, str], datetime] = {}
         self._parsed: dict[str, tuple[str, TrustList]] = {}
+        self._leaves: dict[tuple[str, int], ProvenLeaf] = {}
+        self._checkpoints: dict[tuple[str, int], PeerCheckpoint] = {}
+        self._status_pool = ThreadPoolExecutor(STATUS_THREADS, thread_name_prefix="peer-status")
+
+    def close(self) -> None:
+        """Stop the status threads (requests under way finish first)."""
+        self._status_pool.shutdown(wait=True)
 
     def verify(self, token: bytes) -> CrossRegionResult:
         """The verdict on a peer region's licence token (raw COSE_Sign1 bytes); never raises for a bad token."""
@@ -199,9 +212,9 @@ class CrossRegionVerifier:
 
     def _run(self, work: _Work, claims: LicenceClaims) -> None:
         # (1)-(2): a peer we federate with, not caught forking
-        view = self._peer_view(work.origin)
+        work.view = self._peer_view(work.origin)
         # (3): its trust list, refreshed on demand when stale or missing the token's key
-        work.trust_list = self._trust_list(work, view)
+        work.trust_list = self._trust_list(work, work.view)
         # (4): signature, key at iat, issuer and type per the peer's trust list, validity period
         try:
             work.trusted = verify_licence_token(work.token, work.trust_list, work.now)
@@ -212,20 +225,29 @@ class CrossRegionVerifier:
         problem = acceptance_problem(work.rule, work.origin, claims.licence_type)
         if problem is not None:
             raise _Stop(CrossVerdict.REFUSED, TYPE_NOT_ACCEPTED, problem)
-        # (6): the minting event on the peer's log, under a checkpoint we verified
-        source = self.source_for(view.peer.base_url)
-        self._inclusion(work, source)
-        # (7): the peer's word on the licence now
+        # (7), asked now, answered while we check (6): the peer's word on the licence, only for an authentic token
+        source = self.source_for(work.view.peer.base_url)
+        asked = self._status_pool.submit(source.licence_status, work.origin, b64url_encode(work.token))
         try:
-            work.status = source.licence_status(work.origin, b64url_encode(work.token))
+            # (6): the minting event on the peer's log, under a checkpoint we verified
+            self._inclusion(work, source)
+        except _Stop:
+            asked.cancel()  # the verdict is decided: the peer's answer is not waited for
+            raise
+        self._status(work, asked)
+
+    def _status(self, work: _Work, asked: Future[PeerStatus]) -> None:
+        try:
+            work.status = asked.result()
         except PeerError as exc:
             work.findings.append(Finding(STATUS_UNCONFIRMED, f"status cannot be confirmed: {work.origin}: {exc}"))
 
     def _peer_view(self, origin: str) -> PeerView:
-        if self.federation.store.peer(origin) is None:
+        peer = self.federation.store.peer(origin)
+        if peer is None:
             raise _Stop(CrossVerdict.REFUSED, UNKNOWN_REGION, f"{origin!r} is not a peer region of this region")
         self._no_fork(origin)
-        return self.federation.view(origin)
+        return PeerView(self.federation.store, peer, self.federation.clock)
 
     def _no_fork(self, origin: str) -> None:
         alarms = self.federation.store.alarms(origin, limit=1)
@@ -257,7 +279,7 @@ class CrossRegionVerifier:
         if doc is not None and doc.public_key(kid) is not None:
             return doc
         error = self._sync(work.origin, "trust list")  # stale, never synced, or a key newer than our copy
-        view = self.federation.view(work.origin)
+        view = work.view = self.federation.view(work.origin)
         doc = self._fresh(view, work.now) or doc
         if doc is None:
             until = view.trust_list_valid_until()
@@ -305,33 +327,70 @@ class CrossRegionVerifier:
         work.inclusion = evidence
 
     def _prove(self, origin: str, index: int, source: PeerLicenceSource) -> tuple[InclusionEvidence, bytes]:
-        view = self.federation.view(origin)
-        cached = self.store.leaf(origin, index)
+        """The leaf at `index` and its inclusion under a checkpoint we verified: kept from before, or fetched now."""
         try:
+            cached = self._proven_leaf(origin, index)
             if cached is not None:
-                proof = list(cached.proof)
-                return view.verify_inclusion(
-                    index, leaf_hash(cached.leaf_data), proof, cached.tree_size
-                ), cached.leaf_data
-            latest = self.federation.store.latest_peer_checkpoint(origin)
-            if latest is None or index >= latest.size:
-                error = self._sync(origin, "checkpoint")  # a newer one, checked for consistency with all we saw
-                view = self.federation.view(origin)
-                latest = self.federation.store.latest_peer_checkpoint(origin)
-                if latest is None or index >= latest.size:
-                    size = 0 if latest is None else latest.size
-                    raise PeerError(
-                        f"leaf {index} is beyond the largest verified checkpoint of {origin} ({size})"
-                        + (f"; sync: {error}" if error else "")
-                    )
+                cp = self._checkpoint(origin, cached.tree_size)
+                return self._included(cp, index, cached.leaf_data, cached.proof), cached.leaf_data
+            cp = self._covering(origin, index)
             data = source.leaf(index)
-            evidence = view.prove_inclusion(source, index, leaf_hash(data))
+            evidence = self._included(cp, index, data, source.inclusion_proof(index, cp.size))
         except VerificationError as exc:
             raise _Stop(CrossVerdict.INVALID, NOT_IN_PEER_LOG, str(exc)) from exc
-        self.store.save_leaf(
-            ProvenLeaf(origin, index, data, evidence.checkpoint.size, evidence.proof, self.federation.clock())
-        )
+        leaf = ProvenLeaf(origin, index, data, cp.size, evidence.proof, self.federation.clock())
+        self.store.save_leaf(leaf)
+        self._remember(self._leaves, (origin, index), leaf)
         return evidence, data
+
+    def _covering(self, origin: str, index: int) -> PeerCheckpoint:
+        """Our largest verified checkpoint of `origin`, synced first if it does not cover `index` yet."""
+        latest = self.federation.store.latest_peer_checkpoint(origin)
+        if latest is None or index >= latest.size:
+            error = self._sync(origin, "checkpoint")  # a newer one, checked for consistency with all we saw
+            latest = self.federation.store.latest_peer_checkpoint(origin)
+            if latest is None or index >= latest.size:
+                size = 0 if latest is None else latest.size
+                detail = f"leaf {index} is beyond the largest verified checkpoint of {origin} ({size})"
+                raise PeerError(detail + (f"; sync: {error}" if error else ""))
+        return latest
+
+    @staticmethod
+    def _included(
+        cp: PeerCheckpoint, index: int, data: bytes, proof: tuple[bytes, ...] | list[bytes]
+    ) -> InclusionEvidence:
+        digest = leaf_hash(data)
+        try:
+            verify_inclusion(index, cp.size, digest, proof, cp.root_hash)
+        except ProofError as exc:
+            raise VerificationError(f"leaf {index} is not in {cp.origin} at size {cp.size}: {exc}") from exc
+        return InclusionEvidence(index, digest, tuple(proof), cp)
+
+    def _proven_leaf(self, origin: str, index: int) -> ProvenLeaf | None:
+        with self._lock:
+            leaf = self._leaves.get((origin, index))
+        if leaf is None:
+            leaf = self.store.leaf(origin, index)
+            if leaf is not None:
+                self._remember(self._leaves, (origin, index), leaf)
+        return leaf
+
+    def _checkpoint(self, origin: str, size: int) -> PeerCheckpoint:
+        with self._lock:
+            cp = self._checkpoints.get((origin, size))
+        if cp is None:
+            cp = self.federation.store.peer_checkpoint(origin, size)
+            if cp is None:
+                raise VerificationError(f"no verified checkpoint of {origin} at size {size}")
+            self._remember(self._checkpoints, (origin, size), cp)
+        return cp
+
+    def _remember(self, memory: dict[tuple[str, int], _T], key: tuple[str, int], value: _T) -> None:
+        """Keep an immutable fact (a proven leaf, a verified checkpoint: first one wins, never changes) in memory."""
+        with self._lock:
+            if len(memory) >= MEMORY_CAP:
+                memory.clear()
+            memory[key] = value
 
     def _minting_leaf(self, data: bytes, claims: LicenceClaims) -> Envelope:
         try:

@@ -283,7 +283,11 @@ def peers_verify(
     with region() as r, _anchors_errors(), verify_http_client() as http:
         if origin == r.config.origin:
             raise fail("this is this region's own licence: use `trustledger verify`", 2)
-        result = cross_region_verifier(r, http).verify(data)
+        checker = cross_region_verifier(r, http)
+        try:
+            result = checker.verify(data)
+        finally:
+            checker.close()
         recorded = None if use is None else record_use(r, result, use)
         doc = result_json(result, recorded)
         emit(doc, result_text(doc))

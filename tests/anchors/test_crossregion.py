@@ -171,6 +171,7 @@ def world(anchor_store: AnchorStore, tmp_path: Path) -> Iterator[World]:
     store.create_tables()
     verifier = CrossRegionVerifier(federation, store, lambda _: peer, stream_of)
     yield World(peer, federation, store, verifier, clock)
+    verifier.close()
     log_store.close()
 
 
