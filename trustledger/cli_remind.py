@@ -148,6 +148,18 @@ def unsubscribe(subscription_id: str) -> None:
         emit({"removed": str(wanted)}, f"removed {wanted}")
 
 
+@remind_app.command("forget-holder")
+def forget_holder(holder: str) -> None:
+    """Erase every contact of a holder (ID number or USCC); deliveries still queued for them are cancelled."""
+    with region() as r:
+        try:
+            digest = r.licences.holder_digest_of(holder)
+        except LicenceError as exc:
+            raise fail(str(exc), 2) from exc
+        removed = OutboxStore(r.store.engine).forget_holder(digest)
+        emit({"removed": removed}, f"removed {removed} contact(s)")
+
+
 @remind_app.command("subscriptions")
 def subscriptions() -> None:
     """List contacts (holders appear by digest; secrets are not shown)."""

@@ -111,6 +111,10 @@ def test_remind_operator_errors(cli: CliRunner) -> None:
     assert "no department" in run(cli, "remind", "subscribe", "--department", "nowhere", "--email", "a@b.c", code=2)
     assert "--status" in run(cli, "remind", "outbox", "--status", "lost", code=2)
     assert "no subscription" in run(cli, "remind", "unsubscribe", str(uuid.uuid4()), code=1)
+    company = "91350100M000100Y43"
+    run(cli, "remind", "subscribe", "--holder", company, "--email", "shop@example.com")
+    assert json.loads(run(cli, "--json", "remind", "forget-holder", company)) == {"removed": 1}
+    assert json.loads(run(cli, "--json", "remind", "subscriptions")) == []
 
 
 def test_the_serve_loop_delivers_in_the_background(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
