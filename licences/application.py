@@ -335,16 +335,17 @@ class LicenceService:
         catalogue = self.catalogue
         requests = [dataclasses.replace(r, issuer=catalogue.department(r.issuer).uscc) for r in requests]
         prepared = [self._prepare(r, catalogue, now) for r in requests]
-        keys = self.vault.get_or_create_many(p[1] for p in prepared)
+        keys, fresh_keys = self.vault.prepare_many(p[1] for p in prepared)
         serials = self._serials([(r, p[0]) for r, p in zip(requests, prepared, strict=True)], now)
         pending: list[_Pending] = []
         for request, (licence_type, digest_hex, canonical_id), serial in zip(requests, prepared, serials, strict=True):
-            licence = self._mint(request, licence_type, keys[digest_hex], canonical_id, serial, now)
+            licence = self._mint(request, licence_type, keys[digest_hex], canonical_id, serial, now, catalogue)
             if then is not None:
                 then(len(pending), licence, licence_type, now)
             pending.append(_Pending(licence, list(licence.collect_events()), new=True))
 
         def extra(conn: Connection) -> None:
+            LicenceStore.insert_wrapped_holder_keys(conn, fresh_keys)
             if idempotency_key is not None and len(pending) == 1:
                 result = {"licence_id": str(pending[0].licence.id)}
                 LicenceStore.put_idempotent_result(
@@ -354,7 +355,7 @@ class LicenceService:
                 same_transaction(conn)
 
         self._commit(pending, extra)
-        return [self._view(p.row) for p in pending if p.row is not None]
+        return [self._view(p.row, catalogue) for p in pending if p.row is not None]
 
     def renew(
         self, licence_id: UUID, *, actor: str, valid_until: datetime | None = None, idempotency_key: str | None = None
@@ -566,8 +567,9 @@ class LicenceService:
         holder_id: str,
         serial: str | None,
         now: datetime,
+        catalogue: Catalogue | None = None,
     ) -> Licence:
-        department = self.catalogue.department(request.issuer)
+        department = (catalogue or self.catalogue).department(request.issuer)
         holder = HolderData(request.holder_name, holder_id)
         common: dict[str, Any] = {
             "licence_type": licence_type,
@@ -646,25 +648,34 @@ class LicenceService:
         events = [e for p in pending for e in p.events]
         previous = {p.licence.id: self.store.licence(p.licence.id) for p in pending if not p.new}
 
+        signers: dict[str, Any] = {}
+
         def project(conn: Connection, leaves: Sequence[int]) -> None:
             offset = 0
             history: list[tuple[UUID, int, str, int]] = []
+            new_rows = []
             for p in pending:
                 own = leaves[offset : offset + len(p.events)]
                 offset += len(p.events)
-                p.row = self._row(p, own, previous.get(p.licence.id))
-                LicenceStore.put_licence(conn, p.row, new=p.new)
+                p.row = self._row(p, own, previous.get(p.licence.id), signers)
+                if p.new:
+                    new_rows.append(p.row)
+                else:
+                    LicenceStore.put_licence(conn, p.row, new=p.new)
                 history += [
                     (p.licence.id, leaf, _KINDS[type(e)], _version_of(e, p.licence))
                     for e, leaf in zip(p.events, own, strict=True)
                 ]
+            LicenceStore.put_new_licences(conn, new_rows)
             LicenceStore.add_history(conn, history)
             if extra is not None:
                 extra(conn)
 
         self.recording.save(events, project)
 
-    def _row(self, p: _Pending, leaves: Sequence[int], previous: LicenceRow | None) -> LicenceRow:
+    def _row(
+        self, p: _Pending, leaves: Sequence[int], previous: LicenceRow | None, signers: dict[str, Any]
+    ) -> LicenceRow:
         licence = p.licence
         minted = [leaf for e, leaf in zip(p.events, leaves, strict=True) if isinstance(e, _MINTING)]
         reminded = None if previous is None else previous.reminded_stage
@@ -675,7 +686,7 @@ class LicenceService:
                 reminded = None
         if minted:
             minted_leaf = minted[-1]
-            token = b64url_encode(self._token(licence, minted_leaf))
+            token = b64url_encode(self._token(licence, minted_leaf, signers))
         else:
             assert previous is not None
             minted_leaf, token = previous.minted_leaf, previous.token
@@ -700,10 +711,13 @@ class LicenceService:
             identifier_check_ok=licence.identifier.check_ok,
         )
 
-    def _token(self, licence: Licence, minted_leaf: int) -> bytes:
+    def _token(self, licence: Licence, minted_leaf: int, signers: dict[Any, Any]) -> bytes:
         """The QR token of the licence's current version (DESIGN §6), signed by the issuer's current token key."""
         signed_at = licence.modified_on
-        _, signer = self.registry.token_signer(licence.issuer, signed_at)
+        key = (licence.issuer, signed_at)
+        if key not in signers:
+            signers[key] = self.registry.token_signer(licence.issuer, signed_at)[1]
+        signer = signers[key]
         claims = LicenceClaims(
             issuer=licence.issuer,
             subject=str(licence.identifier),
@@ -718,8 +732,8 @@ class LicenceService:
         )
         return sign_token(claims, signer)
 
-    def _view(self, row: LicenceRow) -> LicenceView:
-        catalogue = self.catalogue
+    def _view(self, row: LicenceRow, catalogue: Catalogue | None = None) -> LicenceView:
+        catalogue = catalogue or self.catalogue
         licence_type = catalogue.licence_type(row.type_code)
         department = catalogue.department(row.issuer)
         return LicenceView(

@@ -56,6 +56,19 @@ class SqlHolderKeyVault:
             found |= self._store.add_wrapped_holder_keys(missing)
         return {r: self._unwrap(r, found[r]) for r in refs}
 
+    def prepare_many(self, holder_refs: Iterable[str]) -> tuple[dict[str, bytes], dict[str, bytes]]:
+        """Keys of many holders with one read; new holders get fresh keys, returned wrapped for the caller to store
+        in its own transaction (`LicenceStore.insert_wrapped_holder_keys`), so issuing costs no extra commit."""
+        refs = sorted(set(holder_refs))
+        found = self._store.wrapped_holder_keys(refs)
+        keys = {r: self._unwrap(r, w) for r, w in found.items()}
+        fresh: dict[str, bytes] = {}
+        for ref in refs:
+            if ref not in keys:
+                keys[ref] = AESGCM.generate_key(bit_length=256)
+                fresh[ref] = self._wrap(ref, keys[ref])
+        return keys, fresh
+
     def get(self, holder_ref: str) -> bytes | None:
         """The holder's key, or None when there never was one or it was shredded."""
         wrapped = self._store.wrapped_holder_key(holder_ref)

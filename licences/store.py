@@ -365,6 +365,19 @@ class LicenceStore:
             )
 
     @staticmethod
+    def put_new_licences(conn: Connection, rows: Sequence[LicenceRow]) -> None:
+        """Insert many new licences and their identifiers (two statements)."""
+        if rows:
+            conn.execute(insert(licence_index), [r.values() for r in rows])
+            conn.execute(
+                insert(licence_identifiers),
+                [
+                    {"identifier": r.identifier, "licence_id": str(r.licence_id), "licence_version": r.licence_version}
+                    for r in rows
+                ],
+            )
+
+    @staticmethod
     def add_history(conn: Connection, rows: Sequence[tuple[UUID, int, str, int]]) -> None:
         """Append (licence id, leaf index, kind, licence version) rows to the history index."""
         if rows:
@@ -478,6 +491,12 @@ class LicenceStore:
                 except IntegrityError:
                     continue
         return self.wrapped_holder_keys(sorted(wrapped))
+
+    @staticmethod
+    def insert_wrapped_holder_keys(conn: Connection, wrapped: dict[str, bytes]) -> None:
+        """Store new holders' wrapped keys inside a command's transaction (a concurrent creator makes it fail)."""
+        if wrapped:
+            conn.execute(insert(holder_keys), [{"holder_ref": r, "wrapped_key": w} for r, w in wrapped.items()])
 
     def delete_holder_key(self, holder_ref: str) -> bool:
         """Shred: delete the holder's key row; True if there was one."""
