@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.errors import LedgerError, ProofError
 from licences import errors as le
+from seals.errors import MissingGlyphError, SealError
 from verify_api import problems as p
 from verify_api.errors import ApiKeyError
 from verify_api.middleware import request_id_of
@@ -38,6 +39,8 @@ DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
     le.ConcurrentUpdateError: p.CONCURRENT_UPDATE,
     le.IdempotencyConflictError: p.IDEMPOTENCY_CONFLICT,
     le.HolderDataShreddedError: p.HOLDER_DATA_SHREDDED,
+    SealError: p.SEAL_FAILED,
+    MissingGlyphError: p.UNRENDERABLE,
     ProofError: p.NOT_IN_LOG,
     LedgerError: p.LEDGER,
     ApiKeyError: p.FORBIDDEN,
@@ -113,6 +116,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
-    for cls in (le.LicenceError, LedgerError, ApiKeyError):
+    for cls in (le.LicenceError, LedgerError, ApiKeyError, SealError):
         app.add_exception_handler(cls, _on_domain)
     app.add_exception_handler(Exception, _on_unexpected)

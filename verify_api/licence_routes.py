@@ -6,6 +6,7 @@ name. The service checks that the department is authorised for the licence's typ
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 from uuid import UUID
 
@@ -13,10 +14,12 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime
 
 from licences.application import LicenceView
-from verify_api.apikeys import Role
+from trustledger.region import Region
+from trustledger.sealing import async_seal_licence_pdf
+from verify_api.apikeys import Principal, Role
 from verify_api.auth import IssuerKey, ReaderKey
 from verify_api.deps import IdempotencyKey, LicencesDep, RegionDep
-from verify_api.problems import FORBIDDEN, NOT_IMPLEMENTED, VALIDATION, ProblemError
+from verify_api.problems import FORBIDDEN, VALIDATION, ProblemError
 from verify_api.schemas import AmendIn, IssueIn, LicenceOut, LicencePage, ReinstateIn, RenewIn, RevokeIn, SuspendIn
 from verify_api.views import check_read, licence_out, may_read
 
@@ -168,17 +171,23 @@ def list_licences(
 @router.get(
     "/v1/licences/{licence_id}/pdf",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}, "description": "the sealed licence PDF (PAdES)"}},
+    responses={200: {"content": {"application/pdf": {}}, "description": "the sealed licence PDF (PAdES B-LTA)"}},
 )
-def licence_pdf(licence_id: LicenceRef, principal: IssuerKey, region: RegionDep) -> Response:
-    """The sealed PDF of the licence's current version (the department's e-seal, PAdES B-T or better)."""
+async def licence_pdf(licence_id: LicenceRef, principal: IssuerKey, region: RegionDep) -> Response:
+    """A freshly sealed PDF of the licence's current version (the department's e-seal, PAdES B-LTA with the region
+    TSA); its SHA-256 is recorded on the ledger (`DocumentSealed`, leaf in `X-Leaf-Index`) so the file can be
+    checked against the ledger later."""
+    view = await asyncio.to_thread(_readable, region, principal, licence_id)
+    sealed = await async_seal_licence_pdf(region, view.id)
+    headers = {
+        "Content-Disposition": f'inline; filename="{view.id}.pdf"',
+        "X-Leaf-Index": str(sealed.leaf_index),
+        "X-Content-SHA256": sealed.sha256,
+    }
+    return Response(sealed.pdf, media_type="application/pdf", headers=headers)
+
+
+def _readable(region: Region, principal: Principal, licence_id: str) -> LicenceView:
     view = region.licences.get(region.licences.resolve(licence_id))
     check_read(principal, view, region.catalogue)
-    seal_pdf = getattr(region, "seal_pdf", None)
-    if seal_pdf is None:
-        # NOT WIRED YET: the e-seal capability adds `Region.seal_pdf`; until then this is an honest 501.
-        raise ProblemError(NOT_IMPLEMENTED, "sealed PDFs are not wired into this region yet (e-seal capability)")
-    pdf: bytes = seal_pdf(view.id)
-    return Response(
-        pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{view.id}.pdf"'}
-    )
+    return view

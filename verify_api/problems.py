@@ -72,9 +72,10 @@ IDEMPOTENCY_CONFLICT = _register(
     "idempotency-conflict", 422, "This Idempotency-Key was already used for a different request"
 )
 HOLDER_DATA_SHREDDED = _register("holder-data-shredded", 410, "The holder's personal data has been erased")
+UNRENDERABLE = _register("unrenderable-text", 422, "The licence has text the PDF font cannot show")
+SEAL_FAILED = _register("seal-failed", 503, "The e-seal service could not seal the document; retry later")
 # -- the server ----------------------------------------------------------------------------------------------------
 LEDGER = _register("ledger", 400, "The ledger cannot serve this request")
-NOT_IMPLEMENTED = _register("not-implemented", 501, "Not available in this deployment yet")
 UNAVAILABLE = _register("unavailable", 503, "The service is not ready")
 LOG_INCONSISTENT = _register("log-inconsistent", 500, "The log does not match its stored hashes; run an audit")
 INTERNAL = _register("internal", 500, "Internal error")

@@ -255,16 +255,36 @@ class TokenCheckOut(BaseModel):
     checkpoint: CheckpointOut | None
 
 
-class PdfCheckOut(BaseModel):
-    """A checked sealed PDF: the seal's bottom line and reasons, and the licence it shows."""
+class PdfCheckItem(BaseModel):
+    """One check of a sealed PDF: passed (true), failed (false, with a stable code) or not evaluated (null)."""
 
+    ok: bool | None
+    code: str | None
+    detail: str
+
+
+class SealOut(BaseModel):
+    """Who sealed the PDF and when (from its signature and RFC 3161 time-stamp)."""
+
+    signer: str | None
+    signing_time: datetime | None
+    certificate_serial: str | None
+
+
+class PdfCheckOut(BaseModel):
+    """A checked sealed licence PDF: the verdict, every check, the seal, and the licence it shows as it is now."""
+
+    verdict: Literal["valid", "invalid"]
     valid: bool
     reason: str
     sha256: str
-    seal_intact: bool
-    seal_trusted: bool
-    on_ledger: bool | None
-    token: TokenCheckOut | None
+    checks: dict[str, PdfCheckItem] = Field(
+        description="intact, trusted_chain, certificate, timestamp, whole_document, on_ledger, licence_status"
+    )
+    seal: SealOut | None
+    identifier: str | None = Field(description="the licence identifier the PDF names")
+    licence: DisclosedLicence | None
+    sealed_version: int | None = Field(description="the licence version the PDF shows")
 
 
 # -- audit ------------------------------------------------------------------------------------------------------------

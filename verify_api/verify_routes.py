@@ -10,12 +10,22 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from licences.errors import InvalidFieldError
+from trustledger.seal_checks import PdfCheck, async_check_sealed_pdf
 from verify_api.auth import CheckerKey, VerifierKey
 from verify_api.deps import EvidenceDep, IdempotencyKey, RegionDep
 from verify_api.evidence import Evidence
 from verify_api.licence_routes import LicenceRef
-from verify_api.problems import INVALID_FIELD, NOT_IMPLEMENTED, UNSUPPORTED_MEDIA, ProblemError
-from verify_api.schemas import PdfCheckOut, TokenCheckOut, TokenIn, UseOut, VerifyIn, VerifyOut
+from verify_api.problems import INVALID_FIELD, UNSUPPORTED_MEDIA, ProblemError
+from verify_api.schemas import (
+    PdfCheckItem,
+    PdfCheckOut,
+    SealOut,
+    TokenCheckOut,
+    TokenIn,
+    UseOut,
+    VerifyIn,
+    VerifyOut,
+)
 from verify_api.tokens import TokenCheck, Verdict, check_token, parse_token
 from verify_api.views import disclosed
 
@@ -113,14 +123,32 @@ def verify_token(body: TokenIn, _: CheckerKey, region: RegionDep, evidence: Evid
         }
     },
 )
-async def verify_pdf(request: Request, _: CheckerKey) -> PdfCheckOut:
-    """Check an uploaded sealed licence PDF (raw `application/pdf` body, at most 10 MiB): seal, ledger, status."""
+async def verify_pdf(request: Request, _: CheckerKey, region: RegionDep) -> PdfCheckOut:
+    """Check an uploaded sealed licence PDF (raw `application/pdf` body, at most 10 MiB): the seal, the region's
+    seal PKI, its SHA-256 on the ledger and the licence's status now. Nothing in the file is fetched from."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/pdf":
         raise ProblemError(UNSUPPORTED_MEDIA, "send the PDF as the raw body with Content-Type: application/pdf")
-    region = request.app.state.region
-    validate_pdf = getattr(region, "validate_pdf", None)
-    if validate_pdf is None:
-        # NOT WIRED YET: PDF validation needs the region's seal CA and TSA roots from the e-seal capability
-        # (`Region.validate_pdf`); until then this is an honest 501 rather than a half check.
-        raise ProblemError(NOT_IMPLEMENTED, "PDF verification is not wired into this region yet (e-seal capability)")
-    raise ProblemError(NOT_IMPLEMENTED, "PDF verification wiring pending")
+    check = await async_check_sealed_pdf(region, await request.body())
+    return pdf_check_out(check)
+
+
+def pdf_check_out(check: PdfCheck) -> PdfCheckOut:
+    """The API form of a PDF check; the licence's fields only when the whole check passed."""
+    seal = check.seal
+    return PdfCheckOut(
+        verdict="valid" if check.valid else "invalid",
+        valid=check.valid,
+        reason=check.reason,
+        sha256=check.sha256,
+        checks={c.name: PdfCheckItem(ok=c.ok, code=c.code, detail=c.detail) for c in check.checks},
+        seal=None
+        if seal is None
+        else SealOut(
+            signer=seal.signer,
+            signing_time=seal.signing_time,
+            certificate_serial=None if seal.signer_serial is None else format(seal.signer_serial, "x"),
+        ),
+        identifier=check.identifier,
+        licence=None if check.licence is None else disclosed(check.licence, with_fields=check.valid),
+        sealed_version=check.sealed_version,
+    )

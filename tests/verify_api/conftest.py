@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from licences.synthetic import SyntheticHolders
@@ -143,3 +147,21 @@ def licence(http: TestClient, keys: Keys, citizen: Citizen) -> LicenceOut:
     return client_for(http, keys.issuer).issue(
         type_code=DRIVING, holder_id=citizen.id_number, holder_name=citizen.name, fields=driving_fields()
     )
+
+
+@pytest.fixture
+def live(region: Region) -> Iterator[str]:
+    """The app served by uvicorn on a free loopback port, in a thread (for a browser or an HTTP fuzzer)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(region), log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)

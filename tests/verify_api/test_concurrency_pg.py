@@ -20,11 +20,16 @@ import pytest
 
 from licences.synthetic import SyntheticHolders
 from tests.verify_api.conftest import DRIVING, driving_fields
+from trustledger.region import init_region
+from trustledger.settings import Settings
+from verify_api.apikeys import Role
 from verify_api.client import ApiProblem, TrustLedgerClient
+from verify_api.store import ApiKeyStore
 
 TRUSTLEDGER = str(Path(sys.executable).with_name("trustledger"))
-THREADS = 6
-PER_THREAD = 6
+POLICE = "11410100003615377U"
+THREADS = 4
+PER_THREAD = 5
 
 
 def _free_port() -> int:
@@ -45,12 +50,15 @@ def server(pg_schema: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]
         "TRUSTLEDGER_PUBLIC_RATE_LIMIT": "0",
         "TRUSTLEDGER_CHECKPOINT_INTERVAL": "0.2",
     }
-    assert _cli(env, "init").returncode == 0
-    keys = {}
-    for role, principal in (("issuer", "11410100003615377U"), ("verifier", "审批系统"), ("operator", "ops")):
-        made = _cli(env, "--json", "apikey", "create", "--role", role, "--principal", principal)
-        assert made.returncode == 0, made.stderr
-        keys[role] = json.loads(made.stdout)["key"]
+    region = init_region(Settings(home=tmp_path / "home", database_url=pg_schema), None, None, None)  # as `init`
+    try:
+        store = ApiKeyStore(region.store.engine)
+        keys = {
+            role.value: store.create(role, principal, "", region.clock()).key
+            for role, principal in ((Role.ISSUER, POLICE), (Role.VERIFIER, "审批系统"), (Role.OPERATOR, "ops"))
+        }
+    finally:
+        region.close()
     port = _free_port()
     proc = subprocess.Popen(
         [TRUSTLEDGER, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
@@ -127,14 +135,14 @@ def test_concurrent_writers_on_two_workers_keep_the_log_dense_and_the_audit_gree
     assert written == THREADS * PER_THREAD * 2 + THREADS * len(range(0, PER_THREAD, 3))
     # both workers answered (each labels its metrics with its pid)
     pids = set()
-    for _ in range(30):
+    for _ in range(200):  # each scrape is a new connection; the kernel hands it to either worker
         text = httpx.get(base + "/metrics", headers={"Authorization": f"Bearer {keys['operator']}"}).text
         pids |= set(re.findall(r'worker="(\d+)"', text))
         if len(pids) == 2:
             break
     assert len(pids) == 2
     size_after = int(httpx.get(base + "/checkpoint").text.splitlines()[1])
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while size_after < size_before + written and time.monotonic() < deadline:  # the signer runs every 0.2 s
         time.sleep(0.2)
         size_after = int(httpx.get(base + "/checkpoint").text.splitlines()[1])

@@ -175,7 +175,31 @@ def test_not_found_and_listing(http: TestClient, keys: Keys, licence: LicenceOut
     assert exc.value.status == 422
 
 
-def test_sealed_pdf_is_an_honest_501_until_e_seals_are_wired(http: TestClient, keys: Keys, licence: LicenceOut) -> None:
+def test_sealed_pdf_is_recorded_and_checks_out(http: TestClient, keys: Keys, licence: LicenceOut) -> None:
+    response = http.get(f"/v1/licences/{licence.id}/pdf", headers={"Authorization": f"Bearer {keys.issuer}"})
+    assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+    pdf = response.content
+    assert pdf.startswith(b"%PDF-")
+    sealed_leaf = int(response.headers["x-leaf-index"])
+    history = client_for(http, keys.auditor).history(licence.id)
+    assert [(e.kind, e.leaf_index) for e in history.events][-1] == ("sealed", sealed_leaf)
+    assert history.events[-1].event["pdf_sha256"] == response.headers["x-content-sha256"]
+    checker = client_for(http, keys.verifier)
+    good = checker.check_pdf(pdf)
+    assert (good.verdict, good.identifier, good.sealed_version) == ("valid", licence.identifier, 1)
+    assert all(c.ok for c in good.checks.values()), good.checks
+    assert good.licence is not None and good.licence.fields["vehicle_class"] == "C1"
+    assert good.seal is not None and good.seal.signer is not None and "交通管理" in good.seal.signer
+    tampered = bytearray(pdf)
+    tampered[len(pdf) // 3] ^= 0x20
+    bad = checker.check_pdf(bytes(tampered))
+    assert bad.verdict == "invalid" and not bad.valid
+    junk = checker.check_pdf(b"%PDF-1.7 this is not really a PDF")
+    assert junk.verdict == "invalid" and junk.checks["intact"].ok is False
+    client_for(http, keys.issuer).suspend(licence.id, reason="核查")
+    later = checker.check_pdf(pdf)
+    assert later.verdict == "invalid" and later.checks["licence_status"].ok is False
+    assert later.licence is not None and later.licence.fields == {}  # nothing disclosed for a failed check
     with pytest.raises(ApiProblem) as exc:
-        client_for(http, keys.issuer).pdf(licence.id)
-    _problem(exc, "not-implemented", 501)
+        client_for(http, keys.other_issuer).pdf(licence.id)
+    _problem(exc, "unauthorised-department", 403)

@@ -192,7 +192,7 @@ def test_each_role_is_admitted_or_refused_as_declared(
         response = http.request(access.method, access.path(licence), **kwargs)
         status = response.status_code
         if role in access.allowed:
-            ok = status not in (401, 403) and (status < 500 or status == 501)  # 501: PDF, until e-seals land
+            ok = status not in (401, 403) and status < 500
         else:
             ok = status == (401 if role == "anonymous" else 403)
             ok = ok and response.headers["content-type"].startswith("application/problem+json")
