@@ -46,7 +46,7 @@ OptionalKey = Annotated[Principal | None, Depends(optional_principal)]
 
 def require(*roles: Role) -> Callable[[Principal | None], Principal]:
     """A dependency admitting callers whose key has one of `roles`."""
-    wanted = ", ".join(r.value for r in roles)
+    wanted = " or ".join(r.value for r in roles)
 
     def dependency(principal: OptionalKey) -> Principal:
         if principal is None:
