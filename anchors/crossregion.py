@@ -51,7 +51,7 @@ CHECKPOINT_SYNC_INTERVAL = timedelta(seconds=1)
 NOT_IN_FORCE = frozenset({"not_yet_valid", "expired", "suspended", "revoked", "superseded"})
 _T = TypeVar("_T")
 MEMORY_CAP = 100_000  # proven leaves and checkpoints kept in memory (immutable facts; the database keeps them all)
-STATUS_THREADS = 16
+PEER_THREADS = 16  # concurrent reads from peers (status, leaf) across requests
 
 UNKNOWN_REGION = "unknown_region"
 PEER_FORKED = "peer_forked"
@@ -184,11 +184,11 @@ class CrossRegionVerifier:
         self._parsed: dict[str, tuple[str, TrustList]] = {}
         self._leaves: dict[tuple[str, int], ProvenLeaf] = {}
         self._checkpoints: dict[tuple[str, int], PeerCheckpoint] = {}
-        self._status_pool = ThreadPoolExecutor(STATUS_THREADS, thread_name_prefix="peer-status")
+        self._pool = ThreadPoolExecutor(PEER_THREADS, thread_name_prefix="peer-read")
 
     def close(self) -> None:
-        """Stop the status threads (requests under way finish first)."""
-        self._status_pool.shutdown(wait=True)
+        """Stop the peer-read threads (reads under way finish first)."""
+        self._pool.shutdown(wait=True)
 
     def verify(self, token: bytes) -> CrossRegionResult:
         """The verdict on a peer region's licence token (raw COSE_Sign1 bytes); never raises for a bad token."""
@@ -227,7 +227,7 @@ class CrossRegionVerifier:
             raise _Stop(CrossVerdict.REFUSED, TYPE_NOT_ACCEPTED, problem)
         # (7), asked now, answered while we check (6): the peer's word on the licence, only for an authentic token
         source = self.source_for(work.view.peer.base_url)
-        asked = self._status_pool.submit(source.licence_status, work.origin, b64url_encode(work.token))
+        asked = self._pool.submit(source.licence_status, work.origin, b64url_encode(work.token))
         try:
             # (6): the minting event on the peer's log, under a checkpoint we verified
             self._inclusion(work, source)
@@ -334,8 +334,10 @@ class CrossRegionVerifier:
                 cp = self._checkpoint(origin, cached.tree_size)
                 return self._included(cp, index, cached.leaf_data, cached.proof), cached.leaf_data
             cp = self._covering(origin, index)
-            data = source.leaf(index)
-            evidence = self._included(cp, index, data, source.inclusion_proof(index, cp.size))
+            reading = self._pool.submit(source.leaf, index)  # the leaf and its proof: two reads, asked at once
+            proof = source.inclusion_proof(index, cp.size)
+            data = reading.result()
+            evidence = self._included(cp, index, data, proof)
         except VerificationError as exc:
             raise _Stop(CrossVerdict.INVALID, NOT_IN_PEER_LOG, str(exc)) from exc
         leaf = ProvenLeaf(origin, index, data, cp.size, evidence.proof, self.federation.clock())

@@ -222,7 +222,9 @@ def peers_accept(
     if not none and not codes:
         raise fail("--types: no licence type code given", 2)
     with region() as r, _anchors_errors():
-        peer = region_federation(r, http_client()).peer(origin)
+        peer = anchor_store(r).peer(origin)
+        if peer is None:
+            raise fail(f"no peer {origin!r} is registered: `trustledger peers add URL` first")
         listed = stored_trust_list(peer)
         if listed is not None:
             offered = {t for issuer in listed.issuers for t in issuer.licence_types}
