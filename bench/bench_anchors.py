@@ -1,26 +1,44 @@
-"""Witness cosigning rate: C2SP tlog-witness add-checkpoint against raw Ed25519 sign + verify of the same bytes.
+"""Witness cosigning rate, and cross-region verification latency against local verification.
+
+Witness: C2SP tlog-witness add-checkpoint against raw Ed25519 sign + verify of the same bytes.
 
 Ours, per checkpoint: parse the request, verify the log's signature on the note, verify the RFC 9162 consistency
 proof from the last cosigned size, compare-and-swap the stored state (SQLite file; PostgreSQL when reachable), and
 sign the cosignature/v1 message. Baseline, measured in the same run: `cryptography`'s Ed25519 verify of the log
 signature over the same note text plus Ed25519 sign of the same cosigned message — the floor any witness pays.
 A third row runs the same checks against an in-memory state, to show what the database round trips cost.
-Run: `python -m bench anchors [--quick]`.
+
+Cross-region (issue 7, goal ratio <= 1.5): regions A (河南) and B (江苏) as two `trustledger serve` processes on
+loopback (SQLite, rate limit off), peered and synced, B recognising A's business licences; A issues licences and B
+verifies each once, so B holds A's trust list, checkpoint and the proven minting leaves ("peer data cached"). Then,
+interleaved request by request over kept-alive connections: ours = `POST B/v1/federation/verify` with A's token (B:
+token under A's cached trust list, cached inclusion re-checked against B's stored checkpoint, acceptance rule, A's
+status over HTTP, the use written to B's ledger); baseline = `POST A/v1/federation/verify` with the same token (A's
+own licence: the ledger check and the use recorded on the licence). A second row times the verification alone in this
+process: `CrossRegionVerifier.verify` on B's data (A's status still over HTTP) against `check_token` on A's. A third
+row is the first verification of each licence (B has not proven its leaf yet), timed during the warm-up.
+Run: `python -m bench anchors [--quick]`; the cross-region section alone: `python -m bench.bench_anchors --crossregion`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import create_engine, text
@@ -236,12 +254,234 @@ def run(quick: bool) -> list[dict[str, Any]]:
                 )
             if close is not None:
                 close()
-    return rows
+    return rows + crossregion_rows(quick)
+
+
+# -- cross-region verification ---------------------------------------------------------------------------------------
+
+XR_BUSINESS = "11100000000013338W001"
+XR_ISSUER = "11410100007409378P"  # 郑州市市场监督管理局
+XR_USE = {"matter_code": "320100-KB-001", "purpose": "跨省通办 开办企业", "consent": "授权书 bench"}
+
+
+@dataclass
+class _Region:
+    code: str
+    name: str
+    origin: str
+    home: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTLEDGER_")}
+        return env | {
+            "TRUSTLEDGER_HOME": str(self.home),
+            "TRUSTLEDGER_PUBLIC_BASE_URL": self.url,
+            "TRUSTLEDGER_PUBLIC_RATE_LIMIT": "0",
+            "TRUSTLEDGER_REMIND_IN_SERVE": "false",
+        }
+
+    def cli(self, *args: str) -> Any:
+        from typer.testing import CliRunner
+
+        from trustledger.cli import app
+
+        env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("TRUSTLEDGER_")}
+        env |= {k: v for k, v in self.env().items() if k.startswith("TRUSTLEDGER_")}
+        result = CliRunner().invoke(app, ["--json", *args], env=env)
+        if result.exit_code != 0:
+            raise RuntimeError(f"trustledger {' '.join(args)}: {result.stderr}")
+        return json.loads(result.stdout) if result.stdout.strip() else None
+
+    def settings(self) -> Any:
+        from trustledger.settings import Settings
+
+        return Settings(home=self.home, public_base_url=self.url, public_rate_limit=0)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(regions: list[_Region], directory: Path) -> None:
+    exe = str(Path(sys.executable).with_name("trustledger"))
+    inits = []
+    for r in regions:
+        args = [exe, "init", "--region-code", r.code, "--region-name", r.name, "--origin", r.origin]
+        inits.append(subprocess.Popen(args, env=r.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    for p in inits:
+        if p.wait(300) != 0:
+            raise RuntimeError("trustledger init failed")
+    for r in regions:
+        log = (directory / f"{r.port}.log").open("wb")
+        args = [exe, "serve", "--port", str(r.port)]
+        r.proc = subprocess.Popen(args, env=r.env(), stdout=log, stderr=subprocess.STDOUT)
+    for r in regions:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(r.url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or (r.proc is not None and r.proc.poll() is not None):
+                raise RuntimeError(f"{r.origin} did not start")
+            time.sleep(0.1)
+
+
+def _issue_tokens(a: _Region, count: int) -> list[str]:
+    from licences.synthetic import SyntheticHolders
+    from trustledger.region import open_region
+
+    holders = SyntheticHolders(seed=7)
+    fields = {
+        "legal_representative": "张三",
+        "established_on": "2023-04-03",
+        "address": "河南省郑州市金水区花园路 1 号",
+    }
+    region = open_region(a.settings())
+    try:
+        tokens = []
+        for _ in range(count):
+            org = holders.organisation()
+            view = region.licences.issue(
+                type_code=XR_BUSINESS, issuer=XR_ISSUER, holder_id=org.uscc, holder_name=org.name, fields=fields
+            )
+            tokens.append(view.qr_url)
+        region.sign_checkpoint()
+        return tokens
+    finally:
+        region.close()
+
+
+def _post_timer(client: httpx.Client, url: str, key: str) -> Callable[[str], float]:
+    headers = {"Authorization": f"Bearer {key}"}
+
+    def post(token: str) -> float:
+        start = time.perf_counter()
+        response = client.post(url + "/v1/federation/verify", json={"token": token, **XR_USE}, headers=headers)
+        elapsed = time.perf_counter() - start
+        if response.status_code != 200 or response.json()["verdict"] != "valid":
+            raise RuntimeError(f"{url}: {response.status_code} {response.text[:300]}")
+        return elapsed
+
+    return post
+
+
+def _interleaved(
+    ours: Callable[[str], float], base: Callable[[str], float], tokens: list[str], runs: int
+) -> tuple[float, float]:
+    """Medians over runs of the per-request median, ours and baseline alternating request by request."""
+    o_runs, b_runs = [], []
+    for _ in range(runs):
+        o, b = [], []
+        for token in tokens:
+            o.append(ours(token))
+            b.append(base(token))
+        o_runs.append(statistics.median(o))
+        b_runs.append(statistics.median(b))
+    return statistics.median(o_runs), statistics.median(b_runs)
+
+
+def _in_process(a: _Region, b: _Region, tokens: list[str], runs: int) -> tuple[float, float]:
+    from signatures.cose import parse_token_text
+    from trustledger.crossregion import cross_region_verifier, verify_http_client
+    from trustledger.region import open_region
+    from verify_api.tokens import check_token
+
+    ra, rb = open_region(a.settings()), open_region(b.settings())
+    http = verify_http_client()
+    try:
+        verifier = cross_region_verifier(rb, http)
+        data = [parse_token_text(t) for t in tokens]
+        by_token = dict(zip(tokens, data, strict=True))
+
+        def ours(token: str) -> float:
+            start = time.perf_counter()
+            if not verifier.verify(by_token[token]).valid:
+                raise RuntimeError("cross-region verification failed in process")
+            return time.perf_counter() - start
+
+        def base(token: str) -> float:
+            start = time.perf_counter()
+            if not check_token(ra, by_token[token]).valid:
+                raise RuntimeError("local verification failed in process")
+            return time.perf_counter() - start
+
+        try:
+            return _interleaved(ours, base, tokens, runs)
+        finally:
+            verifier.close()
+    finally:
+        http.close()
+        ra.close()
+        rb.close()
+
+
+def crossregion_rows(quick: bool) -> list[dict[str, Any]]:
+    """Rows: B verifying A's licence against A verifying it, over HTTP (use recorded) and in process (checks only)."""
+    count, runs = (20, 3) if quick else (100, 5)
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        a = _Region("410000", "河南省", "ledger.ha.gov.example/log", directory / "ha", _free_port())
+        b = _Region("320000", "江苏省", "ledger.js.gov.example/log", directory / "js", _free_port())
+        try:
+            _start([a, b], directory)
+            a.cli("peers", "add", b.url)
+            b.cli("peers", "add", a.url)
+            b.cli("peers", "accept", a.origin, "--types", XR_BUSINESS)
+            tokens = _issue_tokens(a, count)
+            b.cli("peers", "sync")
+            keys = [r.cli("apikey", "create", "--role", "verifier", "--principal", "bench")["key"] for r in (a, b)]
+            with httpx.Client(timeout=30, trust_env=False) as client:
+                cross, local = _post_timer(client, b.url, keys[1]), _post_timer(client, a.url, keys[0])
+                # First verification of each licence: B fetches and proves the minting leaf (two more round trips
+                # to A, and a sync when its checkpoint is older than the leaf); A's is the same as every later one.
+                first = [(cross(token), local(token)) for token in tokens]
+                cold_ours, cold_base = statistics.median(f[0] for f in first), statistics.median(f[1] for f in first)
+                http_ours, http_base = _interleaved(cross, local, tokens, runs)
+            fn_ours, fn_base = _in_process(a, b, tokens, runs)
+        finally:
+            for r in (a, b):
+                if r.proc is not None:
+                    r.proc.terminate()
+                    r.proc.wait(30)
+    what = f"{count} licences × {runs} runs, interleaved, medians"
+    return [
+        _row(
+            "cross-region verify (B) vs local (A), HTTP",
+            http_ours,
+            http_base,
+            "s/request",
+            f"POST /v1/federation/verify, use recorded in both; {what}; goal ratio <= 1.5",
+        ),
+        _row(
+            "  same, first verification of each licence",
+            cold_ours,
+            cold_base,
+            "s/request",
+            f"B fetches the minting leaf and its proof from A (not cached yet); {count} licences, once each",
+        ),
+        _row(
+            "  same, verification only, in process",
+            fn_ours,
+            fn_base,
+            "s/verification",
+            "CrossRegionVerifier.verify (A's status over HTTP) vs check_token on A's ledger",
+        ),
+    ]
 
 
 if __name__ == "__main__":
-    import sys
-
     from bench.__main__ import print_table
 
-    print_table([("anchors", r) for r in run("--quick" in sys.argv)])
+    quick = "--quick" in sys.argv
+    rows = crossregion_rows(quick) if "--crossregion" in sys.argv else run(quick)  # --crossregion: that section only
+    print_table([("anchors", r) for r in rows])
