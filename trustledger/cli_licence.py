@@ -254,3 +254,27 @@ def use(
         if not CTX.json:
             sys.stderr.write(f"use refused: {result.refusal_reason}\n")
         raise typer.Exit(1)
+
+
+@licence_app.command("shred-holder")
+def shred_holder(
+    holder: Annotated[str, typer.Argument(help="the holder's resident ID number or USCC")],
+    yes: Annotated[bool, typer.Option("--yes", help="confirm: this cannot be undone")] = False,
+) -> None:
+    """Erase a holder (right to erasure): destroy their data key and reminder contacts; every leaf still verifies."""
+    if not yes:
+        raise fail("shredding cannot be undone: repeat with --yes", 2)
+    from licences.store_outbox import OutboxStore  # the reminder contacts live beside the outbox
+
+    with region() as r:
+        try:
+            digest = r.licences.holder_digest_of(holder)
+            r.licences.shred_holder(holder)
+        except InvalidFieldError as exc:
+            raise fail(str(exc)) from exc
+        contacts = OutboxStore(r.store.engine).forget_holder(digest)
+        emit(
+            {"holder_digest": digest, "shredded": True, "contacts_removed": contacts},
+            f"holder {digest} shredded: personal data in their licences can no longer be opened "
+            f"({contacts} reminder contact(s) removed)",
+        )
