@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from signatures.errors import MalformedError, VerificationError
-from signatures.note import MAX_SIGNATURES, raw_public_key, split_note
+from signatures.note import MAX_SIGNATURES, raw_public_key, split_note, split_vkey
 
 ALG_COSIGNATURE_V1 = 0x04
 MAX_TIMESTAMP = 2**63 - 1
@@ -115,17 +115,8 @@ class CosignatureVerifier:
 
 def parse_cosigner_key(text: str) -> CosignatureVerifier:
     """Parse a cosigner vkey strictly: type byte 0x04, 32-byte key, and a key ID that matches both."""
-    parts = text.strip().split("+", 2)
-    if len(parts) != 3 or not re.fullmatch(r"[0-9a-f]{8}", parts[1]):
-        raise MalformedError("witness key must be <name>+<8 hex digits>+<base64 key>")
-    name, hex_id, b64 = parts
-    try:
-        raw = base64.b64decode(b64, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise MalformedError("witness key: not valid base64") from exc
-    if len(raw) != 33 or raw[0] != ALG_COSIGNATURE_V1:
-        raise MalformedError("witness key must hold 0x04 followed by a 32-byte Ed25519 key (tlog-cosignature/v1)")
-    verifier = CosignatureVerifier(name, raw[1:])
+    name, hex_id, key = split_vkey(text, ALG_COSIGNATURE_V1, "witness key")
+    verifier = CosignatureVerifier(name, key)
     if verifier.key_id.hex() != hex_id:
         raise MalformedError("witness key ID does not match its name and key")
     return verifier

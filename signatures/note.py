@@ -83,16 +83,25 @@ class NoteVerifier:
         return True
 
 
-def parse_verifier_key(text: str) -> NoteVerifier:
-    """Parse a Go-note verifier key string strictly; the embedded key id must match name and key."""
+def split_vkey(text: str, alg: int, what: str = "verifier key") -> tuple[str, str, bytes]:
+    """Split a `<name>+<8 hex>+<base64(alg ‖ 32-byte key)>` vkey strictly; returns (name, key id hex, raw key).
+
+    The same shape serves note verifier keys (alg 0x01) and tlog-cosignature witness keys (alg 0x04).
+    """
     parts = text.strip().split("+", 2)
     if len(parts) != 3 or not re.fullmatch(r"[0-9a-f]{8}", parts[1]):
-        raise MalformedError("verifier key must be <name>+<8 hex digits>+<base64 key>")
+        raise MalformedError(f"{what} must be <name>+<8 hex digits>+<base64 key>")
     name, hex_id, b64 = parts
-    raw = _b64decode(b64, "verifier key")
-    if len(raw) != 33 or raw[0] != ALG_ED25519:
-        raise MalformedError("verifier key must hold 0x01 followed by a 32-byte Ed25519 key")
-    verifier = NoteVerifier(name, raw[1:])
+    raw = _b64decode(b64, what)
+    if len(raw) != 33 or raw[0] != alg:
+        raise MalformedError(f"{what} must hold 0x{alg:02x} followed by a 32-byte Ed25519 key")
+    return name, hex_id, raw[1:]
+
+
+def parse_verifier_key(text: str) -> NoteVerifier:
+    """Parse a Go-note verifier key string strictly; the embedded key id must match name and key."""
+    name, hex_id, key = split_vkey(text, ALG_ED25519)
+    verifier = NoteVerifier(name, key)
     if verifier.key_id.hex() != hex_id:
         raise MalformedError("verifier key id does not match its name and key")
     return verifier
