@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 from uuid import UUID
 
 from sqlalchemy import (
@@ -159,6 +159,10 @@ registry_keys = Table(
 )
 
 
+@overload
+def aware(value: datetime) -> datetime: ...
+@overload
+def aware(value: None) -> None: ...
 def aware(value: datetime | None) -> datetime | None:
     """SQLite hands back naive date-times; every time we store is UTC, so say so."""
     if value is None or value.tzinfo is not None:

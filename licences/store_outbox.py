@@ -51,6 +51,7 @@ from sqlalchemy.exc import IntegrityError
 from licences.catalogue.model import Channel
 from licences.errors import InvalidFieldError, OutboxError
 from licences.reminders import OutboxMessage, OwnerKind, Recipient, Topic
+from licences.store import aware
 
 metadata = MetaData()
 _when = DateTime(timezone=True)
@@ -102,13 +103,6 @@ subscriptions_table = Table(
 )
 
 PENDING, SENT, DEAD, CANCELLED = "pending", "sent", "dead", "cancelled"
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite returns naive date-times; every time stored here is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 def _utc(value: datetime) -> datetime:
@@ -488,7 +482,7 @@ def _row(m: OutboxMessage, now: datetime) -> dict[str, Any]:
 
 def _delivery(r: Any) -> Delivery:
     active = r["active"] is not None and bool(r["active"])
-    lease_until = _aware(r["lease_until"])
+    lease_until = aware(r["lease_until"])
     assert lease_until is not None
     return Delivery(
         id=UUID(r["id"]),
@@ -506,7 +500,7 @@ def _delivery(r: Any) -> Delivery:
 
 
 def _outbox_row(r: Any) -> OutboxRow:
-    available_at, created_at = _aware(r["available_at"]), _aware(r["created_at"])
+    available_at, created_at = aware(r["available_at"]), aware(r["created_at"])
     assert available_at is not None and created_at is not None
     return OutboxRow(
         id=UUID(r["id"]),
@@ -519,7 +513,7 @@ def _outbox_row(r: Any) -> OutboxRow:
         failures=int(r["failures"]),
         available_at=available_at,
         created_at=created_at,
-        sent_at=_aware(r["sent_at"]),
+        sent_at=aware(r["sent_at"]),
         last_error=r["last_error"],
         stage=r["stage"],
         month=r["month"],

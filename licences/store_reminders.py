@@ -9,21 +9,17 @@ million licences never holds one long transaction or skips a row that another wo
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, Engine, and_, case, func, literal, or_, select, tuple_
 
 from licences.reminders import DigestItem, DueLicence, StageWindow
-from licences.store import licence_index
+from licences.store import aware, licence_index
 
 _ACTIVE = "active"
 _REVOKED = "revoked"
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _key(valid_until: datetime, licence_id: str) -> Any:
@@ -102,7 +98,7 @@ class ReminderScan:
                     type_code=r.type_code,
                     issuer=r.issuer,
                     holder_digest=r.holder_digest,
-                    valid_until=_aware(r.valid_until),
+                    valid_until=aware(r.valid_until),
                     stage=int(r.stage),
                 )
                 for r in rows
@@ -129,4 +125,4 @@ class ReminderScan:
             .order_by(li.valid_until, li.licence_id)
         )
         with self.engine.connect() as conn:
-            return [DigestItem(r.identifier, r.type_code, _aware(r.valid_until)) for r in conn.execute(query)]
+            return [DigestItem(r.identifier, r.type_code, aware(r.valid_until)) for r in conn.execute(query)]
