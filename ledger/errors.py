@@ -20,3 +20,14 @@ class AuditFailure(LedgerError):
         super().__init__(f"first bad index {index}: {reason}")
         self.index = index
         self.reason = reason
+
+
+class BusyError(StorageError):
+    """The log's writer could not be had in time (queue full or lock wait over): retry after `retry_after` seconds.
+
+    Raised instead of waiting without bound, so a server under load answers "retry" rather than stalling.
+    """
+
+    def __init__(self, reason: str, retry_after: float = 1.0) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after

@@ -1,0 +1,83 @@
+"""The one clock provider: the only code that reads the wall clock or the monotonic clock.
+
+Every service, loop, cache and route is handed a `Clock` from the composition root (`trustledger`), so a test (or a
+drill) chooses the instant a whole region sees. A clock is called for the current instant (timezone-aware UTC) and
+asked `monotonic()` for durations and cache ages; a clock that is moved by hand moves both together.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Clock", "OffsetClock", "StartedClock", "SystemClock", "system_clock"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """A source of time: `clock()` is now (aware, UTC); `clock.monotonic()` is seconds for measuring intervals."""
+
+    def __call__(self) -> datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin that never go backwards (durations, cache ages, deadlines)."""
+        ...
+
+
+class SystemClock:
+    """The machine's clock: wall time in UTC and `time.monotonic()`."""
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+system_clock = SystemClock()
+
+
+class OffsetClock:
+    """Another clock shifted by a fixed offset (a drill: what would this region decide an hour from now?)."""
+
+    def __init__(self, base: Clock, offset: timedelta) -> None:
+        self.base = base
+        self.offset = offset
+
+    def __call__(self) -> datetime:
+        return self.base() + self.offset
+
+    def monotonic(self) -> float:
+        return self.base.monotonic()
+
+    def __repr__(self) -> str:
+        return f"OffsetClock({self.base!r}, {self.offset!r})"
+
+
+class StartedClock:
+    """A clock that starts at a chosen instant and then ticks with another clock's monotonic time.
+
+    Lets a server started by a test (or a rehearsal) live at a chosen date while timeouts and waits stay real.
+    """
+
+    def __init__(self, start: datetime, base: Clock = system_clock) -> None:
+        if start.tzinfo is None:
+            raise ValueError("the start instant must be timezone-aware")
+        self.base = base
+        self.start = start.astimezone(UTC)
+        self._origin = base.monotonic()
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(seconds=self.base.monotonic() - self._origin)
+
+    def monotonic(self) -> float:
+        return self.base.monotonic()
+
+    def __repr__(self) -> str:
+        return f"StartedClock({self.start.isoformat()})"
