@@ -20,6 +20,7 @@ a peer this region federates with, or a licence type it does not recognise from 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,7 +46,8 @@ from signatures.trustlist import TrustList
 MINTING_EVENTS = frozenset({"LicenceIssued", "LicenceRenewed", "LicenceAmended"})
 # On-demand syncs, per peer: for a trust list (stale, or a key we do not know: anyone can forge such a token) at
 # most every 10 s; for a checkpoint covering an authentic token's leaf (only an issuer's key can ask) every second,
-# the pace at which a region signs checkpoints anyway.
+# the pace at which a region signs checkpoints anyway. A checkpoint sync asked for within that second waits for the
+# rest of it rather than giving up: a licence minted a moment ago is then confirmed, not left "unconfirmed".
 TRUST_LIST_SYNC_INTERVAL = timedelta(seconds=10)
 CHECKPOINT_SYNC_INTERVAL = timedelta(seconds=1)
 NOT_IN_FORCE = frozenset({"not_yet_valid", "expired", "suspended", "revoked", "superseded"})
@@ -174,8 +176,10 @@ class CrossRegionVerifier:
         store: CrossRegionStore,
         source_for: Callable[[str], PeerLicenceSource],
         stream_of: Callable[[str], str | None],
+        wait: Callable[[float], None] = time.sleep,
     ) -> None:
         self.federation = federation
+        self._wait = wait
         self.store = store
         self.source_for = source_for  # by peer base URL
         self.stream_of = stream_of  # licence identifier → the stream id its minting events are recorded under
@@ -296,9 +300,14 @@ class CrossRegionVerifier:
         interval = TRUST_LIST_SYNC_INTERVAL if wanted == "trust list" else CHECKPOINT_SYNC_INTERVAL
         with self._lock:
             last = self._last_sync.get((origin, wanted))
-            if last is not None and now - last < interval:
-                return f"not retried: last on-demand sync for a {wanted} {(now - last).total_seconds():.1f} s ago"
-            self._last_sync[(origin, wanted)] = now
+            delay = 0.0 if last is None else min((last + interval - now).total_seconds(), interval.total_seconds())
+            if delay > 0 and wanted == "trust list":
+                ago = interval.total_seconds() - delay
+                return f"not retried: last on-demand sync for a {wanted} {ago:.1f} s ago"
+            delay = max(delay, 0.0)
+            self._last_sync[(origin, wanted)] = now + timedelta(seconds=delay)
+        if delay:
+            self._wait(delay)
         try:
             self.federation.sync(origin)
         except ForkDetectedError:

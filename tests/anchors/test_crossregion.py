@@ -360,3 +360,26 @@ def test_a_fork_found_by_the_on_demand_sync_is_raised_and_refuses(world: World, 
     alarms = world.federation.store.alarms(ORIGIN)
     assert [a.kind for a in alarms] == ["fork-inconsistent"]
     forked_store.close()
+
+
+def test_a_licence_minted_a_moment_after_the_last_sync_waits_for_the_next_one_and_is_confirmed(
+    world: World,
+) -> None:
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        world.clock.advance(seconds=seconds)
+
+    verifier = CrossRegionVerifier(world.federation, world.store, lambda _: world.peer, stream_of, wait=wait)
+    try:
+        world.accept(TYPE)
+        first = verifier.verify(world.peer.mint(1))  # beyond our verified checkpoint: synced on demand
+        assert first.verdict is CrossVerdict.VALID and waits == []
+        world.clock.advance(seconds=0.25)
+        second = verifier.verify(world.peer.mint(2))  # needs a newer checkpoint within the second: waits, then syncs
+        assert second.verdict is CrossVerdict.VALID, codes(second)
+        assert waits == [0.75]
+        assert second.inclusion is not None and second.inclusion.checkpoint.size == world.peer.log.size()
+    finally:
+        verifier.close()
