@@ -4,6 +4,13 @@ One code path for SQLite (embedded default, WAL) and PostgreSQL. Writers are ser
 `BEGIN IMMEDIATE`, PostgreSQL's transaction-scoped advisory lock. Inside that lock the next leaf index is
 `max(leaf_index) + 1`, so indexes are dense whatever rolls back (no sequence, no gaps).
 
+A write is a unit of work: one connection, one transaction. Inside it, every read and nested write of the same store
+in the same thread joins that transaction, and asking the pool for a second connection is refused at once (it could
+only wait for connections held by requests that are themselves waiting for this writer: a deadlock). Before a writer
+takes a connection it passes an in-process gate with a bounded queue and a bounded wait; the database lock wait is
+bounded too (SQLite busy timeout, PostgreSQL `lock_timeout`). Whatever cannot be had in time raises `BusyError`,
+which servers answer with 503 and Retry-After.
+
 Tree layout (ADR 0002): a tile at level L holds up to 256 hashes of height-8L nodes, as in C2SP tlog-tiles.
 Level-0 entries are the leaf hashes, kept in each event row; a tile that becomes full is written once, immutable,
 with its root (the height-8(L+1) node, an entry of the level-L+1 tile). Partial tiles are never written: their
@@ -39,9 +46,10 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import NullPool
 
-from ledger.errors import LedgerError, StorageError
+from ledger.errors import BusyError, LedgerError, StorageError
 from ledger.merkle import EMPTY_ROOT, Node, decompose, fold, node_hash, root_of
 
 TILE_HEIGHT = 8
@@ -86,17 +94,94 @@ checkpoints_table = Table(
 )
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+@dataclass(frozen=True)
+class WriteLimits:
+    """How long and how many: the bounds that turn contention into a prompt "retry later" instead of a stall.
+
+    `pool_size`/`max_overflow`: connections per process; `pool_timeout`: seconds to wait for one; `lock_timeout`:
+    seconds a writer waits for the log's lock (in process and in the database); `queue`: writers that may wait in
+    this process before new ones are refused at once; `retry_after`: the seconds a refused client is told to wait.
+    """
+
+    pool_size: int = 10
+    max_overflow: int = 10
+    pool_timeout: float = 5.0
+    lock_timeout: float = 5.0
+    queue: int = 256
+    retry_after: int = 1
+
+    def __post_init__(self) -> None:
+        if self.pool_size < 1 or self.max_overflow < 0 or self.queue < 1 or self.retry_after < 1:
+            raise StorageError("pool_size and queue must be >= 1, max_overflow >= 0, retry_after >= 1")
+        if not (0 < self.pool_timeout <= 600 and 0 < self.lock_timeout <= 600):
+            raise StorageError("pool_timeout and lock_timeout must be in (0, 600] seconds")
+
+
+def make_engine(url: str, *, limits: WriteLimits | None = None) -> Engine:
     """An engine for the ledger database; SQLite gets WAL, a busy timeout and explicit transaction control."""
+    limits = limits or WriteLimits()
     if url.startswith("sqlite"):
+        memory = ":memory:" in url
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30.0},
-            poolclass=NullPool if ":memory:" in url else None,
+            connect_args={"check_same_thread": False, "timeout": limits.lock_timeout},
+            poolclass=NullPool if memory else None,
+            **({} if memory else _pool_args(limits)),
         )
         _sqlite_transactions(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **_pool_args(limits))
+
+
+def _pool_args(limits: WriteLimits) -> dict[str, Any]:
+    return {"pool_size": limits.pool_size, "max_overflow": limits.max_overflow, "pool_timeout": limits.pool_timeout}
+
+
+def as_busy(exc: BaseException, retry_after: int = 1) -> BusyError | None:
+    """The `BusyError` a database error means, or None: no pooled connection in time, or the lock wait ran out.
+
+    SQLite says "database is locked" when its busy timeout ends; PostgreSQL raises SQLSTATE 55P03
+    (lock_not_available) when `lock_timeout` ends; the pool raises its own TimeoutError.
+    """
+    if isinstance(exc, BusyError):
+        return exc
+    if isinstance(exc, sa_exc.TimeoutError):
+        return BusyError("no database connection was free in time", retry_after)
+    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    if getattr(orig, "sqlstate", None) == "55P03" or "database is locked" in str(orig):
+        return BusyError("the log's writer lock was not free in time", retry_after)
+    return None
+
+
+class _WriterGate:
+    """The in-process queue in front of the log's lock: bounded in length and in wait, checked before any connection.
+
+    Only the writer that holds the gate holds a pooled connection for writing, so waiting writers cannot starve the
+    pool that readers (and the holder) need.
+    """
+
+    def __init__(self, limits: WriteLimits) -> None:
+        self._limits = limits
+        self._lock = threading.Lock()
+        self._count = threading.Lock()
+        self._waiting = 0
+
+    def acquire(self) -> None:
+        with self._count:
+            if self._waiting >= self._limits.queue:
+                raise BusyError(f"{self._waiting} writers are already waiting", self._limits.retry_after)
+            self._waiting += 1
+        try:
+            if not self._lock.acquire(timeout=self._limits.lock_timeout):
+                raise BusyError(
+                    f"waited {self._limits.lock_timeout:g} s for the log's writer", self._limits.retry_after
+                )
+        finally:
+            with self._count:
+                self._waiting -= 1
+
+    def release(self) -> None:
+        self._lock.release()
 
 
 def _sqlite_transactions(engine: Engine) -> None:
@@ -181,11 +266,15 @@ def push_leaves(edge: _Edge, leaf_hashes: Sequence[bytes]) -> list[TileRow]:
 class LedgerStore:
     """Storage of one region's log: events, tiles, checkpoints, and the writer lock."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, limits: WriteLimits | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         if self.dialect not in ("sqlite", "postgresql"):
             raise StorageError(f"unsupported database {self.dialect!r}")
+        self.limits = limits or WriteLimits()
+        self._gate = _WriterGate(self.limits)
+        self._unit = threading.local()  # .conn: this thread's open unit of work on this store, if any
+        event.listen(engine, "checkout", self._refuse_second_connection)
         self._edge: _Edge | None = None
         self._edge_lock = threading.Lock()
         self._tiles: OrderedDict[tuple[int, int], bytes] = OrderedDict()
@@ -197,9 +286,9 @@ class LedgerStore:
         self._insert_sql = f"INSERT INTO ledger_events ({columns}) VALUES ({placeholders})"  # noqa: S608 - no data
 
     @classmethod
-    def from_url(cls, url: str) -> LedgerStore:
+    def from_url(cls, url: str, limits: WriteLimits | None = None) -> LedgerStore:
         """Open the store at a SQLAlchemy URL."""
-        return cls(make_engine(url))
+        return cls(make_engine(url, limits=limits), limits)
 
     def create_tables(self) -> None:
         """Create the tables directly (tests; deployments run the Alembic migrations)."""
@@ -207,20 +296,79 @@ class LedgerStore:
 
     def close(self) -> None:
         """Release the connection pool."""
+        event.remove(self.engine, "checkout", self._refuse_second_connection)
         self.engine.dispose()
+
+    def in_unit(self) -> Connection | None:
+        """The connection of this thread's open unit of work on this store, or None."""
+        conn: Connection | None = getattr(self._unit, "conn", None)
+        return conn
+
+    def _refuse_second_connection(self, *_: Any) -> None:
+        if self.in_unit() is not None:
+            raise StorageError(
+                "a second database connection was asked for while holding the log's writer; "
+                "run the read on the unit of work's connection"
+            )
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A writer transaction holding the log's lock; commits on success, rolls back on any error."""
-        with self.engine.connect() as conn:
+        """A unit of work: one writer transaction holding the log's lock; commits on success, rolls back on error.
+
+        Called again inside an open unit (same thread), it joins that unit's transaction instead of waiting for a
+        lock it already holds. Raises `BusyError` when the writer cannot be had within the configured bounds.
+        """
+        current = self.in_unit()
+        if current is not None:
+            yield current
+            return
+        self._gate.acquire()
+        try:
+            with self._writer_connection() as conn:
+                self._unit.conn = conn
+                try:
+                    yield conn
+                finally:
+                    self._unit.conn = None
+        finally:
+            self._gate.release()
+
+    def _connect(self) -> Connection:
+        """A pooled connection, or `BusyError` when none is free within the pool timeout."""
+        try:
+            return self.engine.connect()
+        except sa_exc.SQLAlchemyError as exc:
+            busy = as_busy(exc, self.limits.retry_after)
+            if busy is None:
+                raise
+            raise busy from exc
+
+    @contextmanager
+    def _writer_connection(self) -> Iterator[Connection]:
+        retry = self.limits.retry_after
+        with self._connect() as conn:
             if self.dialect == "sqlite":
                 conn.info["begin_mode"] = "IMMEDIATE"
-            with conn.begin():
+            try:
+                transaction = conn.begin()
                 if self.dialect == "postgresql":
+                    ms = int(self.limits.lock_timeout * 1000)
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_KEY})")
-                yield conn
+                    conn.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
+            except sa_exc.SQLAlchemyError as exc:
+                busy = as_busy(exc, retry)
+                if busy is None:
+                    raise
+                raise busy from exc
+            try:
+                with transaction:
+                    yield conn
+            finally:
+                # `conn.info` outlives the transaction (it belongs to the pooled DB-API connection): a rolled-back
+                # edge left there would later be taken for the stored one.
+                pending: _Edge | None = conn.info.pop("pending_edge", None)
             # Committed: the edge the transaction built is now the stored one.
-            pending: _Edge | None = conn.info.pop("pending_edge", None)
             if pending is not None:
                 with self._edge_lock:
                     if self._edge is None or self._edge.size <= pending.size:
@@ -228,8 +376,15 @@ class LedgerStore:
 
     @contextmanager
     def read(self, *, snapshot: bool = False) -> Iterator[Connection]:
-        """A read transaction; `snapshot` gives one consistent view for long reads such as the audit."""
-        with self.engine.connect() as conn:
+        """A read transaction; `snapshot` gives one consistent view for long reads such as the audit.
+
+        Inside a unit of work (same thread) the read joins the unit's transaction: it sees the unit's own writes.
+        """
+        current = self.in_unit()
+        if current is not None:
+            yield current
+            return
+        with self._connect() as conn:
             if snapshot and self.dialect == "postgresql":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():

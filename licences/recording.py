@@ -7,6 +7,7 @@ models commit together or not at all. Events are JSON (eventsourcing's JSONTrans
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -42,6 +43,14 @@ class Recording:
     def __init__(self, recorder: LedgerRecorder) -> None:
         self.recorder = recorder
         self.mapper: Mapper[UUID] = Mapper(transcoder=_transcoder())
+
+    def unit(self) -> AbstractContextManager[Connection]:
+        """A unit of work: one transaction holding the log's writer, which every read and save inside it joins.
+
+        A command loads, decides and saves inside one unit, so what it read is what it writes against; it never
+        holds the writer while waiting for another connection (`LedgerStore.write`).
+        """
+        return self.recorder.store.write()
 
     def to_stored(self, events: Sequence[DomainEventProtocol[Any]]) -> list[StoredEvent]:
         """The stored form of `events` (JSON state, topic)."""

@@ -297,8 +297,8 @@ class LicenceStore:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only connection."""
-        with self.engine.connect() as conn:
+        """A read transaction, or the open unit of work's own when called inside one (see `LedgerStore.write`)."""
+        with self.ledger.read() as conn:
             yield conn
 
     # -- licence_index --------------------------------------------------------------------------------------------
@@ -419,10 +419,10 @@ class LicenceStore:
     # -- serials ----------------------------------------------------------------------------------------------------
 
     def reserve_serials(self, type_code: str, issuer: str, year: int, count: int) -> int:
-        """Reserve `count` consecutive serials and return the first, in a short transaction of its own.
+        """Reserve `count` consecutive serials and return the first, under the log's writer lock.
 
-        Like a sequence: numbers a failed command reserved are skipped, never reused (serials may have gaps; the
-        log may not). Done under the log's writer lock, so concurrent issuers never share a serial.
+        Called inside a command's unit of work, the reservation commits or rolls back with the licences it numbers;
+        concurrent issuers never share a serial.
         """
         key = and_(
             licence_serials.c.type_code == type_code, licence_serials.c.issuer == issuer, licence_serials.c.year == year

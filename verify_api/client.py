@@ -5,10 +5,15 @@
 
 Every method returns the API's response schema (pydantic); every error answer raises `ApiProblem` carrying the
 RFC 9457 problem, so callers switch on `exc.type` (a stable URI) or read `exc.field`.
+
+Under load the server may answer 503 with `Retry-After` (problem type `busy`: nothing was written); the client waits
+as told and tries again, up to `retries` times, before raising.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -30,6 +35,7 @@ from verify_api.schemas import (
 )
 
 _M = TypeVar("_M", bound=BaseModel)
+_MAX_RETRY_AFTER = 30.0  # seconds: a longer Retry-After is not waited for here
 
 
 class ApiProblem(Exception):
@@ -65,10 +71,14 @@ class TrustLedgerClient:
         *,
         http: httpx.Client | None = None,
         timeout: float = 10.0,
+        retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._owned = http is None
         self._http = http if http is not None else httpx.Client(base_url=base_url, timeout=timeout)
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._retries = retries
+        self._sleep = sleep
 
     def close(self) -> None:
         """Close the connection pool (only if this client created it)."""
@@ -98,7 +108,12 @@ class TrustLedgerClient:
         if idempotency_key is not None:
             merged["Idempotency-Key"] = idempotency_key
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        response = self._http.request(method, path, json=json, params=query, content=content, headers=merged)
+        for attempt in range(self._retries + 1):
+            response = self._http.request(method, path, json=json, params=query, content=content, headers=merged)
+            wait = _retry_after(response)
+            if wait is None or attempt == self._retries:
+                break
+            self._sleep(wait)
         if response.status_code >= 400:
             raise ApiProblem(_problem(response))
         return response
@@ -253,3 +268,14 @@ def _problem(response: httpx.Response) -> Problem:
             status=response.status_code,
             detail=response.text[:500],
         )
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait before retrying a 503 that says when to retry (delay-seconds form, RFC 9110 §10.2.3)."""
+    if response.status_code != 503:
+        return None
+    value = response.headers.get("retry-after", "").strip()
+    if not value.isascii() or not value.isdigit():
+        return None
+    seconds = float(int(value))
+    return seconds if seconds <= _MAX_RETRY_AFTER else None

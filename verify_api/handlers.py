@@ -14,7 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import LedgerError, ProofError
+from ledger.errors import BusyError, LedgerError, ProofError
+from ledger.store import as_busy
 from licences import errors as le
 from seals.errors import MissingGlyphError, SealError
 from verify_api import problems as p
@@ -42,6 +43,7 @@ DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
     SealError: p.SEAL_FAILED,
     MissingGlyphError: p.UNRENDERABLE,
     ProofError: p.NOT_IN_LOG,
+    BusyError: p.BUSY,
     LedgerError: p.LEDGER,
     ApiKeyError: p.FORBIDDEN,
 }
@@ -97,6 +99,8 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_domain(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, BusyError):
+        return _busy(request, exc)
     found = problem_for(exc)
     if found is None:
         return await _on_unexpected(request, exc)
@@ -104,7 +108,17 @@ async def _on_domain(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(problem, str(exc), **_context(request), **extensions)
 
 
+def _busy(request: Request, busy: BusyError) -> JSONResponse:
+    log.warning("busy: %s", busy, extra={"request_id": request_id_of(request.scope), "path": request.url.path})
+    headers = {"Retry-After": str(busy.retry_after)}
+    return problem_response(p.BUSY, str(busy), headers=headers, **_context(request))
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # A database that could not give a connection or a lock in time, wherever the read was: retry, not a 500.
+    busy = as_busy(exc)
+    if busy is not None:
+        return _busy(request, busy)
     log.error(
         "unhandled error", exc_info=exc, extra={"request_id": request_id_of(request.scope), "path": request.url.path}
     )

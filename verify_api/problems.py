@@ -77,6 +77,7 @@ SEAL_FAILED = _register("seal-failed", 503, "The e-seal service could not seal t
 # -- the server ----------------------------------------------------------------------------------------------------
 LEDGER = _register("ledger", 400, "The ledger cannot serve this request")
 UNAVAILABLE = _register("unavailable", 503, "The service is not ready")
+BUSY = _register("busy", 503, "The ledger is busy; retry after the time in Retry-After")
 LOG_INCONSISTENT = _register("log-inconsistent", 500, "The log does not match its stored hashes; run an audit")
 INTERNAL = _register("internal", 500, "Internal error")
 HTTP_ERROR = _register("http-error", 400, "The HTTP request cannot be served")

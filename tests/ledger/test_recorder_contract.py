@@ -14,7 +14,7 @@ from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 from sqlalchemy import create_engine, text
 
 from ledger.persistence import LedgerRecorder
-from ledger.store import LedgerStore, make_engine
+from ledger.store import LedgerStore, WriteLimits, make_engine
 from tests.conftest import PG_ADMIN_URL, _pg_schema_url
 
 
@@ -55,7 +55,7 @@ class _PostgresMixin:
         super().tearDown()  # type: ignore[misc]
 
     def create_recorder(self) -> LedgerRecorder:
-        store = LedgerStore(make_engine(_pg_schema_url(self._schema), pool_size=12))
+        store = LedgerStore(make_engine(_pg_schema_url(self._schema), limits=WriteLimits(pool_size=12)))
         if not self._stores:
             store.create_tables()
         self._stores.append(store)
