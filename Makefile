@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup system-deps serve test lint bench contract
+.PHONY: setup system-deps serve test lint bench contract test-calendar date-free
 
 setup:
 	@scripts/setup.sh
@@ -21,8 +21,16 @@ lint: setup
 	$(BIN)/mypy
 
 ## The whole test suite: lint, types, then pytest on SQLite and PostgreSQL.
-test: setup system-deps lint
+test: setup system-deps lint test-calendar
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+## The calendar-sensitive tests (`-m calendar`) with the clock of every process moved to each calendar edge (~45 s).
+test-calendar: setup
+	@scripts/date-free.sh -- -q -m calendar
+
+## Proof that the suite is date-free: the whole suite once per calendar edge (about 3x the time of pytest in `test`).
+date-free: setup
+	@PYTEST_WORKERS=$(PYTEST_WORKERS) scripts/date-free.sh
 
 bench: setup
 	$(BIN)/python -m bench

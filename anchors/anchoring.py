@@ -7,13 +7,13 @@ sees two small ports, wired by the composition root.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
 from anchors.errors import AnchorStoreError, TimestampUnavailableError
 from anchors.model import TimestampAnchor, note_digest
 from anchors.store import AnchorStore
+from clock import Clock
 from signatures.errors import VerificationError
 from signatures.note import parse_checkpoint, split_note
 
@@ -39,7 +39,7 @@ def anchor_checkpoint(
     note: str,
     timestamper: Timestamper,
     verifier: TimestampVerifier,
-    clock: Callable[[], datetime],
+    clock: Clock,
 ) -> TimestampAnchor:
     """Timestamp this checkpoint note unless it already is; the token is checked before it is stored."""
     existing = store.timestamp_for(note)

@@ -23,6 +23,7 @@ from anchors.errors import AnchorStoreError, ForkDetectedError, PeerError, Stale
 from anchors.model import PeerCheckpoint, PeerRecord
 from anchors.peers import PeerSource
 from anchors.store import AnchorStore
+from clock import Clock
 from ledger.errors import ProofError
 from ledger.merkle import verify_consistency, verify_inclusion
 from signatures.errors import SignatureError, VerificationError
@@ -70,7 +71,7 @@ class Federation:
     def __init__(
         self,
         store: AnchorStore,
-        clock: Callable[[], datetime],
+        clock: Clock,
         source_for: Callable[[PeerRecord], PeerSource],
         *,
         witness_peers: bool = True,
@@ -247,7 +248,7 @@ class InclusionEvidence:
 class PeerView:
     """What this region knows of one peer, for verifying the peer's licences without taking its word alone."""
 
-    def __init__(self, store: AnchorStore, peer: PeerRecord, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: AnchorStore, peer: PeerRecord, clock: Clock) -> None:
         self.store = store
         self.peer = peer
         self.clock = clock

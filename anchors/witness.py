@@ -20,9 +20,7 @@ import base64
 import binascii
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from anchors.alarms import raise_alarm
 from anchors.cosignature import Cosignature, CosignatureSigner
@@ -35,6 +33,7 @@ from anchors.errors import (
 )
 from anchors.model import WitnessedLog
 from anchors.store import AnchorStore
+from clock import Clock
 from ledger.errors import ProofError
 from ledger.merkle import verify_consistency
 from signatures.errors import MalformedError, SignatureError, VerificationError
@@ -112,7 +111,7 @@ def _checkpoint_of(note: str, log: WitnessedLog | None, origin: str) -> tuple[st
 class Witness:
     """A region acting as a witness for other logs (C2SP tlog-witness), with its state in the anchors store."""
 
-    def __init__(self, store: AnchorStore, signer: CosignatureSigner, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: AnchorStore, signer: CosignatureSigner, clock: Clock) -> None:
         self.store = store
         self.signer = signer
         self.clock = clock

@@ -39,6 +39,7 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Engine, create_engine, func, select, text
 
+from clock import StartedClock
 from ledger.store import make_engine
 from licences.application import IssueRequest
 from licences.catalogue import load_catalogue
@@ -239,9 +240,10 @@ FOOD = {"legal_representative": "张伟", "premises": "郑州市金水区花园�
 def _recording_row(backend: str, url: str, home: Path, due: int) -> Row:
     """A whole scheduler pass over `due` licences of a real region against bare single-event ledger appends."""
     settings = Settings(home=home, database_url=url, key_passphrase="bench-reminders")
-    init_region(settings, None, None, None).close()
-    start = datetime.now(UTC) + timedelta(minutes=1)  # token keys are valid from init (wall clock)
-    region = open_region(settings, lambda: start)
+    at = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)  # a chosen instant: the region is initialised on it
+    init_region(settings, None, None, None, StartedClock(at)).close()
+    start = at + timedelta(minutes=1)  # token keys are valid from init
+    region = open_region(settings, StartedClock(start))
     try:
         outbox = OutboxStore(region.store.engine)
         outbox.subscribe(OwnerKind.DEPARTMENT, "11410100007409378P", Channel.WEBHOOK, "https://zz.example/h", start)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from clock import Clock
 from ledger.envelope import Envelope, format_recorded_at
 from ledger.errors import LedgerError, ProofError
 from ledger.merkle import prove_consistency, prove_inclusion, tree_hash
@@ -151,7 +151,7 @@ class Log:
 class CheckpointSigner:
     """Signs a checkpoint at least once per `interval` seconds while the tree grows (a daemon thread)."""
 
-    def __init__(self, log: Log, signer: NoteSigner, clock: Callable[[], datetime], interval: float = 1.0) -> None:
+    def __init__(self, log: Log, signer: NoteSigner, clock: Clock, interval: float = 1.0) -> None:
         self._log = log
         self._signer = signer
         self._clock = clock

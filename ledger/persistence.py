@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -28,18 +27,15 @@ from eventsourcing.persistence import (
 from sqlalchemy import Connection, select
 from sqlalchemy import exc as sa_exc
 
+from clock import Clock, system_clock
 from ledger.envelope import Envelope, format_recorded_at
 from ledger.merkle import leaf_hash
 from ledger.store import EventRow, LedgerStore, events_table, push_leaves
 
-Clock = Callable[[], datetime]
+# `Clock` and `system_clock` come from the one clock provider; re-exported so `ledger.persistence` imports still work.
+__all__ = ["Clock", "LedgerRecorder", "SameTransaction", "system_clock"]
 # Extra writes that must commit with the events (read models): called with the connection and the leaf indexes.
 SameTransaction = Callable[[Connection, Sequence[int]], None]
-
-
-def system_clock() -> datetime:
-    """The wall clock, UTC (the composition root may inject another)."""
-    return datetime.now(UTC)
 
 
 _DBAPI_ERRORS: list[tuple[str, type[PersistenceError]]] = [

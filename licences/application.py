@@ -33,7 +33,6 @@ from licences.domain import (
     LicenceSuspended,
 )
 from licences.errors import (
-    ConcurrentUpdateError,
     IdempotencyConflictError,
     InvalidFieldError,
     LicenceNotFoundError,
@@ -44,6 +43,7 @@ from licences.invocation import Invocation, LicenceInvoked, invocation_id_for
 from licences.privacy import HolderData, holder_digest
 from licences.recording import Recording
 from licences.registry import RegistryService
+from licences.reminders import CHINA_TIME
 from licences.store import LicenceRow, LicenceStore
 from licences.values import LicenceStatus, RevocationKind, utc
 from signatures.cose import LicenceClaims, b64url_encode, sign_token, token_url
@@ -65,7 +65,6 @@ _KINDS: dict[type[Any], str] = {
     LicenceInvoked: "invoked",
 }
 _MINTING = (LicenceIssued, LicenceRenewed, LicenceAmended)
-_RETRIES = 5
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -304,19 +303,11 @@ class LicenceService:
     ) -> LicenceView:
         """Mint a new licence with the next serial of its type and issuer; returns it with its QR token."""
         request = IssueRequest(type_code, issuer, holder_id, holder_name, dict(fields or {}), valid_from, valid_until)
-        replay = self._replay(IDEMPOTENCY_SCOPE, idempotency_key, _request_hash(request))
-        if replay is not None:
-            return self.get(UUID(replay["licence_id"]))
-        for attempt in range(_RETRIES):
-            try:
-                return self.issue_batch([request], idempotency_key=idempotency_key)[0]
-            except ConcurrentUpdateError:
-                replay = self._replay(IDEMPOTENCY_SCOPE, idempotency_key, _request_hash(request))
-                if replay is not None:
-                    return self.get(UUID(replay["licence_id"]))
-                if attempt == _RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
+        with self.recording.unit():
+            replay = self._replay(IDEMPOTENCY_SCOPE, idempotency_key, _request_hash(request))
+            if replay is not None:
+                return self.get(UUID(replay["licence_id"]))
+            return self.issue_batch([request], idempotency_key=idempotency_key)[0]
 
     def issue_batch(
         self,
@@ -331,6 +322,16 @@ class LicenceService:
         `then(i, licence, type, now)` may apply lifecycle commands to the i-th licence before it is saved (an imported
         licence that was suspended or revoked); `same_transaction(conn)` runs last inside the transaction.
         """
+        with self.recording.unit():
+            return self._issue_batch(requests, idempotency_key, then, same_transaction)
+
+    def _issue_batch(
+        self,
+        requests: Sequence[IssueRequest],
+        idempotency_key: str | None,
+        then: Callable[[int, Licence, LicenceType, datetime], None] | None,
+        same_transaction: Callable[[Connection], None] | None,
+    ) -> list[LicenceView]:
         now = utc(self.clock())
         catalogue = self.catalogue
         requests = [dataclasses.replace(r, issuer=catalogue.department(r.issuer).uscc) for r in requests]
@@ -475,10 +476,25 @@ class LicenceService:
         request_hash = _hash(
             [str(licence_id), verifier, matter_code, purpose, consent, (claimed_holder_digest or b"").hex()]
         )
+        with self.recording.unit():
+            replay = self._replay(IDEMPOTENCY_SCOPE, idempotency_key, request_hash)
+            if replay is not None:
+                return self._use_result(replay)
+            facts = (verifier, matter_code, purpose, consent)
+            return self._record_use(licence_id, request_hash, *facts, claimed_holder_digest, idempotency_key)
+
+    def _record_use(
+        self,
+        licence_id: UUID,
+        request_hash: str,
+        verifier: str,
+        matter_code: str,
+        purpose: str,
+        consent: str,
+        claimed_holder_digest: bytes | None,
+        idempotency_key: str | None,
+    ) -> UseResult:
         scope = IDEMPOTENCY_SCOPE
-        replay = self._replay(scope, idempotency_key, request_hash)
-        if replay is not None:
-            return self._use_result(replay)
         licence = self._load(licence_id)
         invocation = Invocation.record(
             licence=licence,
@@ -504,13 +520,7 @@ class LicenceService:
             if idempotency_key is not None:
                 LicenceStore.put_idempotent_result(conn, scope, idempotency_key, request_hash, result)
 
-        try:
-            self.recording.save(events, project)
-        except ConcurrentUpdateError:
-            replay = self._replay(scope, idempotency_key, request_hash)
-            if replay is None:
-                raise
-            return self._use_result(replay)
+        self.recording.save(events, project)
         return self._use_result(result)
 
     # -- internals ------------------------------------------------------------------------------------------------
@@ -544,9 +554,10 @@ class LicenceService:
 
     def _serials(self, items: Sequence[tuple[IssueRequest, LicenceType]], now: datetime) -> list[str | None]:
         wanted: dict[tuple[str, str, int], int] = {}
+        year = now.astimezone(CHINA_TIME).year  # the year in China: at 02:00 on 1 January there, UTC is in December
         for request, licence_type in items:
             if request.identifier is None:
-                key = (licence_type.code, request.issuer, now.year)
+                key = (licence_type.code, request.issuer, year)
                 wanted[key] = wanted.get(key, 0) + 1
         next_free = {key: self.store.reserve_serials(*key, count) for key, count in wanted.items()}
         serials: list[str | None] = []
@@ -554,8 +565,8 @@ class LicenceService:
             if request.identifier is not None:
                 serials.append(None)
                 continue
-            key = (licence_type.code, request.issuer, now.year)
-            serials.append(f"{now.year}{next_free[key]:07d}")
+            key = (licence_type.code, request.issuer, year)
+            serials.append(f"{year}{next_free[key]:07d}")
             next_free[key] += 1
         return serials
 
@@ -604,21 +615,16 @@ class LicenceService:
     ) -> LicenceView:
         request_hash = _hash([scope, str(licence_id), *request])
         full_scope = IDEMPOTENCY_SCOPE
-        replay = self._replay(full_scope, idempotency_key, request_hash)
-        if replay is not None:
-            return self.get(licence_id)
 
         def remember(conn: Connection, _: int) -> None:
             if idempotency_key is not None:
                 result = {"licence_id": str(licence_id)}
                 LicenceStore.put_idempotent_result(conn, full_scope, idempotency_key, request_hash, result)
 
-        try:
+        with self.recording.unit():
+            if self._replay(full_scope, idempotency_key, request_hash) is not None:
+                return self.get(licence_id)
             return self._apply(licence_id, command, after=remember)
-        except ConcurrentUpdateError:
-            if self._replay(full_scope, idempotency_key, request_hash) is None:
-                raise
-            return self.get(licence_id)
 
     def _apply(
         self,
@@ -627,6 +633,16 @@ class LicenceService:
         *,
         after: Callable[[Connection, int], None] | None = None,
         leaves: list[int] | None = None,
+    ) -> LicenceView:
+        with self.recording.unit():
+            return self._apply_in_unit(licence_id, command, after, leaves)
+
+    def _apply_in_unit(
+        self,
+        licence_id: UUID,
+        command: Callable[[Licence, LicenceType, datetime], None],
+        after: Callable[[Connection, int], None] | None,
+        leaves: list[int] | None,
     ) -> LicenceView:
         licence = self._load(licence_id)
         licence_type = self.catalogue.licence_type(licence.type_code)

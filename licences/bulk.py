@@ -17,7 +17,6 @@ import io
 import json
 import os
 import re
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -484,7 +483,7 @@ class ImportReport:
     resumed_from: int = 0
     finished: bool = False
     rejects_file: str | None = None
-    started: float = field(default_factory=time.perf_counter, repr=False)
+    started: float = field(default=0.0, repr=False)  # the service clock's monotonic seconds at the start
 
     @property
     def rate(self) -> float:
@@ -542,7 +541,9 @@ class BulkImporter:
         scanned = scan_file(path)
         earlier = self.store.progress(scanned.sha256) if resume else None
         start = 0 if earlier is None else earlier.lines_done
-        report = ImportReport(scanned.sha256, scanned.lines, resumed_from=start, lines_done=start)
+        report = ImportReport(
+            scanned.sha256, scanned.lines, resumed_from=start, lines_done=start, started=self.service.clock.monotonic()
+        )
         run = _Run(self, report, str(path), RejectsFile(rejects_path, start if earlier is not None else None))
         try:
             if earlier is not None and earlier.finished:
@@ -552,7 +553,7 @@ class BulkImporter:
                 run.all(read_records(path, fmt), start, on_progress)
         finally:
             run.rejects.close()
-        report.seconds = time.perf_counter() - report.started
+        report.seconds = self.service.clock.monotonic() - report.started
         report.rejects_file = str(rejects_path) if run.rejects.count or rejects_path.exists() else None
         return report
 

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from clock import Clock
 from licences.catalogue.model import Channel
 from licences.errors import DeliveryError, WebhookVerificationError
 from licences.reminders import METRICS, ReminderMetrics, RetryPolicy
@@ -46,8 +47,6 @@ _TIMESTAMP = re.compile(r"[1-9][0-9]{0,11}")
 _DELIVERY_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _SIGNATURE = re.compile(r"v1=([0-9a-f]{64})")
 _RETRYABLE_HTTP = {408, 425, 429}
-
-Clock = Callable[[], datetime]
 
 
 # -- Webhook signatures ------------------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ import base64
 import hashlib
 import json
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.domain import DomainEvent
 
+from clock import Clock
 from licences.catalogue import Catalogue, build_catalogue
 from licences.errors import CatalogueError, RegistryError
 from licences.recording import Recording
@@ -138,7 +138,7 @@ def key_record(row: KeyRow) -> KeyRecord:
 class RegistryService:
     """Publishes the catalogue and manages signing keys, each change a ledger event with its read-model row."""
 
-    def __init__(self, recording: Recording, store: LicenceStore, keys: KeySource, clock: Any) -> None:
+    def __init__(self, recording: Recording, store: LicenceStore, keys: KeySource, clock: Clock) -> None:
         self.recording = recording
         self.store = store
         self.keys = keys
@@ -218,7 +218,7 @@ class RegistryService:
         The catalogue changes only when `init` publishes new data; a second's delay before another process sees the
         change costs nothing, while a registry query on every command cost a fifth of a batch's time.
         """
-        now = time.monotonic()
+        now = self.clock.monotonic()
         cached = self._catalogue
         if cached is not None and now - self._checked_at < CATALOGUE_RECHECK_SECONDS:
             return cached[1]

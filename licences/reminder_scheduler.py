@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
+from clock import Clock
 from licences.catalogue.model import Catalogue
 from licences.errors import ConcurrentUpdateError, LicenceError, MessageRenderError, ReminderError
 from licences.reminder_catalogue import ReminderCatalogue
@@ -49,8 +50,6 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
 
 
 class ReminderRecorder(Protocol):

@@ -16,13 +16,14 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from uuid import UUID, uuid5
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from eventsourcing.domain import DomainEvent
 
+from clock import Clock
 from licences.errors import RegistryError
 from licences.recording import Recording
 from licences.registry import KeySource
@@ -127,7 +128,7 @@ class SealRegistry:
     """Certifies, revokes and hands out the region's seal keys; every change is a ledger event with its read model."""
 
     def __init__(
-        self, recording: Recording, store: SealStore, keys: KeySource, clock: Any, crl_url: str | None = None
+        self, recording: Recording, store: SealStore, keys: KeySource, clock: Clock, crl_url: str | None = None
     ) -> None:
         self.recording = recording
         self.store = store

@@ -13,6 +13,7 @@ import hashlib
 import io
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 import aiohttp
@@ -122,7 +123,9 @@ def _seal_image(png: bytes) -> Image.Image:
     return image
 
 
-def _metadata(key: SealKey, crl: cx509.CertificateRevocationList | None) -> signers.PdfSignatureMetadata:
+def _metadata(
+    key: SealKey, crl: cx509.CertificateRevocationList | None, moment: datetime | None
+) -> signers.PdfSignatureMetadata:
     if crl is None:
         return signers.PdfSignatureMetadata(
             field_name=SEAL_FIELD, md_algorithm="sha256", subfilter=fields.SigSeedSubFilter.PADES, reason=_REASON
@@ -132,6 +135,7 @@ def _metadata(key: SealKey, crl: cx509.CertificateRevocationList | None) -> sign
         other_certs=[_asn1_cert(c) for c in key.chain],
         crls=[asn1_crl.CertificateList.load(crl.public_bytes(serialization.Encoding.DER))],
         allow_fetching=False,
+        moment=moment,  # the sealer's clock, not pyHanko's reading of the machine's
     )
     return signers.PdfSignatureMetadata(
         field_name=SEAL_FIELD,
@@ -149,6 +153,7 @@ def _pdf_signer(
     timestamper: TimeStamper,
     box: tuple[float, float, float, float],
     crl: cx509.CertificateRevocationList | None,
+    moment: datetime | None,
 ) -> signers.PdfSigner:
     # The stamp is re-created per call: PdfImage binds itself to one writer and must not be shared across documents.
     style = StaticStampStyle(
@@ -161,7 +166,7 @@ def _pdf_signer(
         sig_field_name=SEAL_FIELD, on_page=0, box=(round(box[0]), round(box[1]), round(box[2]), round(box[3]))
     )
     return signers.PdfSigner(
-        _metadata(key, crl),
+        _metadata(key, crl, moment),
         signer=_signer(key),
         timestamper=timestamper,
         stamp_style=style,
@@ -190,10 +195,12 @@ async def async_seal_pdf(
     authority: TimeStampAuthority | None = None,
     box: tuple[float, float, float, float] = SEAL_BOX,
     crl: cx509.CertificateRevocationList | None = None,
+    moment: datetime | None = None,
 ) -> SealedPdf:
     """Seal `pdf` (PAdES B-T; B-LTA when `crl` is given) inside a running event loop, as the server does.
 
-    The signature time-stamp comes from the TSA at `tsa_url` or from the in-process `authority` (exactly one)."""
+    The signature time-stamp comes from the TSA at `tsa_url` or from the in-process `authority` (exactly one).
+    B-LTA validation data is checked at `moment` (the sealer's clock; default: pyHanko reads the machine's)."""
     if (tsa_url is None) == (authority is None):
         raise SealingError("give exactly one time-stamp source: tsa_url or authority")
     if not key.chain:
@@ -204,12 +211,12 @@ async def async_seal_pdf(
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=True)
         if authority is not None:
-            out = await _sign(writer, key, LocalTimeStamper(authority), box, crl)
+            out = await _sign(writer, key, LocalTimeStamper(authority), box, crl, moment)
         else:
             assert tsa_url is not None
             # Our own session: pyHanko's per-request default builds a fresh TLS context (~25 ms) every time.
             async with aiohttp.ClientSession() as session:
-                out = await _sign(writer, key, HTTPTimeStamper(tsa_url, session=session), box, crl)
+                out = await _sign(writer, key, HTTPTimeStamper(tsa_url, session=session), box, crl, moment)
     except TimestampRequestError as e:
         raise SealingError(f"time-stamp authority at {where} did not answer: {e}") from e
     except (SigningError, PdfError, ValueError) as e:
@@ -224,8 +231,9 @@ async def _sign(
     timestamper: TimeStamper,
     box: tuple[float, float, float, float],
     crl: cx509.CertificateRevocationList | None,
+    moment: datetime | None,
 ) -> io.BytesIO:
-    signer = _pdf_signer(key, timestamper, box, crl)
+    signer = _pdf_signer(key, timestamper, box, crl, moment)
     out: io.BytesIO = await signer.async_sign_pdf(writer, output=io.BytesIO(), bytes_reserved=_RESERVED_BYTES)
     return out
 
@@ -238,6 +246,7 @@ def seal_pdf(
     authority: TimeStampAuthority | None = None,
     box: tuple[float, float, float, float] = SEAL_BOX,
     crl: cx509.CertificateRevocationList | None = None,
+    moment: datetime | None = None,
 ) -> SealedPdf:
     """Synchronous `async_seal_pdf` for the CLI and tests (runs its own event loop; not for use inside one)."""
-    return asyncio.run(async_seal_pdf(pdf, key, tsa_url=tsa_url, authority=authority, box=box, crl=crl))
+    return asyncio.run(async_seal_pdf(pdf, key, tsa_url=tsa_url, authority=authority, box=box, crl=crl, moment=moment))

@@ -10,8 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -22,6 +21,7 @@ from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from clock import Clock, system_clock
 from seals.errors import TimestampError
 
 __all__ = ["DEFAULT_POLICY_OID", "TimeStampAuthority", "TsaHttpServer"]
@@ -30,11 +30,6 @@ __all__ = ["DEFAULT_POLICY_OID", "TimeStampAuthority", "TsaHttpServer"]
 DEFAULT_POLICY_OID = "2.25.186542019839312487917163128702137216511"
 MAX_REQUEST_BYTES = 16 * 1024
 _DIGESTS = {"sha256": 32, "sha384": 48, "sha512": 64}
-Clock = Callable[[], datetime]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class _FailedResp(core.Sequence):  # type: ignore[misc]
@@ -60,7 +55,7 @@ class TimeStampAuthority:
         *,
         chain: tuple[cx509.Certificate, ...] = (),
         policy_oid: str = DEFAULT_POLICY_OID,
-        clock: Clock = _utc_now,
+        clock: Clock = system_clock,
     ) -> None:
         try:
             eku = certificate.extensions.get_extension_for_class(cx509.ExtendedKeyUsage)

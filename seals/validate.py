@@ -134,7 +134,7 @@ def _claimed_timestamp(signer_info: cms.SignerInfo) -> datetime | None:
 
 
 def _contexts(
-    roots: list[x509.Certificate], crls: list[asn1_crl.CertificateList], moment: datetime | None
+    roots: list[x509.Certificate], crls: list[asn1_crl.CertificateList], moment: datetime | None, now: datetime | None
 ) -> tuple[ValidationContext, ValidationContext]:
     mode = "hard-fail" if crls else "soft-fail"
     common: dict[str, Any] = {
@@ -145,7 +145,7 @@ def _contexts(
         "retroactive_revinfo": True,
     }
     signer_ctx = ValidationContext(moment=moment, **common)
-    return signer_ctx, ValidationContext(**common)
+    return signer_ctx, ValidationContext(moment=now, **common)  # time-stamps are checked as of the caller's now
 
 
 def _coverage_problems(status: Any) -> list[Problem]:
@@ -224,7 +224,10 @@ def _failed(sha: str, code: str, text: str) -> SealStatus:
 
 
 async def _check(
-    data: bytes, trust_roots: Sequence[cx509.Certificate], crl: cx509.CertificateRevocationList | None
+    data: bytes,
+    trust_roots: Sequence[cx509.Certificate],
+    crl: cx509.CertificateRevocationList | None,
+    now: datetime | None,
 ) -> SealStatus:
     # Steps: (1) parse with caps; (2) exactly one seal; (3) validate CMS + chain at the time-stamp's moment;
     # (4) coverage / incremental updates, document time-stamps; (5) the caller's expected hash (in the wrapper).
@@ -238,7 +241,7 @@ async def _check(
         return _failed(sha, NO_SEAL, f"{found} in the PDF")
     seal = seals[0]
     moment = _claimed_timestamp(seal.signer_info)
-    signer_ctx, ts_ctx = _contexts(roots, crls, moment)
+    signer_ctx, ts_ctx = _contexts(roots, crls, moment, now)
     try:  # (3)
         status = await async_validate_pdf_signature(
             seal, signer_validation_context=signer_ctx, ts_validation_context=ts_ctx
@@ -285,11 +288,14 @@ async def async_validate_sealed_pdf(
     trust_roots: Sequence[cx509.Certificate],
     crl: cx509.CertificateRevocationList | None = None,
     expected_sha256: str | None = None,
+    now: datetime | None = None,
 ) -> SealStatus:
-    """Validate a sealed PDF (PAdES B-T/B-LTA, ETSI EN 319 142-1) against the region CA roots, offline."""
+    """Validate a sealed PDF (PAdES B-T/B-LTA, ETSI EN 319 142-1) against the region CA roots, offline.
+
+    Time-stamps are validated as of `now` (the verifier's clock; default: pyHanko reads the machine's)."""
     if not trust_roots:
         raise UnusablePdfError("no trust roots given: refusing to validate against an empty trust list")
-    status = await _check(data, trust_roots, crl)
+    status = await _check(data, trust_roots, crl, now)
     if expected_sha256 is None:
         return status
     matches = status.sha256 == expected_sha256.lower()
@@ -312,6 +318,7 @@ def validate_sealed_pdf(
     trust_roots: Sequence[cx509.Certificate],
     crl: cx509.CertificateRevocationList | None = None,
     expected_sha256: str | None = None,
+    now: datetime | None = None,
 ) -> SealStatus:
     """Synchronous `async_validate_sealed_pdf` (runs its own event loop; not for use inside one)."""
-    return asyncio.run(async_validate_sealed_pdf(data, trust_roots, crl, expected_sha256))
+    return asyncio.run(async_validate_sealed_pdf(data, trust_roots, crl, expected_sha256, now))

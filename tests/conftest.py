@@ -12,21 +12,31 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine, text
 
+from clock import StartedClock
 from ledger.store import LedgerStore, make_engine
 from signatures.note import NoteSigner
+from trustledger import region as region_module
 
 PG_ADMIN_URL = os.environ.get("TRUSTLEDGER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
 
 
-class FakeClock:
-    """A clock tests move by hand; never sleep for time to pass."""
+START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)  # the instant tests start at unless they choose another
+_MONOTONIC_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 
-    def __init__(self, start: datetime = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)) -> None:
+
+class FakeClock:
+    """A clock tests move by hand (a `clock.Clock`); never sleep for time to pass."""
+
+    def __init__(self, start: datetime = START) -> None:
         self.now = start
 
     def __call__(self) -> datetime:
         return self.now
+
+    def monotonic(self) -> float:
+        """Seconds since a fixed origin, following `now`: moving the clock ages caches and rate-limit buckets too."""
+        return (self.now - _MONOTONIC_ORIGIN).total_seconds()
 
     def advance(self, **kwargs: float) -> None:
         self.now += timedelta(**kwargs)
@@ -35,6 +45,15 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def process_clock(monkeypatch: pytest.MonkeyPatch) -> StartedClock:
+    """One clock, started at `START` and ticking, for every region this process opens from settings: the CLI run in
+    process (`CliRunner`) and the test's own `open_region(Settings())` then agree, and run at a chosen date."""
+    shared = StartedClock(START)
+    monkeypatch.setattr(region_module, "region_clock", lambda settings: shared)
+    return shared
 
 
 def _pg_schema_url(schema: str) -> str:

@@ -1,4 +1,5 @@
-"""The import graph follows ../shared/STYLE.md: arrows point one way, and fastapi/pyhanko/SQL stay in their places."""
+"""The import graph follows ../shared/STYLE.md: arrows point one way, and fastapi/pyhanko/SQL stay in their places;
+only `clock/` reads the wall clock or the monotonic clock."""
 
 from __future__ import annotations
 
@@ -6,16 +7,24 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-PACKAGES = ["ledger", "licences", "seals", "signatures", "verify_api", "anchors", "trustledger"]
-ALLOWED = {
-    "verify_api": {"trustledger", "licences", "seals", "anchors", "ledger", "signatures"},
-    "trustledger": {"verify_api", "licences", "seals", "anchors", "ledger", "signatures"},
-    "licences": {"ledger", "seals", "signatures"},
-    "anchors": {"ledger", "signatures"},
-    "seals": {"signatures"},
-    "ledger": {"signatures"},
-    "signatures": set(),
+PACKAGES = ["clock", "ledger", "licences", "seals", "signatures", "verify_api", "anchors", "trustledger"]
+ALLOWED = {  # `clock` is the bottom package: every package may import it, it imports none
+    "verify_api": {"trustledger", "licences", "seals", "anchors", "ledger", "signatures", "clock"},
+    "trustledger": {"verify_api", "licences", "seals", "anchors", "ledger", "signatures", "clock"},
+    "licences": {"ledger", "seals", "signatures", "clock"},
+    "anchors": {"ledger", "signatures", "clock"},
+    "seals": {"signatures", "clock"},
+    "ledger": {"signatures", "clock"},
+    "signatures": {"clock"},
+    "clock": set(),
 }
+# Reads of the machine's time: only the clock provider may make them (STYLE.md: one injected clock).
+TIME_READS = {
+    "datetime": {"now", "utcnow", "today"},
+    "date": {"today"},
+    "time": {"time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns"},
+}
+TIME_SCANNED = [*PACKAGES, "tests"]
 SIGNATURES_THIRD_PARTY = {"cryptography", "cbor2", "rfc8785", "qrcode"}
 
 
@@ -93,3 +102,58 @@ def test_signatures_imports_only_stdlib_and_crypto() -> None:
             if name not in sys.stdlib_module_names and name not in SIGNATURES_THIRD_PARTY:
                 wrong.append(f"{path.relative_to(ROOT)} imports {name}")
     assert wrong == []
+
+
+def test_clock_imports_only_the_standard_library() -> None:
+    import sys
+
+    wrong = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for pkg, path in _modules()
+        if pkg == "clock"
+        for name in _imports(path) - {"__future__"}
+        if name not in sys.stdlib_module_names
+    ]
+    assert wrong == []
+
+
+def _time_reads(source: str, where: str) -> list[str]:
+    """`datetime.now`, `date.today`, `time.monotonic`, ... referenced (called or passed) anywhere in `source`, and
+    `from time import monotonic` and the like."""
+    found = []
+    for node in ast.walk(ast.parse(source, where)):
+        if isinstance(node, ast.Attribute):
+            owner = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", None)
+            if node.attr in TIME_READS.get(str(owner), set()):
+                found.append(f"{where}:{node.lineno} {owner}.{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "time":
+            found += [
+                f"{where}:{node.lineno} from time import {a.name}" for a in node.names if a.name in TIME_READS["time"]
+            ]
+    return found
+
+
+def test_only_the_clock_package_reads_the_time() -> None:
+    """Production code is handed its clock from the composition root; tests choose their instant (a FakeClock, a
+    StartedClock) and wait on real things only through `tests/support.py`."""
+    wrong = [
+        read
+        for folder in TIME_SCANNED
+        if folder != "clock"
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for read in _time_reads(path.read_text(), str(path.relative_to(ROOT)))
+    ]
+    assert wrong == []
+
+
+def test_the_time_check_sees_what_it_must() -> None:
+    """The check above catches each form of a read (so an empty result means something)."""
+    source = (
+        "import time, datetime\nfrom datetime import date\nfrom time import perf_counter, sleep\n"
+        "a = datetime.datetime.now()\nb = date.today()\nc = time.monotonic\nd = datetime.utcnow()\n"
+        "e = datetime.fromtimestamp(0)\ntime.sleep(0)\n"
+    )
+    reads = [r.split(" ", 1)[1] for r in _time_reads(source, "example.py")]
+    assert sorted(reads) == sorted(
+        ["from time import perf_counter", "datetime.now", "date.today", "time.monotonic", "datetime.utcnow"]
+    )

@@ -25,7 +25,7 @@ from signatures.keys import FileKeyStore, load_or_create_passphrase
 from signatures.trustlist import TrustList
 from trustledger.cli_common import emit, fail, region
 from trustledger.cli_licence import licence_app
-from trustledger.region import Region, load_config
+from trustledger.region import Region, load_config, region_now
 from trustledger.seal_checks import PdfCheck, check_sealed_pdf, check_sealed_pdf_offline
 from trustledger.sealing import LEVELS, current_crl, seal_ca_pem, seal_licence_pdf, seal_registry
 from trustledger.settings import Settings
@@ -228,12 +228,12 @@ def verify_pdf(
     `DocumentSealed` and the licence's status now. Offline: the trust list file alone (`--offline` needs one); the
     ledger is not consulted. Raises `UsageError` (exit 2) for an unreadable file or trust list, or no root key."""
     data = _read_pdf(path)
-    now = at or datetime.now(UTC)
     # pyHanko logs what it finds wrong as warnings; the report lists every failed check, so keep stderr clean.
     logging.getLogger("pyhanko").setLevel(logging.ERROR)
     if offline:
         if trust_list is None:
             raise UsageError("--offline needs --trust-list FILE (no database, no network)")
+        now = at or region_now(Settings())
         doc, refused = _trust_list(trust_list, root_key, now)
         if doc is None:
             assert refused is not None

@@ -26,7 +26,7 @@ from signatures.keys import FileKeyStore, load_or_create_passphrase
 from signatures.trustlist import TrustList
 from trustledger import cli_seals
 from trustledger.cli_common import emit, fail, region
-from trustledger.region import Region, load_config
+from trustledger.region import Region, load_config, region_now
 from trustledger.settings import Settings
 from trustledger.store_trustlists import TrustListStore
 from trustledger.trust import current_trust_list, region_trust_inputs, root_signer, trust_list_period
@@ -97,7 +97,7 @@ def _file_trust_list(path: Path, root_key: str | None, now: datetime) -> tuple[T
 
 
 def _verify_offline(token: str, trust_list_file: Path, root_key: str | None, at: datetime | None) -> VerifyReport:
-    now = at or datetime.now(UTC)
+    now = at or region_now(Settings())
     doc, reasons = _file_trust_list(trust_list_file, root_key, now)
     if doc is None:
         return VerifyReport("offline", now, tuple(reasons))

@@ -6,14 +6,15 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from clock import Clock, OffsetClock, StartedClock, system_clock
 from ledger.log import CheckpointSigner, Log
-from ledger.persistence import Clock, LedgerRecorder, system_clock
+from ledger.persistence import LedgerRecorder
 from ledger.store import LedgerStore, make_engine
 from licences.application import LicenceService
 from licences.catalogue import Catalogue, catalogue_documents
@@ -55,12 +56,13 @@ class RegionConfig:
 class Region:
     """One region's ledger, opened from settings."""
 
-    def __init__(self, settings: Settings, config: RegionConfig, clock: Clock = system_clock) -> None:
+    def __init__(self, settings: Settings, config: RegionConfig, clock: Clock) -> None:
         self.settings = settings
         self.config = config
         self.clock = clock
         self.keys = _keystore(settings)
-        self.store = LedgerStore(make_engine(settings.resolved_database_url()))
+        limits = settings.write_limits()
+        self.store = LedgerStore(make_engine(settings.resolved_database_url(), limits=limits), limits)
         self.log = Log(self.store, config.origin)
         self.recorder = LedgerRecorder(self.store, clock=clock)
         self.recording = Recording(self.recorder)
@@ -151,10 +153,28 @@ def load_config(settings: Settings) -> RegionConfig | None:
     return RegionConfig(**json.loads(path.read_text()))
 
 
+def region_clock(settings: Settings) -> Clock:
+    """The clock of a region opened from `settings`: the system clock, or one started at TRUSTLEDGER_CLOCK_AT,
+    shifted by TRUSTLEDGER_CLOCK_OFFSET_SECONDS (drills, and tests that run a real server at a chosen date)."""
+    start = settings.clock_start()
+    clock: Clock = system_clock if start is None else StartedClock(start)
+    if settings.clock_offset_seconds:  # a drill of what this region decides later
+        clock = OffsetClock(clock, timedelta(seconds=settings.clock_offset_seconds))
+    return clock
+
+
+def region_now(settings: Settings) -> datetime:
+    """Now on the clock a region opened from `settings` would live on (for commands that open no region)."""
+    return region_clock(settings)()
+
+
 def init_region(
-    settings: Settings, code: str | None, name: str | None, origin: str | None, clock: Clock = system_clock
+    settings: Settings, code: str | None, name: str | None, origin: str | None, clock: Clock | None = None
 ) -> Region:
-    """Create keys, schema and first checkpoint (idempotent; an existing region keeps its identity)."""
+    """Create keys, schema and first checkpoint (idempotent; an existing region keeps its identity).
+
+    Everything is registered on `clock` (default: `region_clock(settings)`), the clock the region is then opened on.
+    """
     existing = load_config(settings)
     wanted = RegionConfig(
         code or (existing.code if existing else DEMO_REGION["code"]),
@@ -170,7 +190,7 @@ def init_region(
     if not keys.exists("log"):
         keys.store("log", _log_key(wanted.origin))
     keys.get_or_create("root", "ed25519")
-    region = Region(settings, wanted, clock)
+    region = Region(settings, wanted, region_clock(settings) if clock is None else clock)
     upgrade(region.store.engine)
     departments, types = catalogue_documents()
     region.registry.publish_catalogue(departments, [doc for _, doc in types])
@@ -182,20 +202,12 @@ def init_region(
     return region
 
 
-def open_region(settings: Settings, clock: Clock = system_clock) -> Region:
-    """Open an initialised region, or raise RegionError telling the operator to run `init`."""
+def open_region(settings: Settings, clock: Clock | None = None) -> Region:
+    """Open an initialised region, or raise RegionError telling the operator to run `init`.
+
+    The region lives on `clock` as given, or else on `region_clock(settings)`.
+    """
     config = load_config(settings)
     if config is None:
         raise RegionError(f"no region in {settings.home}: run `trustledger init` first")
-    if settings.clock_offset_seconds:  # TRUSTLEDGER_CLOCK_OFFSET_SECONDS: a drill of what this region decides later
-        clock = _shifted(clock, timedelta(seconds=settings.clock_offset_seconds))
-    return Region(settings, config, clock)
-
-
-def _shifted(clock: Clock, offset: timedelta) -> Clock:
-    return lambda: clock() + offset
-
-
-def utc_now() -> datetime:
-    """The wall clock in UTC."""
-    return datetime.now(UTC)
+    return Region(settings, config, region_clock(settings) if clock is None else clock)

@@ -234,7 +234,7 @@ def check_sealed_pdf_offline(data: bytes, trust_list: TrustList, now: datetime) 
     if not roots:
         return _no_roots("offline", now, data)
     try:
-        seal = validate_sealed_pdf(data, roots)
+        seal = validate_sealed_pdf(data, roots, now=now)
     except UnusablePdfError as e:
         return _unusable("offline", now, data, e)
     checks = _seal_checks(seal)
@@ -333,7 +333,7 @@ def check_sealed_pdf(region: Region, data: bytes, *, trust_list: TrustList | Non
     if not roots:
         return _no_roots("online", region.clock(), data)
     try:
-        seal = validate_sealed_pdf(data, roots, crl)
+        seal = validate_sealed_pdf(data, roots, crl, now=region.clock())
     except UnusablePdfError as e:
         return _unusable("online", region.clock(), data, e)
     return _online_verdict(region, seal, trust_list)
@@ -346,7 +346,7 @@ async def async_check_sealed_pdf(region: Region, data: bytes, *, trust_list: Tru
     if not roots:
         return _no_roots("online", region.clock(), data)
     try:
-        seal = await async_validate_sealed_pdf(data, roots, crl)
+        seal = await async_validate_sealed_pdf(data, roots, crl, now=region.clock())
     except UnusablePdfError as e:
         return _unusable("online", region.clock(), data, e)
     return await asyncio.to_thread(_online_verdict, region, seal, trust_list)

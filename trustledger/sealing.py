@@ -231,7 +231,7 @@ def seal_licence_pdf(region: Region, licence_id: UUID, *, level: str = "b-lta") 
     """Render and seal a licence's PDF (PAdES B-LTA with the region CRL, or `level="b-t"`), then record its SHA-256
     on the ledger (`DocumentSealed`). For the CLI and scripts; the server uses `async_seal_licence_pdf`."""
     prepared = _prepare(region, licence_id, level)
-    sealed = seal_pdf(prepared.pdf, prepared.key, authority=prepared.authority, crl=prepared.crl)
+    sealed = seal_pdf(prepared.pdf, prepared.key, authority=prepared.authority, crl=prepared.crl, moment=region.clock())
     return SealedPdf(sealed.data, sealed.sha256, _record(region, prepared, sealed.sha256))
 
 
@@ -239,6 +239,8 @@ async def async_seal_licence_pdf(region: Region, licence_id: UUID, *, level: str
     """`seal_licence_pdf` for a running event loop: database work and rendering in a worker thread, signing on
     pyHanko's async API with the in-process TSA."""
     prepared = await asyncio.to_thread(_prepare, region, licence_id, level)
-    sealed = await async_seal_pdf(prepared.pdf, prepared.key, authority=prepared.authority, crl=prepared.crl)
+    sealed = await async_seal_pdf(
+        prepared.pdf, prepared.key, authority=prepared.authority, crl=prepared.crl, moment=region.clock()
+    )
     leaf = await asyncio.to_thread(_record, region, prepared, sealed.sha256)
     return SealedPdf(sealed.data, sealed.sha256, leaf)

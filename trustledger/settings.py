@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ledger.store import WriteLimits
+
+# An RFC 3339 profile of ISO 8601: date, time to the minute at least, and a UTC offset (no naive or local times).
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})")
 
 
 class Settings(BaseSettings):
@@ -22,9 +29,17 @@ class Settings(BaseSettings):
     key_passphrase: str = Field(default="", description="keystore passphrase; default: a 0600 file in home/keys")
     checkpoint_interval: float = Field(default=1.0, gt=0, description="seconds between checkpoints while growing")
     trust_list_period_hours: float = Field(default=24.0, ge=0.01, description="trust list next_update - issued_at")
+    trust_list_cache_seconds: float = Field(
+        default=5.0, ge=0, le=300, description="seconds `serve` reuses the current trust list (0: re-read every time)"
+    )
     clock_offset_seconds: float = Field(
         default=0.0,
         description="shift this region's clock (drills and tests: what would it decide later?); never in production",
+    )
+    clock_at: str = Field(
+        default="",
+        description="start this region's clock at an ISO 8601 instant with offset, then tick (drills and tests that "
+        "run a real server at a chosen date); empty: the system clock; never in production",
     )
     # Expiry reminders (issue 8): scheduler/delivery loop, SMTP for e-mail, the SMS gateway (a signed webhook).
     remind_interval: float = Field(default=60.0, gt=0, description="seconds between reminder passes")
@@ -40,8 +55,54 @@ class Settings(BaseSettings):
     sms_gateway_url: str = Field(default="", description="SMS gateway webhook; empty: SMS waits in the outbox")
     sms_gateway_secret: str = Field(default="", description="HMAC secret shared with the SMS gateway")
 
+    # Contention: bounds that turn a burst of writers into prompt 503 + Retry-After answers instead of a stall.
+    db_pool_size: int = Field(default=10, ge=1, le=200, description="pooled database connections per process")
+    db_max_overflow: int = Field(default=10, ge=0, le=200, description="extra connections a burst may open")
+    db_pool_timeout: float = Field(default=5.0, gt=0, le=600, description="seconds to wait for a free connection")
+    write_lock_timeout: float = Field(default=5.0, gt=0, le=600, description="seconds a writer waits for the log")
+    write_queue: int = Field(default=256, ge=1, le=100_000, description="writers that may wait per process")
+    retry_after_seconds: int = Field(default=1, ge=1, le=3600, description="Retry-After of a 503 under load")
+
+    def write_limits(self) -> WriteLimits:
+        """The database bounds of one process (pool, lock wait, writer queue)."""
+        return WriteLimits(
+            pool_size=self.db_pool_size,
+            max_overflow=self.db_max_overflow,
+            pool_timeout=self.db_pool_timeout,
+            lock_timeout=self.write_lock_timeout,
+            queue=self.write_queue,
+            retry_after=self.retry_after_seconds,
+        )
+
+    @field_validator("clock_at")
+    @classmethod
+    def _strict_instant(cls, value: str) -> str:
+        if value:
+            _parse_instant(value)
+        return value
+
+    def clock_start(self) -> datetime | None:
+        """The instant TRUSTLEDGER_CLOCK_AT starts the region's clock at, or None for the system clock."""
+        return _parse_instant(self.clock_at) if self.clock_at else None
+
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the SQLite file under home."""
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'trustledger.db').resolve()}"
+
+
+def _parse_instant(text: str) -> datetime:
+    """A timezone-aware instant such as `2026-01-01T08:00:00+08:00` or `2026-01-01T00:00:00Z`; ValueError otherwise."""
+    moment = None
+    if _INSTANT.fullmatch(text):
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            moment = None
+    if moment is None or moment.utcoffset() is None:
+        raise ValueError(
+            f"TRUSTLEDGER_CLOCK_AT must be an ISO 8601 instant with a UTC offset, such as 2026-01-01T08:00:00+08:00, "
+            f"not {text!r}"
+        )
+    return moment

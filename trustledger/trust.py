@@ -22,6 +22,7 @@ from typing import Protocol
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from clock import Clock
 from licences.errors import LicenceError
 from signatures.cose import Ed25519Signer, Signer
 from signatures.keyring import KeyRecord
@@ -168,9 +169,7 @@ def parse_document(row: TrustListRow) -> TrustList:
 class TrustListPublisher:
     """Publishes new trust list versions when the content changes or the latest is half-way to its next_update."""
 
-    def __init__(
-        self, store: TrustListStore, signer: Signer, clock: Callable[[], datetime], period: timedelta = DEFAULT_PERIOD
-    ) -> None:
+    def __init__(self, store: TrustListStore, signer: Signer, clock: Clock, period: timedelta = DEFAULT_PERIOD) -> None:
         if period < timedelta(seconds=2):
             raise ValueError("trust list period must be at least 2 seconds")
         self.store = store

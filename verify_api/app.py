@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from seals.validate import MAX_PDF_BYTES
 from trustledger.anchoring import AnchorWorker
-from trustledger.region import Region, open_region
+from trustledger.region import Region, open_region, region_clock
 from trustledger.remind import ReminderCollector, ServeReminders
 from trustledger.settings import Settings
 from verify_api import (
@@ -47,18 +47,23 @@ TAGS = [
 
 
 def create_app(region: Region | None = None) -> FastAPI:
-    """The app; `region` is injected by tests, else opened from the environment."""
+    """The app; `region` is injected by tests, else opened from the environment.
+
+    Everything the app and its loops do runs on the region's clock: routes, middleware, rate limiter, caches, metrics.
+    """
     owned = region is None
     if owned:
         configure_logging()
+    settings = Settings() if region is None else region.settings
+    clock = region_clock(settings) if region is None else region.clock
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        r = open_region(Settings()) if region is None else region
+        r = open_region(settings, clock) if region is None else region
         app.state.region = r
         app.state.api_keys = ApiKeyStore(r.store.engine)
-        app.state.rate_limiter = RateLimiter(r.settings.public_rate_limit)
+        app.state.rate_limiter = RateLimiter(r.settings.public_rate_limit, clock=clock.monotonic)
         app.state.evidence = Evidence.of(r)
         metrics.watch_log(r.log, r.clock)
         reminder_gauges = ReminderCollector(r)  # reminders due/sent/failed/dead-lettered on /metrics
@@ -93,7 +98,9 @@ def create_app(region: Region | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
     handlers.install(app)
-    app.add_middleware(RequestMiddleware, metrics=metrics, body_limits={"/v1/verify/pdf": PDF_UPLOAD_LIMIT})
+    app.add_middleware(
+        RequestMiddleware, metrics=metrics, body_limits={"/v1/verify/pdf": PDF_UPLOAD_LIMIT}, clock=clock.monotonic
+    )
 
     for module in (ops_routes, log_routes, licence_routes, verify_routes, public_routes, audit_routes):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)

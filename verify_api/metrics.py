@@ -8,13 +8,14 @@ max over `worker` in PromQL. The log gauges read the database at scrape time and
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from clock import Clock
 from ledger.log import Log
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -29,7 +30,7 @@ def parse_signed_at(text: str) -> datetime:
 class _LogCollector(Collector):
     """Log size and the age of the newest signed checkpoint, read when scraped."""
 
-    def __init__(self, log: Log, clock: Callable[[], datetime]) -> None:
+    def __init__(self, log: Log, clock: Clock) -> None:
         self._log = log
         self._clock = clock
 
@@ -71,7 +72,7 @@ class Metrics:
         self._worker = worker
         self._log_collector: _LogCollector | None = None
 
-    def watch_log(self, log: Log, clock: Callable[[], datetime]) -> None:
+    def watch_log(self, log: Log, clock: Clock) -> None:
         """Add the log gauges (once the region is open; a restarted lifespan replaces them)."""
         if self._log_collector is not None:
             self.registry.unregister(self._log_collector)

@@ -12,7 +12,6 @@ import json
 import logging
 import re
 import sys
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -73,7 +72,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class RequestMiddleware:
-    """Request ids, the body limit, metrics and the access log around the whole app."""
+    """Request ids, the body limit, metrics and the access log around the whole app.
+
+    `clock` is monotonic seconds for request durations: the app hands in its region clock's `monotonic`.
+    """
 
     def __init__(
         self,
@@ -82,7 +84,7 @@ class RequestMiddleware:
         metrics: Metrics,
         body_limits: Mapping[str, int] | None = None,
         default_body_limit: int = DEFAULT_BODY_LIMIT,
-        clock: Callable[[], float] = time.perf_counter,
+        clock: Callable[[], float],
     ) -> None:
         self.app = app
         self.metrics = metrics

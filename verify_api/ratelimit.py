@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Annotated
@@ -20,11 +19,12 @@ from verify_api.problems import RATE_LIMITED, ProblemError
 
 
 class RateLimiter:
-    """`per_minute` requests per address, bursting up to `per_minute`; `per_minute = 0` admits everything."""
+    """`per_minute` requests per address, bursting up to `per_minute`; `per_minute = 0` admits everything.
 
-    def __init__(
-        self, per_minute: int, *, clock: Callable[[], float] = time.monotonic, max_addresses: int = 100_000
-    ) -> None:
+    `clock` is monotonic seconds: the app hands in its region clock's `monotonic`.
+    """
+
+    def __init__(self, per_minute: int, *, clock: Callable[[], float], max_addresses: int = 100_000) -> None:
         if per_minute < 0:
             raise ValueError("per_minute must be >= 0")
         self.per_minute = per_minute

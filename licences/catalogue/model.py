@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Literal
 
@@ -19,6 +19,8 @@ from licences.errors import (
     UnknownLicenceTypeError,
 )
 from licences.identifiers import HolderKind
+
+_CHINA = timezone(timedelta(hours=8), "CST")  # the calendar validity periods are counted on (no DST)
 
 FieldValue = str | int
 """A validated licence field value: JSON-safe, dates as ISO `YYYY-MM-DD` strings."""
@@ -107,13 +109,19 @@ class ValidityRule:
     years: int | None = None
 
     def valid_until(self, valid_from: datetime) -> datetime | None:
-        """The end of validity (exclusive) for a period starting at `valid_from`; None when there is no expiry."""
+        """The end of validity (exclusive) for a period starting at `valid_from`; None when there is no expiry.
+
+        Years are counted on the China calendar: 01:00 on 29 February in China is still the 28th in UTC, and counting
+        there would end the licence on 1 March instead of 28 February.
+        """
         if self.years is None:
             return None
+        local = valid_from.astimezone(_CHINA)
         try:
-            return valid_from.replace(year=valid_from.year + self.years)
-        except ValueError:  # 29 February in a non-leap target year
-            return valid_from.replace(year=valid_from.year + self.years, day=28)
+            end = local.replace(year=local.year + self.years)
+        except ValueError:  # 29 February in a non-leap target year: the month's last day (民法典 第二百零三条)
+            end = local.replace(year=local.year + self.years, day=28)
+        return end.astimezone(valid_from.tzinfo)
 
 
 @dataclass(frozen=True, slots=True)

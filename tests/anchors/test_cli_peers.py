@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from anchors.cosignature import parse_cosigner_key
 from anchors.model import note_digest
+from clock import StartedClock
 from tests.anchors.helpers import ed_key, log_signer
 from trustledger.anchoring import anchor_store, region_timestamping
 from trustledger.cli import app
@@ -24,7 +25,7 @@ PEER_ORIGIN = "ledger.js.gov.example/log"
 
 
 @pytest.fixture
-def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, process_clock: StartedClock) -> CliRunner:
     monkeypatch.setenv("TRUSTLEDGER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TRUSTLEDGER_DATABASE_URL", db_url)
     runner = CliRunner()

@@ -18,6 +18,7 @@ from anchors.store import AnchorStore
 from anchors.witness import AddCheckpointRequest
 from signatures.errors import VerificationError
 from tests.anchors.helpers import append, ed_key
+from tests.conftest import FakeClock
 from trustledger.anchoring import AnchorWorker, anchor_store, region_federation, witness_signer
 from trustledger.region import Region, init_region
 from trustledger.settings import Settings
@@ -28,8 +29,9 @@ JS = ("320000", "江苏省", "ledger.js.gov.example/log")
 
 
 def _regions(tmp_path: Path, ha_url: str) -> Iterator[tuple[Region, TestClient]]:
-    ha = init_region(Settings(home=tmp_path / "ha", database_url=ha_url), *HA)
-    js = init_region(Settings(home=tmp_path / "js", database_url=f"sqlite:///{tmp_path / 'js.db'}"), *JS)
+    clock = FakeClock()
+    ha = init_region(Settings(home=tmp_path / "ha", database_url=ha_url), *HA, clock)
+    js = init_region(Settings(home=tmp_path / "js", database_url=f"sqlite:///{tmp_path / 'js.db'}"), *JS, clock)
     AnchorStore(js.store.engine).add_witnessed_log(HA[2], [ha.log_signer.verifier.to_string()])
     with TestClient(create_app(js), base_url="http://js.test") as client:
         yield ha, client

@@ -20,8 +20,11 @@ from anchors.cosignature import parse_cosigner_key
 from anchors.policy import WitnessPolicy
 from anchors.store import AnchorStore
 from anchors.witness import AddCheckpointRequest
+from clock import Clock, StartedClock
 from signatures.errors import VerificationError
 from tests.anchors.helpers import append
+from tests.conftest import START, FakeClock
+from tests.support import deadline
 from trustledger.anchoring import anchor_latest, region_federation, witness_signer
 from trustledger.region import Region, init_region
 from trustledger.settings import Settings
@@ -52,22 +55,23 @@ def _serve(region: Region) -> Served:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    budget = deadline(20)
     while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
+        if budget.passed or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     return Served(region, f"http://127.0.0.1:{port}", server, thread)
 
 
-def _region(home: Path, db_url: str, who: tuple[str, str, str]) -> Region:
-    return init_region(Settings(home=home, database_url=db_url), *who)
+def _region(home: Path, db_url: str, who: tuple[str, str, str], clock: Clock) -> Region:
+    return init_region(Settings(home=home, database_url=db_url), *who, clock)
 
 
 @pytest.fixture
 def two_regions(tmp_path: Path, db_url: str) -> Iterator[tuple[Served, Served]]:
-    ha = _serve(_region(tmp_path / "ha", f"sqlite:///{tmp_path / 'ha.db'}", HA))
-    js = _serve(_region(tmp_path / "js", db_url, JS))
+    clock = StartedClock(START)  # both regions on one clock that ticks from a chosen instant (servers run for real)
+    ha = _serve(_region(tmp_path / "ha", f"sqlite:///{tmp_path / 'ha.db'}", HA, clock))
+    js = _serve(_region(tmp_path / "js", db_url, JS, clock))
     try:
         yield ha, js
     finally:
@@ -122,20 +126,20 @@ def _raw_root(spki_b64: str) -> bytes:
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    region = _region(tmp_path / "js", f"sqlite:///{tmp_path / 'js.db'}", JS)
+def client(tmp_path: Path, clock: FakeClock) -> Iterator[TestClient]:
+    region = _region(tmp_path / "js", f"sqlite:///{tmp_path / 'js.db'}", JS, clock)
     with TestClient(create_app(region), raise_server_exceptions=False) as c:
         yield c
     region.close()
 
 
-def _ha_log(tmp_path: Path) -> Region:
-    return _region(tmp_path / "ha", f"sqlite:///{tmp_path / 'ha.db'}", HA)
+def _ha_log(tmp_path: Path, clock: FakeClock) -> Region:
+    return _region(tmp_path / "ha", f"sqlite:///{tmp_path / 'ha.db'}", HA, clock)
 
 
-def test_add_checkpoint_statuses_and_content_types(client: TestClient, tmp_path: Path) -> None:
+def test_add_checkpoint_statuses_and_content_types(client: TestClient, tmp_path: Path, clock: FakeClock) -> None:
     js: Region = client.app.state.region  # type: ignore[attr-defined]
-    ha = _ha_log(tmp_path)
+    ha = _ha_log(tmp_path, clock)
     try:
         note = ha.sign_checkpoint()
         size = ha.log.size()

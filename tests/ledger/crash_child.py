@@ -7,13 +7,15 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import StoredEvent
 
+from clock import StartedClock
 from ledger.log import Log
 from ledger.persistence import LedgerRecorder
 from ledger.store import LedgerStore, make_engine
 from signatures.note import NoteSigner
 
+clock = StartedClock(datetime(2026, 1, 1, 8, 0, tzinfo=UTC))  # a chosen instant, ticking: checkpoints move on
 store = LedgerStore(make_engine(sys.argv[1]))
-recorder = LedgerRecorder(store)
+recorder = LedgerRecorder(store, clock=clock)
 log = Log(store, "crash.test/log")
 signer = NoteSigner("crash.test/log", Ed25519PrivateKey.from_private_bytes(bytes(range(32))))
 batch = int(sys.argv[2])
@@ -25,4 +27,4 @@ while True:
     sys.stdout.flush()
     n += 1
     if n % 10 == 0:
-        log.sign_checkpoint(signer, datetime.now(UTC))
+        log.sign_checkpoint(signer, clock())

@@ -88,7 +88,7 @@ def run(region: Region, path: Path, batch: int = 500, resume: bool = True, **kwa
     return importer(region, batch, **kwargs).run(path, detect_format(path), rejects_path=rejects, resume=resume)
 
 
-def test_csv_round_trip_with_recorded_statuses(region: Region, tmp_path: Path) -> None:
+def test_csv_round_trip_with_recorded_statuses(region: Region, clock: FakeClock, tmp_path: Path) -> None:
     holders = SyntheticHolders(1)
     before = region.licence_store.count()
     rows = [food_row(n, holders) for n in range(101, 113)]
@@ -97,9 +97,10 @@ def test_csv_round_trip_with_recorded_statuses(region: Region, tmp_path: Path) -
     rows[5]["status_reason"] = "违法经营"
     rows[6]["valid_until"] = "2026-02-01"
     path = write_csv(tmp_path / "food.csv", [{**r, "status_reason": r.get("status_reason", "")} for r in rows])
-    report = run(region, path, batch=5)
+    report = run(region, path, batch=5, in_transaction=lambda _batch: clock.advance(seconds=1))  # a second a batch
     assert (report.imported, report.rejected, report.skipped, report.batches) == (12, 0, 0, 3)
     assert report.finished and report.rate > 0 and not (tmp_path / "food.csv.rejects.csv").exists()
+    assert report.seconds == 3.0  # timed on the region's clock
     svc = region.licences
     views = [svc.get(svc.resolve(r["identifier"])) for r in rows]
     assert all(v.imported and v.issuer == "11410100007409378P" for v in views)

@@ -12,7 +12,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -27,7 +27,7 @@ from licences.reminder_scheduler import ReminderScheduler
 from licences.reminders import Month, OwnerKind, ReminderMetrics, Topic
 from licences.store_outbox import OutboxStore
 from licences.store_reminders import ReminderScan
-from tests.conftest import BACKENDS, PG_ADMIN_URL, FakeClock
+from tests.conftest import BACKENDS, PG_ADMIN_URL, START, FakeClock
 from tests.licences.reminder_servers import MailBox, WebhookReceiver, smtp_server, webhook_server
 from trustledger.region import Region, init_region, open_region
 from trustledger.settings import Settings
@@ -75,7 +75,8 @@ class RegionTemplates:
                 with self.admin.connect() as conn:
                     conn.execute(text(f"CREATE SCHEMA {self.schemas[0]}"))
                 url = pg_schema_url(self.schemas[0])
-            init_region(Settings(home=home, database_url=url, key_passphrase=PASSPHRASE), None, None, None).close()
+            settings = Settings(home=home, database_url=url, key_passphrase=PASSPHRASE)
+            init_region(settings, None, None, None, FakeClock(START)).close()
             if backend == "postgresql":
                 self.tables = inspect(self.admin).get_table_names(schema=self.schemas[0])
             self.homes[backend] = home
@@ -121,8 +122,8 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, templates: RegionTe
 
 @pytest.fixture
 def clock() -> FakeClock:
-    # Token keys are created at `init` with the wall clock; the injected clock starts just after and moves by hand.
-    return FakeClock(datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1))
+    # The template regions are initialised at START (token keys valid from then); the tests start a minute later.
+    return FakeClock(START + timedelta(minutes=1))
 
 
 @pytest.fixture
@@ -217,6 +218,7 @@ def test_suspended_revoked_renewed_and_expired_licences_are_skipped(region: Regi
 def test_several_schedulers_at_once_record_one_reminder_per_licence(
     region: Region, settings: Settings, clock: FakeClock
 ) -> None:
+    clock.advance(days=24)  # 25 January: licences expiring 10-21 days on all fall in next month, the digest's month
     _subscribe(region, clock)
     licences = [_food(region, clock, 10 + i) for i in range(12)]
     schedulers = [_scheduler(open_region(settings, clock), clock) for _ in range(4)]

@@ -12,7 +12,7 @@ import hashlib
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ from seals.sign import seal_pdf
 from seals.tsa import TimeStampAuthority
 from signatures.cose import parse_token_text, verify_token_signature
 from signatures.trustlist import TrustList, parse_signed_trust_list
-from tests.conftest import FakeClock
+from tests.conftest import START, FakeClock
 from tests.seals.helpers import append_content_update, make_pki, nss_db, pdfsig
 from tests.seals.wiring import PUBLIC_BASE, holder_uscc, issue_business_licence, write_trust_list
 from trustledger import sealing
@@ -59,8 +59,7 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     work = tmp_path_factory.mktemp("wiring")
     settings = Settings(home=work / "home", database_url=f"sqlite:///{work / 'db.sqlite'}", public_base_url=PUBLIC_BASE)
-    # Near the wall clock: pdfsig and pyHanko's B-LTA embedding check certificates at the real time.
-    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    clock = FakeClock(START)
     region = init_region(settings, None, None, None, clock)
     licence = issue_business_licence(region)
     clock.advance(minutes=1)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from clock import StartedClock
 from ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
 from signatures.note import open_checkpoint, parse_verifier_key
 from trustledger.cli import app
@@ -18,7 +19,7 @@ from trustledger.settings import Settings
 
 
 @pytest.fixture
-def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, process_clock: StartedClock) -> CliRunner:
     monkeypatch.setenv("TRUSTLEDGER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TRUSTLEDGER_DATABASE_URL", db_url)
     return CliRunner()

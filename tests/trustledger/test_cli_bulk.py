@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from clock import StartedClock
 from licences.synthetic import SyntheticHolders
 from tests.licences.bulk_rows import food_row, read_rejects, with_bad_last_char, write_csv
 from trustledger.cli import app
@@ -26,7 +27,7 @@ TRUSTLEDGER = Path(sys.executable).with_name("trustledger")
 
 
 @pytest.fixture
-def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, process_clock: StartedClock) -> CliRunner:
     monkeypatch.setenv("TRUSTLEDGER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TRUSTLEDGER_DATABASE_URL", db_url)
     return CliRunner()
@@ -46,7 +47,9 @@ def licence_count() -> int:
         region.close()
 
 
-def test_import_killed_mid_batch_resumes_with_every_row_exactly_once(cli: CliRunner, tmp_path: Path) -> None:
+def test_import_killed_mid_batch_resumes_with_every_row_exactly_once(
+    cli: CliRunner, tmp_path: Path, process_clock: StartedClock
+) -> None:
     run(cli, "init")
     holders = SyntheticHolders(21)
     rows = [food_row(n, holders) for n in range(1, 51)]
@@ -56,7 +59,7 @@ def test_import_killed_mid_batch_resumes_with_every_row_exactly_once(cli: CliRun
 
     child = subprocess.run(
         [str(TRUSTLEDGER), "import", str(source), "--batch", "10", "--crash-after-batches", "3"],
-        env=dict(os.environ),
+        env=dict(os.environ, TRUSTLEDGER_CLOCK_AT=process_clock().isoformat()),  # the child goes on from our now
         capture_output=True,
         text=True,
         timeout=120,

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from typer.testing import CliRunner
 
+from clock import StartedClock
+from tests.conftest import START
 from trustledger.cli import app
 
 COMPANY = "91350100M000100Y43"
+CHINA = ZoneInfo("Asia/Shanghai")
+VALID_UNTIL = (START.astimezone(CHINA) + timedelta(days=425)).date()  # a date on the command line, 14 months on
 FOOD = [
     "--field", "legal_representative=张伟", "--field", "premises=郑州市金水区花园路1号",
     "--field", "main_format=餐饮服务经营者", "--field", "business_items=热食类食品制售",
@@ -18,7 +24,7 @@ FOOD = [
 
 
 @pytest.fixture
-def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, process_clock: StartedClock) -> CliRunner:
     monkeypatch.setenv("TRUSTLEDGER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TRUSTLEDGER_DATABASE_URL", db_url)
     runner = CliRunner()
@@ -42,10 +48,13 @@ def issue_food(cli: CliRunner, *extra: str) -> dict[str, object]:
 
 
 def test_issue_prints_the_contract_keys_and_the_lifecycle_runs(cli: CliRunner) -> None:
-    lic = issue_food(cli, "--valid-until", "2027-03-01")
+    lic = issue_food(cli, "--valid-until", VALID_UNTIL.isoformat())
     assert {"id", "identifier", "leaf_index", "token", "qr_url", "valid_until", "status"} <= lic.keys()
     assert lic["status"] == "valid" and str(lic["qr_url"]).endswith("/v/" + str(lic["token"]))
-    assert lic["valid_until"] == "2027-02-28T16:00:00Z"  # 2027-03-01 00:00 China time
+    midnight = datetime.combine(VALID_UNTIL, time(0), CHINA).astimezone(
+        UTC
+    )  # 00:00 China time is 16:00Z the day before
+    assert lic["valid_until"] == midnight.strftime("%Y-%m-%dT%H:%M:%SZ") and midnight.hour == 16
     lid = str(lic["id"])
     assert json.loads(run(cli, "--json", "licence", "show", str(lic["identifier"])))["id"] == lid
     run(cli, "licence", "suspend", lid, "--reason", "食品安全检查")

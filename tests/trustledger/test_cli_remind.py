@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from typer.testing import CliRunner
 
+from clock import StartedClock
 from licences.store_outbox import OutboxStore
 from tests.licences.reminder_servers import WebhookReceiver, webhook_server
+from tests.support import deadline
 from trustledger.cli import app
 from trustledger.region import Region, open_region
 from trustledger.remind import ReminderCollector, ServeReminders, reminder_metrics
@@ -28,7 +30,7 @@ FOOD = {
 
 
 @pytest.fixture
-def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, process_clock: StartedClock) -> CliRunner:
     monkeypatch.setenv("TRUSTLEDGER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TRUSTLEDGER_DATABASE_URL", db_url)
     monkeypatch.setenv("TRUSTLEDGER_KEY_PASSPHRASE", "cli-remind-tests")
@@ -44,7 +46,7 @@ def run(cli: CliRunner, *args: str, code: int = 0) -> str:
 
 
 def _issue_expiring(region: Region, days: int) -> str:
-    now = datetime.now(UTC)
+    now = region.clock()
     view = region.licences.issue(
         type_code="food-business-licence",
         issuer="zz-amr",
@@ -57,12 +59,8 @@ def _issue_expiring(region: Region, days: int) -> str:
     return str(view.id)
 
 
-def _wall_clock() -> datetime:
-    return datetime.now(UTC)
-
-
-def test_remind_once_records_queues_and_delivers(cli: CliRunner) -> None:
-    with webhook_server(WebhookReceiver("", _wall_clock)) as receiver:
+def test_remind_once_records_queues_and_delivers(cli: CliRunner, process_clock: StartedClock) -> None:
+    with webhook_server(WebhookReceiver("", process_clock)) as receiver:
         sub = json.loads(
             run(
                 cli, "--json", "remind", "subscribe", "--department", "zz-amr", "--webhook", receiver.url, "--no-digest"
@@ -117,12 +115,14 @@ def test_remind_operator_errors(cli: CliRunner) -> None:
     assert json.loads(run(cli, "--json", "remind", "subscriptions")) == []
 
 
-def test_the_serve_loop_delivers_in_the_background(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_serve_loop_delivers_in_the_background(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, process_clock: StartedClock
+) -> None:
     monkeypatch.setenv("TRUSTLEDGER_REMIND_INTERVAL", "0.2")
     region = open_region(Settings())
     loop: ServeReminders | None = None
     try:
-        with webhook_server(WebhookReceiver("", _wall_clock)) as receiver:
+        with webhook_server(WebhookReceiver("", process_clock)) as receiver:
             sub = json.loads(
                 run(cli, "--json", "remind", "subscribe", "--department", "zz-amr", "--webhook", receiver.url)
             )
@@ -130,8 +130,8 @@ def test_the_serve_loop_delivers_in_the_background(cli: CliRunner, monkeypatch: 
             _issue_expiring(region, 5)
             loop = ServeReminders(region)
             loop.start()
-            deadline = time.monotonic() + 20
-            while not receiver.unique and time.monotonic() < deadline:
+            budget = deadline(20)
+            while not receiver.unique and budget:
                 time.sleep(0.05)  # waiting for a background thread, not for the clock to pass
             loop.stop()
         assert len(receiver.unique) >= 1

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from typer.testing import CliRunner
 
+from clock import StartedClock
 from tests.seals.wiring import FIELDS, HOLDER_NAME, holder_uscc, write_trust_list
 from trustledger.cli import app
 from trustledger.cli_seals import pdf_report_text, verify_pdf
@@ -20,7 +21,7 @@ from trustledger.verification import UsageError
 
 
 @pytest.fixture
-def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, process_clock: StartedClock) -> CliRunner:
     monkeypatch.setenv("TRUSTLEDGER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TRUSTLEDGER_DATABASE_URL", db_url)
     monkeypatch.setenv("TRUSTLEDGER_PUBLIC_BASE_URL", "https://ledger.ha.gov.example")
@@ -40,7 +41,7 @@ def _issue(cli: CliRunner) -> dict[str, str]:
     return out
 
 
-def test_licence_pdf_then_verify_then_revoke(cli: CliRunner, tmp_path: Path) -> None:
+def test_licence_pdf_then_verify_then_revoke(cli: CliRunner, tmp_path: Path, process_clock: StartedClock) -> None:
     run(cli, "init")
     licence = _issue(cli)
     pdf = tmp_path / "licence.pdf"
@@ -60,7 +61,7 @@ def test_licence_pdf_then_verify_then_revoke(cli: CliRunner, tmp_path: Path) -> 
     settings = Settings()
     region = open_region(settings)
     try:
-        trust_list = write_trust_list(region, tmp_path / "tl.json", datetime.now(UTC))
+        trust_list = write_trust_list(region, tmp_path / "tl.json", process_clock())
     finally:
         region.close()
     valid, report = verify_pdf(pdf, offline=True, trust_list=trust_list)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +70,9 @@ class World:
 def _world(url: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("TRUSTLEDGER_HOME", str(home))
     monkeypatch.setenv("TRUSTLEDGER_DATABASE_URL", url)
-    init_region(Settings(), None, None, None).close()  # keys registered on the wall clock
-    clock = FakeClock(datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1))
+    clock = FakeClock()
+    init_region(Settings(), None, None, None, clock).close()  # keys registered on the same clock
+    clock.advance(hours=1)
     monkeypatch.setattr(cli_common, "open_region", lambda settings: open_region(settings, clock))
     region = open_region(Settings(), clock)
     try:

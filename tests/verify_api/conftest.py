@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,8 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from licences.synthetic import SyntheticHolders
-from tests.conftest import FakeClock
+from tests.conftest import START, FakeClock
+from tests.support import deadline
 from trustledger.region import Region, init_region, open_region
 from trustledger.settings import Settings
 from verify_api.apikeys import Role
@@ -32,21 +33,19 @@ BUSINESS = "11100000000013338W001"  # 营业执照: organisations, by ha-amr / z
 
 @pytest.fixture
 def api_clock() -> FakeClock:
-    """A hand-moved clock just after the wall clock (init registers keys at the wall clock's now)."""
-    return FakeClock(datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2))
+    """A hand-moved clock a minute after the instant the regions are initialised at (`START`)."""
+    return FakeClock(START + timedelta(minutes=1))
 
 
 def make_region(home: Path, db_url: str, clock: FakeClock, **settings: object) -> Region:
-    """Initialise a region (catalogue, token keys) and reopen it on the fake clock."""
+    """Initialise a region (catalogue, token keys) at `START`, then open it on the fake clock."""
     s = Settings(home=home, database_url=db_url, public_base_url=PUBLIC_BASE, public_rate_limit=0, **settings)
-    init_region(s, None, None, None).close()
+    init_region(s, None, None, None, FakeClock(START)).close()
     return reopen(s, clock)
 
 
 def reopen(settings: Settings, clock: FakeClock) -> Region:
-    """Open an initialised region on the fake clock, moved past the time its keys were registered."""
-    # Keys were registered at the wall clock's now, which under load can be past the fixture's start: move on.
-    clock.now = max(clock.now, datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1))
+    """Open an initialised region on the fake clock."""
     return open_region(settings, clock)
 
 
@@ -54,7 +53,7 @@ def reopen(settings: Settings, clock: FakeClock) -> Region:
 def region_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One initialised SQLite region home per test session; each test gets a copy (init takes ~1 s, a copy ~10 ms)."""
     home = tmp_path_factory.mktemp("region-template") / "home"
-    make_region(home, f"sqlite:///{home / 'trustledger.db'}", FakeClock()).close()
+    make_region(home, f"sqlite:///{home / 'trustledger.db'}", FakeClock(START)).close()
     return home
 
 
@@ -158,9 +157,9 @@ def live(region: Region) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(create_app(region), log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    budget = deadline(10)
     while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
+        assert budget, "uvicorn did not start"
         time.sleep(0.02)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from licences.synthetic import SyntheticHolders
+from tests.support import deadline
 from tests.verify_api.conftest import DRIVING, driving_fields
 from trustledger.region import init_region
 from trustledger.settings import Settings
@@ -50,7 +51,9 @@ def server(pg_schema: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]
         "TRUSTLEDGER_PUBLIC_RATE_LIMIT": "0",
         "TRUSTLEDGER_CHECKPOINT_INTERVAL": "0.2",
     }
-    region = init_region(Settings(home=tmp_path / "home", database_url=pg_schema), None, None, None)  # as `init`
+    # As `init`, and on the system clock like the server: its two workers each start a TRUSTLEDGER_CLOCK_AT clock of
+    # their own, so they would disagree by their start-up skew (a licence issued on one, "not yet valid" on the other).
+    region = init_region(Settings(home=tmp_path / "home", database_url=pg_schema), None, None, None)
     try:
         store = ApiKeyStore(region.store.engine)
         keys = {
@@ -69,7 +72,7 @@ def server(pg_schema: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    budget = deadline(60)
     while True:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else "server exited"
         try:
@@ -77,7 +80,7 @@ def server(pg_schema: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]
                 break
         except httpx.HTTPError:
             pass
-        assert time.monotonic() < deadline, "server did not come up"
+        assert budget, "server did not come up"
         time.sleep(0.2)
     try:
         yield base, env, keys
@@ -142,8 +145,8 @@ def test_concurrent_writers_on_two_workers_keep_the_log_dense_and_the_audit_gree
             break
     assert len(pids) == 2
     size_after = int(httpx.get(base + "/checkpoint").text.splitlines()[1])
-    deadline = time.monotonic() + 30
-    while size_after < size_before + written and time.monotonic() < deadline:  # the signer runs every 0.2 s
+    budget = deadline(30)
+    while size_after < size_before + written and budget:  # the signer runs every 0.2 s
         time.sleep(0.2)
         size_after = int(httpx.get(base + "/checkpoint").text.splitlines()[1])
     assert size_after == size_before + written  # dense: one leaf per acknowledged event, nothing more, no gaps

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from ledger.log import tile_path
 from ledger.merkle import leaf_hash, root_of, verify_inclusion
 from signatures.note import open_checkpoint
+from tests.conftest import FakeClock
 from tests.ledger.helpers import append
 from trustledger.region import init_region
 from trustledger.settings import Settings
@@ -19,9 +20,9 @@ from verify_api.app import create_app
 
 
 @pytest.fixture
-def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
+def client(db_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[TestClient]:
     settings = Settings(home=tmp_path / "home", database_url=db_url)
-    region = init_region(settings, None, None, None)
+    region = init_region(settings, None, None, None, clock)
     append(region.recorder, 700 - region.log.size(), batch=100)  # init's catalogue events + these = 700
     with TestClient(create_app(region)) as c:
         c.app.state.region.sign_checkpoint()  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from licences.identifiers import mask_name
+from tests.conftest import FakeClock
 from tests.verify_api.conftest import Citizen, Keys, client_for
 from tests.verify_api.helpers import flip_last_byte, resign
 from verify_api.client import ApiProblem
@@ -86,16 +87,16 @@ def test_bad_tokens_get_a_clear_page_not_a_500(http: TestClient, licence: Licenc
     assert (exc.value.status, exc.value.field) == (422, "token")
 
 
-def test_rate_limit_per_address_with_retry_after(http: TestClient, licence: LicenceOut) -> None:
-    now = [0.0]
-    http.app.state.rate_limiter = RateLimiter(3, clock=lambda: now[0])  # type: ignore[attr-defined]
+def test_rate_limit_per_address_with_retry_after(http: TestClient, licence: LicenceOut, api_clock: FakeClock) -> None:
+    # As the app builds it, on the region clock's monotonic time: moving the clock refills the bucket.
+    http.app.state.rate_limiter = RateLimiter(3, clock=api_clock.monotonic)  # type: ignore[attr-defined]
     for _ in range(3):
         assert http.get("/v1/public/verify", params={"token": licence.token}).status_code == 200
     limited = http.get(f"/v/{licence.token}")
     assert limited.status_code == 429
     assert limited.headers["content-type"] == "application/problem+json"
     assert limited.json()["type"].endswith("/rate-limited") and int(limited.headers["retry-after"]) == 20
-    now[0] += 20.0  # one token back (3 a minute)
+    api_clock.advance(seconds=20)  # one token back (3 a minute)
     assert http.get(f"/v/{licence.token}").status_code == 200
     assert http.get(f"/v/{licence.token}").status_code == 429
     assert http.get("/healthz").status_code == 200  # only the public verification routes are limited
@@ -109,7 +110,7 @@ def test_rate_limiter_buckets() -> None:
     assert limiter.take("b") == 0.0  # another address has its own bucket
     limiter.take("c")  # evicts "a" (least recently seen): it can only gain a fresh bucket
     assert limiter.take("a") == 0.0
-    off = RateLimiter(0)
+    off = RateLimiter(0, clock=lambda: now[0])
     assert all(off.take("x") == 0.0 for _ in range(1000))
     with pytest.raises(ValueError, match="per_minute"):
-        RateLimiter(-1)
+        RateLimiter(-1, clock=lambda: now[0])

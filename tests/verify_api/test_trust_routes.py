@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,9 @@ from verify_api.app import create_app
 @pytest.fixture
 def world(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, Region, FakeClock]]:
     settings = Settings(home=tmp_path / "home", database_url=db_url)
-    init_region(settings, None, None, None).close()
-    clock = FakeClock(datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1))
+    clock = FakeClock()
+    init_region(settings, None, None, None, clock).close()
+    clock.advance(hours=1)
     region = open_region(settings, clock)
     with TestClient(create_app(region)) as client:
         yield client, region, clock
@@ -51,10 +51,12 @@ def test_current_list_is_signed_and_revalidates(world: tuple[TestClient, Region,
 def test_versions_are_served_forever_byte_for_byte(world: tuple[TestClient, Region, FakeClock]) -> None:
     client, region, clock = world
     first = client.get("/v1/trust-list").content
-    clock.advance(minutes=1)
+    clock.advance(seconds=1)
     region.registry.rotate_token_key(region.registry.issuers()[0].uscc)
     assert client.get("/v1/trust-list").content == first  # served from the 5-second cache
-    client.app.state.trust_list_cache = None  # type: ignore[attr-defined]  # as if 5 seconds had passed
+    clock.advance(seconds=3)
+    assert client.get("/v1/trust-list").content == first  # still cached: the cache ages on the region's clock
+    clock.advance(seconds=1)  # 5 seconds after the list was read
     second = client.get("/v1/trust-list")
     assert second.headers["x-trust-list-version"] == "2"
     old = client.get("/v1/trust-list/1")
