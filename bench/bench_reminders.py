@@ -44,12 +44,12 @@ from ledger.store import make_engine
 from licences.application import IssueRequest
 from licences.catalogue import load_catalogue
 from licences.catalogue.model import Channel
-from licences.reminder_catalogue import load_reminder_catalogue
-from licences.reminder_scheduler import ReminderScheduler
-from licences.reminders import OwnerKind, ReminderMetrics, current_stage, stage_windows
 from licences.store import licence_index
-from licences.store_outbox import OutboxStore
-from licences.store_reminders import ReminderScan
+from reminders.messages import load_reminder_catalogue
+from reminders.model import OwnerKind, ReminderMetrics, current_stage, stage_windows
+from reminders.scheduler import ReminderScheduler
+from reminders.store_outbox import OutboxStore
+from reminders.store_scan import ReminderScan
 from trustledger.region import init_region, open_region
 from trustledger.settings import Settings
 

@@ -8,10 +8,14 @@ asked `monotonic()` for durations and cache ages; a clock that is moved by hand 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "OffsetClock", "StartedClock", "SystemClock", "system_clock"]
+__all__ = ["CHINA_TIME", "Clock", "OffsetClock", "StartedClock", "SystemClock", "system_clock"]
+
+# China's one time zone, UTC+8 all year (no daylight saving since 1991): the calendar that licence dates, serial years,
+# validity periods, reminder stages and monthly digests are counted on.
+CHINA_TIME = timezone(timedelta(hours=8), "CST")
 
 
 @runtime_checkable

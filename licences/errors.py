@@ -4,8 +4,6 @@ Every error raised by `licences` derives from `LicenceError`. Input errors name 
 with a 422 pointing at it; lifecycle errors name the invariant that refused the command.
 """
 
-from signatures.errors import VerificationError
-
 
 class LicenceError(Exception):
     """Root of every error raised by `licences`."""
@@ -96,30 +94,6 @@ class IdempotencyConflictError(LicenceError):
 
 class RegistryError(LicenceError):
     """The issuer and key registry refused a change (unknown issuer or key, no usable signing key)."""
-
-
-class ReminderCatalogueError(CatalogueError):
-    """The reminder catalogue (提醒事项目录: message templates per type and stage) is malformed or inconsistent."""
-
-
-class MessageRenderError(LicenceError):
-    """A reminder message could not be rendered, or rendered text would disclose personal data (fail closed)."""
-
-
-class OutboxError(LicenceError):
-    """An outbox operation was refused (unknown delivery, or a requeue of a delivery that is not dead)."""
-
-
-class DeliveryError(LicenceError):
-    """One delivery attempt failed; `permanent` failures are dead-lettered at once, others retried with back-off."""
-
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-
-
-class WebhookVerificationError(LicenceError, VerificationError):
-    """A received webhook failed verification: missing header, stale or future timestamp, or bad signature."""
 
 
 class ImportFileError(LicenceError):

@@ -10,8 +10,9 @@ import typer
 
 from licences.catalogue.model import Channel
 from licences.errors import LicenceError
-from licences.reminders import OwnerKind, Topic
-from licences.store_outbox import OutboxStore
+from reminders.errors import RemindersError
+from reminders.model import OwnerKind, Topic
+from reminders.store_outbox import OutboxStore
 from trustledger.cli_common import emit, fail, region
 from trustledger.remind import ReminderRuntime, reminder_metrics
 
@@ -47,7 +48,7 @@ def remind(
                 time.sleep(interval or r.settings.remind_interval)
         except KeyboardInterrupt:
             return
-        except LicenceError as exc:
+        except (LicenceError, RemindersError) as exc:
             raise fail(str(exc)) from exc
         finally:
             runtime.close()
@@ -96,7 +97,7 @@ def requeue(delivery_id: str) -> None:
     with region() as r:
         try:
             OutboxStore(r.store.engine).requeue(wanted, r.clock())
-        except LicenceError as exc:
+        except (LicenceError, RemindersError) as exc:
             raise fail(str(exc)) from exc
         emit({"requeued": str(wanted)}, f"requeued {wanted}")
 
@@ -131,7 +132,7 @@ def subscribe(
             else:
                 assert holder is not None
                 kind, owner, topics = OwnerKind.HOLDER, r.licences.holder_digest_of(holder), (Topic.REMINDER,)
-        except (LicenceError, LookupError) as exc:
+        except (LicenceError, RemindersError, LookupError) as exc:
             raise fail(str(exc), 2) from exc
         sub = OutboxStore(r.store.engine).subscribe(kind, owner, channel, address, r.clock(), topics)
         doc = {"id": str(sub.id), "owner_kind": kind.value, "channel": channel.value, "secret": sub.secret}
@@ -154,7 +155,7 @@ def forget_holder(holder: str) -> None:
     with region() as r:
         try:
             digest = r.licences.holder_digest_of(holder)
-        except LicenceError as exc:
+        except (LicenceError, RemindersError) as exc:
             raise fail(str(exc), 2) from exc
         removed = OutboxStore(r.store.engine).forget_holder(digest)
         emit({"removed": removed}, f"removed {removed} contact(s)")

@@ -1,7 +1,7 @@
 """Strict loading of the catalogue from its packaged YAML data.
 
-`departments.yaml` holds the region and its departments; `reminders.yaml` the reminder message templates (loaded by
-`licences.reminders`); every other `*.yaml` in this package is one licence type.
+`departments.yaml` holds the region and its departments; every other `*.yaml` in this package is one licence type.
+(The reminder message templates live with the reminders package, in `reminders/messages.yaml`.)
 Unknown keys, missing keys, wrong types, bad codes and dangling references are `CatalogueError`s naming the file.
 """
 
@@ -31,7 +31,6 @@ from licences.errors import CatalogueError, InvalidFieldError
 from licences.identifiers import HolderKind, parse_uscc
 
 DEPARTMENTS_FILE = "departments.yaml"
-REMINDERS_FILE = "reminders.yaml"  # the reminder catalogue, read by `licences.reminders`, is not a licence type
 MAX_FILE_BYTES = 256 * 1024
 _TYPE_CODE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}(?!000)[0-9]{3}")
 _KEY = re.compile(r"[a-z][a-z0-9_-]{1,39}")
@@ -234,7 +233,7 @@ def catalogue_documents() -> tuple[dict[str, Any], list[tuple[str, dict[str, Any
     documents: dict[str, object] = {
         entry.name: _read_yaml(entry.read_bytes(), entry.name)
         for entry in sorted(package.iterdir(), key=lambda e: e.name)
-        if entry.name.endswith(".yaml") and entry.name != REMINDERS_FILE
+        if entry.name.endswith(".yaml")
     }
     if DEPARTMENTS_FILE not in documents:
         raise CatalogueError(f"{DEPARTMENTS_FILE} is missing from the catalogue")

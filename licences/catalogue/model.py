@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
+from clock import CHINA_TIME
 from licences.errors import (
     InvalidFieldError,
     UnauthorisedDepartmentError,
@@ -20,7 +21,7 @@ from licences.errors import (
 )
 from licences.identifiers import HolderKind
 
-_CHINA = timezone(timedelta(hours=8), "CST")  # the calendar validity periods are counted on (no DST)
+_CHINA = CHINA_TIME  # the calendar validity periods are counted on
 
 FieldValue = str | int
 """A validated licence field value: JSON-safe, dates as ISO `YYYY-MM-DD` strings."""

@@ -13,8 +13,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from typer.testing import CliRunner
 
 from clock import StartedClock
-from licences.store_outbox import OutboxStore
-from tests.licences.reminder_servers import WebhookReceiver, webhook_server
+from reminders.store_outbox import OutboxStore
+from tests.reminders.reminder_servers import WebhookReceiver, webhook_server
 from tests.support import deadline
 from trustledger.cli import app
 from trustledger.region import Region, open_region

@@ -15,8 +15,8 @@ from uuid import UUID
 
 from sqlalchemy import ColumnElement, Engine, and_, case, func, literal, or_, select, tuple_
 
-from licences.reminders import DigestItem, DueLicence, StageWindow
 from licences.store import aware, licence_index
+from reminders.model import DigestItem, DueLicence, StageWindow
 
 _ACTIVE = "active"
 _REVOKED = "revoked"

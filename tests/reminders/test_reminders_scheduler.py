@@ -21,14 +21,14 @@ from sqlalchemy import create_engine, inspect, text
 
 from licences.application import LicenceView
 from licences.catalogue.model import Channel
-from licences.delivery import DeliveryWorker, SmtpConfig, SmtpTransport, WebhookTransport
-from licences.reminder_catalogue import load_reminder_catalogue
-from licences.reminder_scheduler import ReminderScheduler
-from licences.reminders import Month, OwnerKind, ReminderMetrics, Topic
-from licences.store_outbox import OutboxStore
-from licences.store_reminders import ReminderScan
+from reminders.delivery import DeliveryWorker, SmtpConfig, SmtpTransport, WebhookTransport
+from reminders.messages import load_reminder_catalogue
+from reminders.model import Month, OwnerKind, ReminderMetrics, Topic
+from reminders.scheduler import ReminderScheduler
+from reminders.store_outbox import OutboxStore
+from reminders.store_scan import ReminderScan
 from tests.conftest import BACKENDS, PG_ADMIN_URL, START, FakeClock
-from tests.licences.reminder_servers import MailBox, WebhookReceiver, smtp_server, webhook_server
+from tests.reminders.reminder_servers import MailBox, WebhookReceiver, smtp_server, webhook_server
 from trustledger.region import Region, init_region, open_region
 from trustledger.settings import Settings
 

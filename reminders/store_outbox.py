@@ -49,9 +49,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from licences.catalogue.model import Channel
-from licences.errors import InvalidFieldError, OutboxError
-from licences.reminders import OutboxMessage, OwnerKind, Recipient, Topic
+from licences.errors import InvalidFieldError
 from licences.store import aware
+from reminders.errors import OutboxError
+from reminders.model import OutboxMessage, OwnerKind, Recipient, Topic
 
 metadata = MetaData()
 _when = DateTime(timezone=True)

@@ -21,8 +21,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from licences.delivery import verify_webhook
-from licences.errors import WebhookVerificationError
+from reminders.delivery import verify_webhook
+from reminders.errors import WebhookVerificationError
 
 
 @dataclass

@@ -31,10 +31,10 @@ import httpx
 
 from clock import Clock
 from licences.catalogue.model import Channel
-from licences.errors import DeliveryError, WebhookVerificationError
-from licences.reminders import METRICS, ReminderMetrics, RetryPolicy
-from licences.store_outbox import Delivery, OutboxStore
 from licences.values import utc
+from reminders.errors import DeliveryError, WebhookVerificationError
+from reminders.model import METRICS, ReminderMetrics, RetryPolicy
+from reminders.store_outbox import Delivery, OutboxStore
 
 DELIVERY_HEADER = "X-TrustLedger-Delivery"
 TIMESTAMP_HEADER = "X-TrustLedger-Timestamp"

@@ -11,7 +11,7 @@ import pytest
 
 from ledger.store import make_engine
 from licences.catalogue.model import Channel
-from licences.delivery import (
+from reminders.delivery import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -23,11 +23,11 @@ from licences.delivery import (
     sign_webhook,
     verify_webhook,
 )
-from licences.errors import DeliveryError, WebhookVerificationError
-from licences.reminders import OutboxKind, OutboxMessage, OwnerKind, ReminderMetrics, RetryPolicy, delivery_id
-from licences.store_outbox import Delivery, OutboxStore
+from reminders.errors import DeliveryError, WebhookVerificationError
+from reminders.model import OutboxKind, OutboxMessage, OwnerKind, ReminderMetrics, RetryPolicy, delivery_id
+from reminders.store_outbox import Delivery, OutboxStore
 from tests.conftest import FakeClock
-from tests.licences.reminder_servers import MailBox, WebhookReceiver, smtp_server, webhook_server
+from tests.reminders.reminder_servers import MailBox, WebhookReceiver, smtp_server, webhook_server
 
 DEPT = "11410100007409378P"
 SECRET = "s3cr3t-for-tests-0123456789abcdef"

@@ -20,9 +20,9 @@ from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from licences.catalogue.model import Catalogue, LicenceType
-from licences.errors import MessageRenderError, ReminderCatalogueError
+from reminders.errors import MessageRenderError, ReminderCatalogueError
 
-REMINDERS_FILE = "reminders.yaml"
+MESSAGES_FILE = "messages.yaml"
 MAX_FILE_BYTES = 256 * 1024
 MAX_SUBJECT_CHARS = 200
 MAX_SMS_CHARS = 300
@@ -221,7 +221,7 @@ def _parse_type(key: object, value: object, catalogue: Catalogue, where: str) ->
     return result
 
 
-def parse_reminder_catalogue(document: object, catalogue: Catalogue, where: str = REMINDERS_FILE) -> ReminderCatalogue:
+def parse_reminder_catalogue(document: object, catalogue: Catalogue, where: str = MESSAGES_FILE) -> ReminderCatalogue:
     """Parse and check the reminder catalogue document against the licence catalogue."""
     doc = _mapping(document, where, ("version", "default", "types", "digest"))
     if doc.get("version") != 1:
@@ -239,7 +239,7 @@ def parse_reminder_catalogue(document: object, catalogue: Catalogue, where: str 
     return ReminderCatalogue(default, types, digest, max_items)
 
 
-def read_reminder_document(data: bytes, where: str = REMINDERS_FILE) -> object:
+def read_reminder_document(data: bytes, where: str = MESSAGES_FILE) -> object:
     """Parse the YAML bytes of a reminder catalogue (size-capped, UTF-8)."""
     if len(data) > MAX_FILE_BYTES:
         raise ReminderCatalogueError(f"{where}: larger than {MAX_FILE_BYTES} bytes")
@@ -252,5 +252,5 @@ def read_reminder_document(data: bytes, where: str = REMINDERS_FILE) -> object:
 @cache
 def load_reminder_catalogue(catalogue: Catalogue) -> ReminderCatalogue:
     """Load and check the packaged reminder catalogue for `catalogue` (once per process and catalogue)."""
-    data = files("licences.catalogue").joinpath(REMINDERS_FILE).read_bytes()
+    data = files("reminders").joinpath(MESSAGES_FILE).read_bytes()
     return parse_reminder_catalogue(read_reminder_document(data), catalogue)

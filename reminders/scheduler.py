@@ -14,7 +14,6 @@ ones; renewed ones have a new `valid_until` and `reminded_stage` reset, so they 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,9 +22,11 @@ from uuid import UUID
 
 from clock import Clock
 from licences.catalogue.model import Catalogue
-from licences.errors import ConcurrentUpdateError, LicenceError, MessageRenderError, ReminderError
-from licences.reminder_catalogue import ReminderCatalogue
-from licences.reminders import (
+from licences.errors import ConcurrentUpdateError, LicenceError, ReminderError
+from licences.values import utc
+from reminders.errors import MessageRenderError
+from reminders.messages import ReminderCatalogue
+from reminders.model import (
     METRICS,
     DueLicence,
     Month,
@@ -42,9 +43,8 @@ from licences.reminders import (
     reminder_recipients,
     stage_windows,
 )
-from licences.store_outbox import OutboxStore
-from licences.store_reminders import ReminderScan
-from licences.values import utc
+from reminders.store_outbox import OutboxStore
+from reminders.store_scan import ReminderScan
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -191,35 +191,3 @@ class ReminderScheduler:
             messages = digest_messages(department, month, recipients, message, digest_data(department, month, items))
             queued += self.outbox.enqueue_once(messages, now)
         return queued
-
-
-class ReminderLoop:
-    """A background thread that runs `run_pass` every `interval` seconds until stopped (the loop inside `serve`)."""
-
-    def __init__(self, run_pass: Callable[[], object], interval: float, *, name: str = "expiry-reminders") -> None:
-        if interval <= 0:
-            raise ValueError("interval must be positive")
-        self._run_pass = run_pass
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.passes = 0
-
-    def start(self) -> None:
-        """Start the thread (the first pass runs at once)."""
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Ask the thread to stop after the current pass and wait for it."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._run_pass()
-            except Exception:  # keep serving: one bad pass (database restart, bug) must not end the reminders
-                log.exception("reminder pass failed")
-            self.passes += 1
-            self._stop.wait(self.interval)

@@ -4,7 +4,7 @@
   the clock is in: `valid_until - s days <= now < valid_until`, and no tighter stage's window has opened. As a range
   of `valid_until`, stage `s` covers `(now + next tighter lead, now + s]`, so one indexed range per stage finds them.
 * Messages: the context of a reminder (masked holder name only, never an ID number) and of a department's monthly
-  digest; `licences.reminder_catalogue` renders them.
+  digest; `reminders.messages` renders them.
 * Outbox messages: what the scheduler queues for each recipient, with a stable delivery id (the receiver's
   idempotency key), and the retry back-off of failed deliveries.
 """
@@ -16,17 +16,17 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from clock import CHINA_TIME
 from licences.catalogue.model import Catalogue, Channel, Department, LicenceType
 from licences.identifiers import mask_name
-from licences.reminder_catalogue import RenderedMessage
 from licences.values import utc
+from reminders.messages import RenderedMessage
 
-CHINA_TIME = timezone(timedelta(hours=8), "CST")
 DELIVERY_NAMESPACE = uuid5(NAMESPACE_URL, "https://trustledger.example/ns/reminder-delivery")
 UNKNOWN_HOLDER = "持证人"
 _DAY = timedelta(days=1)

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 
 from ledger.store import make_engine
 from licences.catalogue.model import Channel
-from licences.delivery import DeliveryWorker, WebhookTransport
-from licences.reminders import ReminderMetrics
-from licences.store_outbox import OutboxStore
+from reminders.delivery import DeliveryWorker, WebhookTransport
+from reminders.model import ReminderMetrics
+from reminders.store_outbox import OutboxStore
 
 now = datetime.fromisoformat(sys.argv[2])
 outbox = OutboxStore(make_engine(sys.argv[1]))

@@ -11,9 +11,9 @@ import pytest
 
 from ledger.store import make_engine
 from licences.catalogue.model import Channel
-from licences.errors import OutboxError
-from licences.reminders import OutboxKind, OutboxMessage, OwnerKind, Topic, delivery_id
-from licences.store_outbox import OutboxStore
+from reminders.errors import OutboxError
+from reminders.model import OutboxKind, OutboxMessage, OwnerKind, Topic, delivery_id
+from reminders.store_outbox import OutboxStore
 from tests.conftest import FakeClock
 
 DEPT = "11410100007409378P"

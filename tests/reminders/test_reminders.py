@@ -4,7 +4,6 @@ strict loading, payloads, delivery ids, back-off, metrics and the background loo
 from __future__ import annotations
 
 import copy
-import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -18,16 +17,15 @@ from hypothesis import strategies as st
 from licences.catalogue import Catalogue
 from licences.catalogue.model import Channel
 from licences.domain import Licence
-from licences.errors import MessageRenderError, ReminderCatalogueError
-from licences.reminder_catalogue import (
+from reminders.errors import MessageRenderError, ReminderCatalogueError
+from reminders.messages import (
     SAMPLE_REMINDER,
     load_reminder_catalogue,
     parse_reminder_catalogue,
     read_reminder_document,
     refuse_id_numbers,
 )
-from licences.reminder_scheduler import ReminderLoop
-from licences.reminders import (
+from reminders.model import (
     UNKNOWN_HOLDER,
     DueLicence,
     Month,
@@ -187,7 +185,7 @@ def test_a_resident_id_number_is_never_sent(catalogue: Catalogue) -> None:
 def document() -> dict[str, Any]:
     from importlib.resources import files
 
-    doc = read_reminder_document(files("licences.catalogue").joinpath("reminders.yaml").read_bytes())
+    doc = read_reminder_document(files("reminders").joinpath("messages.yaml").read_bytes())
     assert isinstance(doc, dict)
     return doc
 
@@ -207,19 +205,19 @@ def _broken(document: dict[str, Any], path: tuple[Any, ...], value: object) -> d
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        (("version",), 2, r"reminders.yaml.version: expected 1"),
-        (("colour",), "red", r"reminders.yaml: unknown keys \['colour'\]"),
-        (("default", "subject"), KeyError, r"reminders.yaml.default: missing key 'subject'"),
-        (("default", "text"), "{% if %}", r"reminders.yaml.default.text: template does not compile"),
-        (("default", "text"), "{{ holder_id }}", r"reminders.yaml.default.text: .*'holder_id' is undefined"),
-        (("default", "subject"), "x" * 201, r"reminders.yaml.default.subject: .*subject must be 1-200"),
-        (("default", "sms"), "{{ holder_name }}" + "长" * 300, r"reminders.yaml.default.sms: longer than 300"),
+        (("version",), 2, r"messages.yaml.version: expected 1"),
+        (("colour",), "red", r"messages.yaml: unknown keys \['colour'\]"),
+        (("default", "subject"), KeyError, r"messages.yaml.default: missing key 'subject'"),
+        (("default", "text"), "{% if %}", r"messages.yaml.default.text: template does not compile"),
+        (("default", "text"), "{{ holder_id }}", r"messages.yaml.default.text: .*'holder_id' is undefined"),
+        (("default", "subject"), "x" * 201, r"messages.yaml.default.subject: .*subject must be 1-200"),
+        (("default", "sms"), "{{ holder_name }}" + "长" * 300, r"messages.yaml.default.sms: longer than 300"),
         (("default", "text"), f"证件号{ID_NUMBER}", r"default.text: .*refusing to send a resident ID number"),
         (("types", "marriage-certificate"), {"all_stages": {"sms": "x"}}, r"has no reminder lead days"),
         (("types", "no-such-type"), {"all_stages": {"sms": "x"}}, r"types: unknown keys \['no-such-type'\]"),
         (("types", "driving-licence", "stages"), {45: {"sms": "x"}}, r"driving-licence.stages: unknown keys \['45'\]"),
         (("types", "driving-licence", "all_stages", "fax"), "x", r"all_stages: unknown keys \['fax'\]"),
-        (("digest", "max_items"), 0, r"reminders.yaml.digest.max_items: expected 1..5000"),
+        (("digest", "max_items"), 0, r"messages.yaml.digest.max_items: expected 1..5000"),
         (("digest", "text"), "{{ items.0.holder_name }}", r"digest.text: .*has no attribute 'holder_name'"),
     ],
 )
@@ -293,24 +291,3 @@ def test_metrics_count_and_refuse_unknown_names() -> None:
     }
     with pytest.raises(AttributeError, match="no reminder counter 'bogus'"):
         metrics.add(bogus=1)
-
-
-def test_background_loop_survives_a_failing_pass_and_stops() -> None:
-    calls: list[int] = []
-    enough = threading.Event()
-
-    def run_pass() -> None:
-        calls.append(1)
-        if len(calls) == 1:
-            raise RuntimeError("database restarting")
-        if len(calls) >= 3:
-            enough.set()
-
-    loop = ReminderLoop(run_pass, interval=0.01)
-    loop.start()
-    assert enough.wait(10)
-    loop.stop()
-    after = len(calls)
-    assert after >= 3 and loop.passes >= 3
-    with pytest.raises(ValueError, match="interval"):
-        ReminderLoop(run_pass, interval=0)
