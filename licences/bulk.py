@@ -23,8 +23,8 @@ from datetime import datetime
 from datetime import time as clock_time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
+from clock import CHINA_TIME
 from licences.application import IssueRequest, LicenceService
 from licences.catalogue import Catalogue, Department, LicenceType, validate_fields
 from licences.domain import MAX_REASON_LENGTH, Licence
@@ -46,7 +46,7 @@ from licences.values import Lifecycle, RevocationKind, licence_id_for
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-CHINA = ZoneInfo("Asia/Shanghai")
+CHINA = CHINA_TIME
 FORMATS = ("csv", "jsonl")
 COLUMNS = ("identifier", "type", "issuer", "holder_id", "holder_name", "valid_from", "valid_until", "status")
 OPTIONAL_COLUMNS = ("status_reason", "revocation_kind")

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import DomainEventProtocol
 
+from clock import CHINA_TIME
 from licences.application import IssueRequest, LicenceService
 from licences.bulk import record_status
 from licences.catalogue import Catalogue, FieldSpec, FieldType, FieldValue, LicenceType
@@ -32,7 +32,7 @@ from licences.values import Lifecycle, RevocationKind
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-CHINA = ZoneInfo("Asia/Shanghai")
+CHINA = CHINA_TIME
 # Relative frequency of each type in a city's library (营业执照 and 驾驶证 dominate); unknown types weigh 2.
 TYPE_WEIGHTS = {
     "business-licence": 30,

@@ -1,6 +1,7 @@
 """Read models of the licence library (DESIGN §5), written in the same transaction as the events they reflect.
 
-Tables: `licence_index` (one row per licence: look-ups by id, identifier, holder digest, issuer, expiry date),
+Tables: `licence_index` (one row per licence: look-ups by id, identifier, holder digest, issuer, expiry date, and
+what a citizen's scan shows: masked holder name, minting time, token key id),
 `licence_identifiers` (every version's identifier → licence), `licence_history` (leaf indexes of a licence's lifecycle
 events and uses, so a history is one indexed range and never a replay), `licence_serials` (per type/issuer/year serial
 counters), `idempotency_keys` (a retried command finds its first result), `holder_keys` (per-holder keys, wrapped; a
@@ -68,6 +69,11 @@ licence_index = Table(
     Column("token", Text, nullable=False),
     Column("imported", Integer, nullable=False, default=0),
     Column("identifier_check_ok", Integer, nullable=False, default=1),
+    # What the citizen's scan shows, so it replays and decrypts nothing (NULL on rows written before 0010: the
+    # service then falls back to the replay; `display_name` is also NULL once the holder is shredded).
+    Column("display_name", Text, nullable=True),
+    Column("minted_at", _when, nullable=True),
+    Column("token_kid", String(16), nullable=True),
     Index("ix_licence_index_holder", "holder_digest"),
     Index("ix_licence_index_issuer", "issuer", "licence_id"),
     Index("ix_licence_index_valid_until", "valid_until"),
@@ -192,6 +198,9 @@ class LicenceRow:
     token: str
     imported: bool = False
     identifier_check_ok: bool = True
+    display_name: str | None = None  # the holder's name masked for public pages (张*三); None: shredded or legacy
+    minted_at: datetime | None = None  # the time of the event that minted the current version's token
+    token_kid: str | None = None  # hex key id of the token key that signed it
 
     def values(self) -> dict[str, Any]:
         """Column values for an insert or update."""
@@ -214,6 +223,9 @@ class LicenceRow:
             "token": self.token,
             "imported": int(self.imported),
             "identifier_check_ok": int(self.identifier_check_ok),
+            "display_name": self.display_name,
+            "minted_at": self.minted_at,
+            "token_kid": self.token_kid,
         }
 
     @classmethod
@@ -240,6 +252,9 @@ class LicenceRow:
             token=m["token"],
             imported=bool(m["imported"]),
             identifier_check_ok=bool(m["identifier_check_ok"]),
+            display_name=m["display_name"],
+            minted_at=aware(m["minted_at"]),
+            token_kid=m["token_kid"],
         )
 
 
@@ -309,6 +324,15 @@ class LicenceStore:
             m = conn.execute(select(licence_index).where(licence_index.c.licence_id == str(licence_id))).mappings()
             row = m.first()
         return None if row is None else LicenceRow.from_mapping(row)
+
+    def holder_display(self, licence_id: UUID) -> tuple[str, str | None] | None:
+        """(holder digest, masked display name) of one licence, or None if unknown: one indexed SELECT."""
+        query = select(licence_index.c.holder_digest, licence_index.c.display_name).where(
+            licence_index.c.licence_id == str(licence_id)
+        )
+        with self.read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (row[0], row[1])
 
     def licence_id_for_identifier(self, identifier: str) -> UUID | None:
         """The licence that carries (or carried) this identifier."""
@@ -503,8 +527,16 @@ class LicenceStore:
             conn.execute(insert(holder_keys), [{"holder_ref": r, "wrapped_key": w} for r, w in wrapped.items()])
 
     def delete_holder_key(self, holder_ref: str) -> bool:
-        """Shred: delete the holder's key row; True if there was one."""
-        with self.engine.begin() as conn:
+        """Shred: delete the holder's key row and clear the display name of the holder's licences; True if there was
+        a key.
+
+        One transaction under the log's writer (joining the caller's unit of work, if any): a command that read the
+        key before the shred cannot commit a display name after it (`holder_ref` is the holder digest).
+        """
+        with self.ledger.write() as conn:
+            conn.execute(
+                update(licence_index).where(licence_index.c.holder_digest == holder_ref).values(display_name=None)
+            )
             return conn.execute(delete(holder_keys).where(holder_keys.c.holder_ref == holder_ref)).rowcount == 1
 
     # -- registry ---------------------------------------------------------------------------------------------------

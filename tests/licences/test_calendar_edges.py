@@ -18,11 +18,11 @@ from sqlalchemy import create_engine, text
 from licences.application import LicenceView
 from licences.catalogue.model import Channel
 from licences.errors import RegistryError, RenewalNotAllowedError
-from licences.reminder_catalogue import load_reminder_catalogue
-from licences.reminder_scheduler import ReminderScheduler
-from licences.reminders import OwnerKind, ReminderMetrics, Topic
-from licences.store_outbox import OutboxStore
-from licences.store_reminders import ReminderScan
+from reminders.messages import load_reminder_catalogue
+from reminders.model import OwnerKind, ReminderMetrics, Topic
+from reminders.scheduler import ReminderScheduler
+from reminders.store_outbox import OutboxStore
+from reminders.store_scan import ReminderScan
 from signatures.errors import VerificationError
 from signatures.keyring import check_key_valid_at
 from tests.calendar_instants import INSTANTS, NEW_YEAR_IN_CHINA, each_instant, init_home
