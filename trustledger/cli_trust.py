@@ -6,10 +6,9 @@ unreadable file, no root key to check the trust list with).
 
 from __future__ import annotations
 
-import json
 import re
 import sys
-from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,7 +16,6 @@ from typing import Annotated, Any
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledger.errors import LedgerError
 from licences.errors import LicenceError
 from signatures.cose import b64url_decode, b64url_encode, key_id_for
 from signatures.errors import MalformedError, SignatureError
@@ -34,13 +32,12 @@ from trustledger.verification import (
     Reason,
     UsageError,
     VerifyReport,
-    check_token,
-    ledger_status,
+    ledger_sources,
     load_trust_list_file,
-    merge,
     parse_root_key,
     root_key_text,
 )
+from verification import TokenStatus, check_token_offline, check_token_online
 
 trust_list_app = typer.Typer(no_args_is_help=True, help="The region's signed trust list (DESIGN §6).")
 keys_app = typer.Typer(
@@ -100,40 +97,25 @@ def _verify_offline(token: str, trust_list_file: Path, root_key: str | None, at:
     now = at or region_now(Settings())
     doc, reasons = _file_trust_list(trust_list_file, root_key, now)
     if doc is None:
-        return VerifyReport("offline", now, tuple(reasons))
-    token_reasons, claims, issuer_name = check_token(token, doc, now)
-    return VerifyReport("offline", now, merge(reasons, token_reasons), claims, issuer_name, doc)
+        return VerifyReport(TokenStatus("offline", now, tuple(reasons)))
+    return VerifyReport(check_token_offline(token, doc, now, list_reasons=tuple(reasons)))
 
 
 def _verify_online(
     r: Region, token: str, trust_list_file: Path | None, root_key: str | None, at: datetime | None
 ) -> VerifyReport:
+    """The core's online check; with `--trust-list` the token is also held to that (verified) list."""
     now = at or r.clock()
-    if trust_list_file is not None:
-        doc, reasons = _file_trust_list(trust_list_file, root_key, now)
-        if doc is None:
-            return VerifyReport("online", now, tuple(reasons))
-    else:
-        doc, reasons = region_trust_inputs(r).build(now, now + trust_list_period(r)), []
-    token_reasons, claims, issuer_name = check_token(token, doc, now)
-    if claims is None:  # not authentic: the ledger is not asked about a forgery
-        return VerifyReport("online", now, merge(reasons, token_reasons), None, None, doc)
-    ledger_reasons, licence, recorded_at = ledger_status(r.licences, _leaf_reader(r), claims, (LicenceError,))
-    if recorded_at is not None:  # the key must also have been good when the ledger recorded the minting event
-        token_reasons, claims, issuer_name = check_token(token, doc, now, recorded_at)
-    reasons = [*reasons, *token_reasons, *ledger_reasons]
-    return VerifyReport("online", now, merge(reasons, []), claims, issuer_name, doc, licence)
-
-
-def _leaf_reader(r: Region) -> Callable[[int], dict[str, Any] | None]:
-    def read(index: int) -> dict[str, Any] | None:
-        try:
-            envelope = json.loads(r.log.leaf(index)[0])
-        except (LedgerError, ValueError):
-            return None
-        return envelope if isinstance(envelope, dict) else None
-
-    return read
+    if trust_list_file is None:
+        status = check_token_online(token, ledger_sources(r), at=now)
+        # Not a verdict input: the trust list the region would publish now, shown as what the keys rest on.
+        return VerifyReport(replace(status, trust_list=region_trust_inputs(r).build(now, now + trust_list_period(r))))
+    doc, reasons = _file_trust_list(trust_list_file, root_key, now)
+    if doc is None:
+        return VerifyReport(TokenStatus("online", now, tuple(reasons)))
+    online = check_token_online(token, ledger_sources(r), at=now)
+    offline = check_token_offline(token, doc, now, list_reasons=tuple(reasons), recorded_at=online.signed_at)
+    return VerifyReport(online.held_to(offline))
 
 
 def _print_report(report: VerifyReport) -> None:

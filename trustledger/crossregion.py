@@ -20,6 +20,7 @@ from licences.identifiers import parse_identifier
 from licences.values import licence_id_for
 from trustledger.anchoring import region_federation
 from trustledger.region import Region
+from verification.status import Reason, verdict_of
 
 # Verification waits on the peer for the status only; an approval system must not hang on a dead region.
 VERIFY_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
@@ -137,6 +138,11 @@ def use_json(use: RecordedUse) -> dict[str, Any]:
 def result_text(doc: dict[str, Any]) -> str:
     """The human form of a verdict document (CLI)."""
     lines = [f"{doc['verdict'].upper()}  ({doc['origin']})"]
+    # The same findings in the token checks' terms (docs/verification.md): "invalid" because the peer says revoked
+    # reads "revoked"; "valid_unconfirmed" reads "unknown".
+    same_terms = verdict_of([Reason(r["code"], r["detail"]) for r in doc["reasons"]]).value
+    if same_terms != doc["verdict"]:
+        lines.append(f"  verdict: {same_terms}")
     lines += [f"  reason: {r['code']}: {r['detail']}" for r in doc["reasons"]]
     if doc["licence"] is not None:
         lic = doc["licence"]

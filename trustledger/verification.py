@@ -1,23 +1,19 @@
-"""`trustledger verify`: a licence token checked offline against a trust list, and online against the ledger.
+"""`trustledger verify` as the CLI presents it, and the wiring of the verification core to an opened region.
 
-Offline (DESIGN §6): the signed trust list is verified against the pinned root key, then the token against the trust
-list (signature, key lifecycle at signing time, issuer and licence type, validity period). Online adds the ledger's
-word: the minting event is this licence's, the key was good when the ledger recorded it, and the licence's current
-status (revoked, suspended, expired, superseded by a newer version).
-
-Every failed check becomes a `Reason` with a stable code; the verdict is valid only if there are none.
+The checks themselves live in `verification/` (offline: the token under a signed trust list; online: the token
+against the ledger); this module reads the files the CLI is handed (trust list, root key), hands the core the
+region's services (`ledger_sources`), and turns the core's `TokenStatus` into the `--json` document and the text
+report. Exit codes and the JSON shape are documented in docs/trust.md, the reason codes in docs/verification.md.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
-from uuid import UUID
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
@@ -27,37 +23,38 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
-from signatures.cose import LicenceClaims, TokenReason, b64url_encode, key_id_for
-from signatures.errors import MalformedError, VerificationError
-from signatures.offline import validate_token_offline
-from signatures.trustlist import MAX_TRUST_LIST_BYTES, TrustList, parse_signed_trust_list, verify_trust_list
+from signatures.cose import LicenceClaims
+from signatures.trustlist import MAX_TRUST_LIST_BYTES, TrustList
+from verification import LedgerSources, Reason, TokenStatus, open_trust_list
 
-TRUST_LIST_SIGNATURE_INVALID = "trust_list_signature_invalid"
-TRUST_LIST_MALFORMED = "trust_list_malformed"
-NOT_ON_LEDGER = "not_on_ledger"
-REVOKED, SUSPENDED, SUPERSEDED, EXPIRED = "revoked", "suspended", "superseded", "expired"
+if TYPE_CHECKING:
+    from licences.application import LicenceView
+    from trustledger.region import Region
+
 MAX_ROOT_KEY_TEXT = 4096
-_MINTING_EVENTS = frozenset({"LicenceIssued", "LicenceRenewed", "LicenceAmended"})
+__all__ = [
+    "Reason",
+    "UsageError",
+    "VerifyReport",
+    "claims_json",
+    "ledger_sources",
+    "licence_json",
+    "load_trust_list_file",
+    "parse_root_key",
+    "root_key_text",
+    "trust_list_json",
+]
 
-_TITLES = {
-    TokenReason.MALFORMED: "malformed token",
-    TokenReason.TRUST_LIST_STALE: "trust list stale",
-    TokenReason.UNKNOWN_KEY: "unknown key",
-    TokenReason.BAD_SIGNATURE: "bad signature",
-    TokenReason.OTHER_LOG: "token of another region's log",
-    TokenReason.KEY_NOT_ISSUERS: "key belongs to another issuer",
-    TokenReason.KEY_NOT_VALID: "key not valid at signing time",
-    TokenReason.KEY_COMPROMISED: "key compromised",
-    TokenReason.TYPE_NOT_ALLOWED: "issuer not authorised for the licence type",
-    TokenReason.NOT_YET_VALID: "not yet valid",
-    TokenReason.EXPIRED: "expired",
-    TRUST_LIST_SIGNATURE_INVALID: "trust list signature invalid",
-    TRUST_LIST_MALFORMED: "trust list malformed",
-    NOT_ON_LEDGER: "not on the ledger",
-    REVOKED: "revoked",
-    SUSPENDED: "suspended",
-    SUPERSEDED: "superseded by a newer version",
-}
+
+def ledger_sources(region: Region) -> LedgerSources:
+    """The services the online token check reads, taken from an opened region (the API and the CLI both use it)."""
+    return LedgerSources(
+        origin=region.config.origin,
+        licences=region.licences,
+        keys=region.registry,
+        log=region.log,
+        clock=region.clock,
+    )
 
 
 class UsageError(Exception):
@@ -65,73 +62,54 @@ class UsageError(Exception):
 
 
 @dataclass(frozen=True)
-class Reason:
-    """One failed check: a stable code, a short title and what exactly was wrong."""
-
-    code: str
-    detail: str
-
-    @property
-    def title(self) -> str:
-        """Human title of the code, e.g. "key not valid at signing time"."""
-        return _TITLES.get(self.code, self.code.replace("_", " "))
-
-    def to_json(self) -> dict[str, str]:
-        """JSON form."""
-        return {"code": self.code, "title": self.title, "detail": self.detail}
-
-
-@dataclass(frozen=True)
 class VerifyReport:
-    """The verdict of `trustledger verify`: valid only when no check failed."""
+    """What `trustledger verify` prints for a token: the core's status, plus the trust list it was shown with.
 
-    mode: str  # "offline" | "online"
-    checked_at: datetime
-    reasons: tuple[Reason, ...]
-    claims: LicenceClaims | None = None  # shown only once the signature and key checks passed
-    issuer_name: str | None = None
-    trust_list: TrustList | None = None
-    licence: dict[str, Any] | None = field(default=None)  # online: the ledger's current view
+    The JSON keeps the shape of the first release: `verdict` is the bottom line ("valid" or "invalid") and `reasons`
+    lists every reason in check order; the core's verdict (e.g. "revoked") heads the text form (docs/verification.md).
+    """
+
+    status: TokenStatus
 
     @property
     def valid(self) -> bool:
         """True only if every check passed."""
-        return not self.reasons
+        return self.status.bottom_line
 
     def to_json(self) -> dict[str, Any]:
         """The `--json` document."""
+        s = self.status
         doc: dict[str, Any] = {
             "verdict": "valid" if self.valid else "invalid",
             "valid": self.valid,
-            "mode": self.mode,
-            "checked_at": _iso(self.checked_at),
-            "reasons": [r.to_json() for r in self.reasons],
-            "token": None if self.claims is None else claims_json(self.claims),
-            "issuer_name": self.issuer_name,
-            "trust_list": None if self.trust_list is None else trust_list_json(self.trust_list),
+            "mode": s.mode,
+            "checked_at": _iso(s.checked_at),
+            "reasons": [r.to_json() for r in s.reasons],
+            "token": None if s.claims is None else claims_json(s.claims),
+            "issuer_name": s.issuer_name if s.claims is not None else None,
+            "trust_list": None if s.trust_list is None else trust_list_json(s.trust_list),
         }
-        if self.mode == "online":
-            doc["licence"] = self.licence
+        if s.mode == "online":
+            doc["licence"] = None if s.licence is None else licence_json(s.licence)
         return doc
 
     def text(self) -> str:
         """The human form: verdict line, reasons, then what the token says (if authentic)."""
-        lines = ["VALID" if self.valid else "NOT VALID"]
-        lines += [f"  reason: {r.title} ({r.code}): {r.detail}" for r in self.reasons]
-        if self.claims is not None:
-            c = self.claims
+        s = self.status
+        lines = ["VALID" if self.valid else f"NOT VALID ({s.verdict.value})"]
+        lines += [f"  reason: {r.title} ({r.code}): {r.detail}" for r in s.reasons]
+        if s.claims is not None:
+            c = s.claims
             lines.append(f"  licence: {c.subject} (version {c.version}, type {c.licence_type})")
-            lines.append(f"  issuer: {self.issuer_name or '?'} ({c.issuer})")
+            lines.append(f"  issuer: {s.issuer_name or '?'} ({c.issuer})")
             until = "no expiry" if c.expires_at is None else _iso(_from_ts(c.expires_at))
             lines.append(f"  valid: {_iso(_from_ts(c.not_before))} .. {until}")
-        if self.licence is not None:
-            lines.append(
-                f"  ledger: {self.licence.get('status')}, current version {self.licence.get('licence_version')}"
-            )
-        if self.trust_list is not None:
-            t = self.trust_list
+        if s.licence is not None:
+            lines.append(f"  ledger: {s.licence.status.value}, current version {s.licence.licence_version}")
+        if s.trust_list is not None:
+            t = s.trust_list
             lines.append(f"  trust list: {t.region_name} version {t.version}, next update {_iso(t.next_update)}")
-        if self.mode == "offline" and self.valid:
+        if s.mode == "offline" and self.valid:
             lines.append("  (offline: suspension or revocation after the trust list was issued needs the online check)")
         return "\n".join(lines) + "\n"
 
@@ -216,120 +194,25 @@ def root_key_text(key: Ed25519PublicKey) -> str:
 def load_trust_list_file(
     path: Path, root_key: Ed25519PublicKey, now: datetime
 ) -> tuple[TrustList | None, list[Reason]]:
-    """Read and verify a signed trust list file; a stale list is returned together with the stale reason."""
+    """Read a signed trust list file and verify it (`verification.open_trust_list`); a stale list is returned
+    together with the stale reason. An unreadable file is a usage error."""
     try:
         with path.open("rb") as f:
             data = f.read(MAX_TRUST_LIST_BYTES + 1)
     except OSError as exc:
         raise UsageError(f"cannot read trust list file {path}: {exc.strerror}") from exc
-    try:
-        signed = parse_signed_trust_list(data)
-    except MalformedError as exc:
-        return None, [Reason(TRUST_LIST_MALFORMED, str(exc))]
-    try:
-        doc = verify_trust_list(signed, root_key, now, allow_stale=True)
-    except VerificationError as exc:
-        code = TRUST_LIST_MALFORMED if "malformed" in str(exc) else TRUST_LIST_SIGNATURE_INVALID
-        detail = str(exc)
-        if code == TRUST_LIST_SIGNATURE_INVALID:
-            detail += f" (pinned root key {b64url_encode(key_id_for(root_key))})"
-        return None, [Reason(code, detail)]
-    if doc.is_stale_at(now):
-        detail = f"trust list stale: next update was due {_iso(doc.next_update)}; fetch a fresh one"
-        return doc, [Reason(TokenReason.TRUST_LIST_STALE, detail)]
-    return doc, []
+    doc, reasons = open_trust_list(data, root_key, now)
+    return doc, list(reasons)
 
 
-# -- the token -----------------------------------------------------------------------------------------------------
-
-
-def check_token(
-    token: str, trust_list: TrustList, now: datetime, recorded_at: datetime | None = None
-) -> tuple[list[Reason], LicenceClaims | None, str | None]:
-    """Offline checks of one token against a verified trust list: reasons, authentic claims, issuer name."""
-    status = validate_token_offline(token, trust_list, now, allow_stale=True, recorded_at=recorded_at)
-    reasons = [] if status.reason is None else [Reason(status.reason, status.detail)]
-    return reasons, status.claims, status.issuer_name
-
-
-class LedgerView(Protocol):
-    """What online verification asks the licence library: the licence behind an identifier, and its current view."""
-
-    def resolve(self, text: str) -> UUID:
-        """The licence id of an identifier (any version's)."""
-        ...
-
-    def get(self, licence_id: UUID) -> Any:
-        """The current LicenceView."""
-        ...
-
-
-LeafReader = Callable[[int], Mapping[str, Any] | None]  # leaf index -> the leaf's envelope (DESIGN §4), or None
-
-
-def _minting_leaf(leaf: LeafReader, claims: LicenceClaims, licence_id: UUID) -> Mapping[str, Any] | None:
-    """The envelope of leaf `li` if it is a minting event (issued, renewed, amended) of this licence's stream.
-
-    One leaf read, whatever the licence's history: a licence used a million times is checked as fast as a new one."""
-    envelope = leaf(claims.leaf_index)
-    if envelope is None or envelope.get("stream") != str(licence_id):
-        return None
-    return envelope if str(envelope.get("type", "")).rpartition(":")[2] in _MINTING_EVENTS else None
-
-
-def ledger_status(
-    licences: LedgerView, leaf: LeafReader, claims: LicenceClaims, not_found: tuple[type[Exception], ...]
-) -> tuple[list[Reason], dict[str, Any] | None, datetime | None]:
-    """Online: the licence's current status, and when the ledger recorded the minting event the token names."""
-    try:
-        licence_id = licences.resolve(claims.subject)
-        view = licences.get(licence_id)
-    except not_found as exc:
-        return [Reason(NOT_ON_LEDGER, f"the ledger has no licence {claims.subject}: {exc}")], None, None
-    minted = _minting_leaf(leaf, claims, licence_id)
-    current = claims.version == view.licence_version
-    if minted is None or claims.version > view.licence_version or (current and view.minted_leaf != claims.leaf_index):
-        detail = f"leaf {claims.leaf_index} is not the event that minted version {claims.version} of this licence"
-        return [Reason(NOT_ON_LEDGER, detail)], _licence_json(view), None
-    reasons = []
-    if view.lifecycle == REVOKED:
-        reasons.append(Reason(REVOKED, "the licence has been revoked"))
-    elif view.lifecycle == SUSPENDED:
-        reasons.append(Reason(SUSPENDED, "the licence is suspended"))
-    if not current:
-        detail = f"token shows version {claims.version}; the licence is now at version {view.licence_version}"
-        reasons.append(Reason(SUPERSEDED, detail))
-    elif str(getattr(view.status, "value", view.status)) == EXPIRED:
-        reasons.append(Reason(EXPIRED, "the ledger says the licence has expired"))
-    return reasons, _licence_json(view), _parse_recorded_at(str(minted.get("recorded_at", "")))
-
-
-def _licence_json(view: Any) -> dict[str, Any]:
+def licence_json(view: LicenceView) -> dict[str, Any]:
+    """The ledger's current view of the licence, as `trustledger verify --json` shows it online."""
     return {
         "id": str(view.id),
         "identifier": view.identifier,
-        "status": str(getattr(view.status, "value", view.status)),
+        "status": view.status.value,
         "lifecycle": view.lifecycle,
         "licence_version": view.licence_version,
         "valid_until": None if view.valid_until is None else _iso(view.valid_until),
         "leaf_index": view.minted_leaf,
     }
-
-
-def _parse_recorded_at(value: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.utcoffset() is not None else parsed.replace(tzinfo=UTC)
-
-
-def merge(reasons: list[Reason], extra: list[Reason]) -> tuple[Reason, ...]:
-    """Reasons in order, each code once."""
-    seen: set[str] = set()
-    out = []
-    for r in [*reasons, *extra]:
-        if r.code not in seen:
-            seen.add(r.code)
-            out.append(r)
-    return tuple(out)

@@ -8,8 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
+from anchors.crossregion import CrossVerdict
 from anchors.uses import UseRequest
 from trustledger.region import Region
+from verification.crossregion import cross_verdict_of
 from verify_api.evidence import Evidence
 from verify_api.federation_schemas import (
     CrossLicenceOut,
@@ -19,7 +21,7 @@ from verify_api.federation_schemas import (
     PeerStatusOut,
     UseRecordOut,
 )
-from verify_api.tokens import TokenCheck, Verdict, check_token
+from verify_api.tokens import TokenStatus, Verdict, check_token
 
 # The licence's own state decides these; a use of it is recorded (refused). A superseded, forged or unknown token
 # is not a use of any current licence: nothing is recorded for it.
@@ -30,7 +32,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _licence(check: TokenCheck) -> CrossLicenceOut | None:
+def _licence(check: TokenStatus) -> CrossLicenceOut | None:
     if check.claims is None or check.licence is None:
         return None
     c, view = check.claims, check.licence
@@ -47,7 +49,7 @@ def _licence(check: TokenCheck) -> CrossLicenceOut | None:
     )
 
 
-def _inclusion(check: TokenCheck, evidence: Evidence) -> InclusionOut | None:
+def _inclusion(check: TokenStatus, evidence: Evidence) -> InclusionOut | None:
     if check.claims is None or check.licence is None:
         return None
     cp = evidence.covering(check.claims.leaf_index)
@@ -64,13 +66,21 @@ def _inclusion(check: TokenCheck, evidence: Evidence) -> InclusionOut | None:
     )
 
 
+def _is_use(check: TokenStatus) -> bool:
+    """Whether the token stands for the licence as it is now (its current version), in whatever state."""
+    claims, view = check.claims, check.licence
+    if claims is None or view is None:
+        return False
+    return claims.version == view.licence_version and check.verdict in _RECORDED
+
+
 def local_verify(region: Region, evidence: Evidence, token: bytes, use: UseRequest) -> FederationVerifyOut:
     """Check one of our own tokens, record the use on the licence, and answer as for a peer's licence."""
     check = check_token(region, token)
-    reasons = [] if check.valid else [FindingOut(code=check.reason_code, detail=check.reason)]
+    reasons = [] if check.bottom_line else [FindingOut(code=check.reason_code, detail=check.reason)]
     recorded = None
-    valid = check.valid
-    if check.verdict in _RECORDED and check.licence is not None and check.claims is not None:
+    verdict = cross_verdict_of(check)
+    if _is_use(check) and check.licence is not None and check.claims is not None:
         result = region.licences.use(
             check.licence.id,
             verifier=use.verifier,
@@ -83,8 +93,8 @@ def local_verify(region: Region, evidence: Evidence, token: bytes, use: UseReque
         recorded = UseRecordOut(
             recorded=True, use_id=str(result.invocation_id), leaf_index=result.leaf_index, outcome=outcome
         )
-        if valid and outcome != "accepted":  # the licence changed between the check and the use
-            valid = False
+        if verdict is CrossVerdict.VALID and outcome != "accepted":  # the licence changed between check and use
+            verdict = CrossVerdict.INVALID
             reasons.append(FindingOut(code=str(result.refusal_reason), detail="the use was refused"))
     status = PeerStatusOut(
         origin=region.config.origin,
@@ -93,8 +103,8 @@ def local_verify(region: Region, evidence: Evidence, token: bytes, use: UseReque
         current_version=None if check.licence is None else check.licence.licence_version,
     )
     return FederationVerifyOut(
-        verdict="valid" if valid else "invalid",
-        valid=valid,
+        verdict=verdict.value,
+        valid=verdict is CrossVerdict.VALID,
         origin=region.config.origin,
         local=True,
         checked_at=_iso(region.clock()),

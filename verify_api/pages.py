@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-CHINA = timezone(timedelta(hours=8), "CST")  # China has one zone and no daylight saving time
+from clock import CHINA_TIME
+
+CHINA = CHINA_TIME
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "

@@ -1,8 +1,9 @@
 """Citizens: the QR landing page `/v/<token>` and its JSON twin `/v1/public/verify?token=` (rate-limited).
 
 Least disclosure: type, issuer, validity, masked holder name (张*三) and a link to the lifecycle-only provenance
-trail — never an ID number, an identifier, a field value or a reason. A token that fails any check shows only the
-verdict: a forged code must not put its own words on the screen.
+trail — never an ID number, an identifier, a field value or a reason's text (the page carries only the stable reason
+code, as `data-reason`). A token that fails any check shows only the verdict: a forged code must not put its own
+words on the screen. The verdict is the verification core's (`verification.check_token_online`), presented.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from verify_api.pages import render
 from verify_api.problems import PROBLEM_MEDIA_TYPE, ProblemError
 from verify_api.ratelimit import RateLimited
 from verify_api.schemas import PublicLicence, PublicVerdict
-from verify_api.tokens import TokenCheck, Verdict, check_token, parse_token
+from verify_api.tokens import AUTHENTIC as AUTHENTIC  # the provenance page asks which verdicts are authentic
+from verify_api.tokens import TokenStatus, Verdict, check_token, parse_token
 
 router = APIRouter(tags=["public"])
 # No length limit here: an over-long token gets the same "not a licence code" page as any other bad token.
@@ -106,22 +108,19 @@ MALFORMED_TEXT = VerdictText(
     "This is not a licence QR code; check what was scanned.",
     "bad",
 )
-AUTHENTIC = frozenset(
-    {Verdict.VALID, Verdict.NOT_YET_VALID, Verdict.EXPIRED, Verdict.SUSPENDED, Verdict.REVOKED, Verdict.SUPERSEDED}
-)
 
 
-def provenance_path(check: TokenCheck) -> str | None:
+def provenance_path(check: TokenStatus) -> str | None:
     """The public provenance page of an authentic token's licence (the token is the citizen's proof of access)."""
-    if check.verdict not in AUTHENTIC or check.licence is None or check.claims is None:
+    if not check.authentic or check.licence is None:
         return None
     return f"/licences/{check.licence.id}/provenance?token={b64url_encode(check.token)}"
 
 
-def public_verdict(region: Region, check: TokenCheck) -> PublicVerdict:
-    """The least-disclosure answer for a checked token."""
+def public_verdict(region: Region, check: TokenStatus) -> PublicVerdict:
+    """The least-disclosure answer for a checked token (the core's status, presented)."""
     licence = None
-    if check.verdict in AUTHENTIC and check.licence is not None and check.claims is not None:
+    if check.authentic and check.licence is not None and check.claims is not None:
         view = check.licence
         licence = PublicLicence(
             type_name_zh=view.type_name_zh,
@@ -136,7 +135,7 @@ def public_verdict(region: Region, check: TokenCheck) -> PublicVerdict:
     path = provenance_path(check)
     return PublicVerdict(
         verdict=check.verdict.value,
-        valid=check.valid,
+        valid=check.bottom_line,
         reason=check.reason,
         reason_code=check.reason_code,
         licence=licence,
@@ -151,7 +150,9 @@ def public_verify(
     token: Annotated[str, Query(min_length=1, max_length=4096, description="QR URL or base64url token")],
 ) -> PublicVerdict:
     """What the QR code says, as JSON: verdict, type, issuer, validity, masked holder (no personal data)."""
-    return public_verdict(region, check_token(region, parse_token(token)))
+    data = parse_token(token)
+    with region.store.reading():  # one read transaction: the verdict and what it shows come from one ledger state
+        return public_verdict(region, check_token(region, data))
 
 
 @router.get(
@@ -170,12 +171,15 @@ def scan_page(request: Request, token: TokenText, region: RegionDep, _: RateLimi
         data = parse_token(token)
     except ProblemError:
         text = MALFORMED_TEXT
-        return render(request, "verify.html", {**context, "verdict": "malformed", "v": text, "licence": None}, 400)
-    check = check_token(region, data)
-    answer = public_verdict(region, check)
+        malformed = {**context, "verdict": "malformed", "reason_code": "malformed", "v": text, "licence": None}
+        return render(request, "verify.html", malformed, 400)
+    with region.store.reading():  # one read transaction: the verdict and what it shows come from one ledger state
+        check = check_token(region, data)
+        answer = public_verdict(region, check)
     page = {
         **context,
         "verdict": check.verdict.value,
+        "reason_code": check.reason_code,  # a stable code (docs/verification.md), never the token's own words
         "v": VERDICT_TEXT[check.verdict],
         "licence": answer.licence,
         "provenance_url": provenance_path(check),

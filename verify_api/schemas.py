@@ -212,6 +212,7 @@ class TokenIn(_Request):
     token: Annotated[str, Field(min_length=1, max_length=4096)]
 
 
+# The values of `verification.Verdict`, spelled out for the OpenAPI document (tests/verification keeps them equal).
 Verdict = Literal[
     "valid", "not_yet_valid", "expired", "suspended", "revoked", "superseded", "invalid", "unknown", "other_region"
 ]

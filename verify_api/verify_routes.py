@@ -26,13 +26,10 @@ from verify_api.schemas import (
     VerifyIn,
     VerifyOut,
 )
-from verify_api.tokens import TokenCheck, Verdict, check_token, parse_token
+from verify_api.tokens import TokenStatus, check_token, parse_token
 from verify_api.views import disclosed
 
 router = APIRouter(tags=["verification"])
-_AUTHENTIC = frozenset(
-    {Verdict.VALID, Verdict.NOT_YET_VALID, Verdict.EXPIRED, Verdict.SUSPENDED, Verdict.REVOKED, Verdict.SUPERSEDED}
-)
 
 
 def _claimed_digest(region: RegionDep, body: VerifyIn) -> bytes | None:
@@ -86,22 +83,24 @@ def verify_licence(
     )
 
 
-def token_check_out(check: TokenCheck, evidence: Evidence) -> TokenCheckOut:
-    """A token check as approval systems and auditors get it, with the proof of the token's minting leaf."""
-    authentic = check.verdict in _AUTHENTIC and check.claims is not None
+def token_check_out(status: TokenStatus, evidence: Evidence) -> TokenCheckOut:
+    """The core's token status as approval systems and auditors get it, with the proof of the minting leaf; the
+    token's version and the licence only for an authentic token, its fields only when it is valid."""
     proof = checkpoint = None
-    if authentic and check.claims is not None:
-        cp = evidence.covering(check.claims.leaf_index)
-        proof = evidence.inclusion(check.claims.leaf_index, cp)
+    claims, view = status.claims, status.licence
+    authentic = status.authentic and claims is not None and view is not None
+    if authentic and claims is not None:
+        cp = evidence.covering(claims.leaf_index)
+        proof = evidence.inclusion(claims.leaf_index, cp)
         checkpoint = evidence.checkpoint_out(cp)
     return TokenCheckOut(
-        verdict=check.verdict.value,
-        valid=check.valid,
-        reason=check.reason,
-        reason_code=check.reason_code,
-        token_version=check.claims.version if authentic and check.claims else None,
-        licence=disclosed(check.licence, with_fields=check.valid) if authentic and check.licence else None,
-        leaf_index=check.claims.leaf_index if authentic and check.claims else None,
+        verdict=status.verdict.value,
+        valid=status.bottom_line,
+        reason=status.reason,
+        reason_code=status.reason_code,
+        token_version=claims.version if authentic and claims else None,
+        licence=disclosed(view, with_fields=status.bottom_line) if authentic and view else None,
+        leaf_index=claims.leaf_index if authentic and claims else None,
         inclusion_proof=proof,
         checkpoint=checkpoint,
     )

@@ -294,20 +294,16 @@ def test_pdf_is_handed_to_the_seals_command(world: World, monkeypatch: pytest.Mo
     assert doc["reasons"][0]["code"] == "not_sealed"
 
 
-def test_seal_certificates_come_from_the_sealing_module_when_present(
+def test_the_trust_list_carries_the_seal_ca_and_each_issuers_seal_certificates(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sys
-    import types
-
     from licences.errors import RegistryError
     from tests.signatures.helpers import p256, self_signed_pem
+    from trustledger import trust
 
     ca, seal = self_signed_pem(p256("ca"), "河南省电子印章 CA"), self_signed_pem(p256("seal"), "河南省市场监督管理局")
-    sealing = types.ModuleType("trustledger.sealing")
-    sealing.seal_ca_pem = lambda region: ca  # type: ignore[attr-defined]
-    sealing.seal_certificates_pem = lambda region, uscc: [seal] if uscc == AMR else []  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "trustledger.sealing", sealing)
+    monkeypatch.setattr(trust, "seal_ca_pem", lambda region: ca)
+    monkeypatch.setattr(trust, "seal_certificates_pem", lambda region, uscc: [seal] if uscc == AMR else [])
     payload = json.loads(world.run("trust-list", "export"))["payload"]
     assert payload["seal_ca_certificates"] == [ca]
     assert payload["issuers"][0]["seal_certificates"] == [seal] and payload["issuers"][1]["seal_certificates"] == []
@@ -315,28 +311,26 @@ def test_seal_certificates_come_from_the_sealing_module_when_present(
     def no_ca(region: Region) -> str:
         raise RegistryError("the region has no seal CA yet")
 
-    sealing.seal_ca_pem = no_ca  # type: ignore[attr-defined]
+    monkeypatch.setattr(trust, "seal_ca_pem", no_ca)  # before `init` made the seal PKI: the list names no CA
     world.clock.advance(minutes=1)
     assert json.loads(world.run("trust-list", "export"))["payload"]["seal_ca_certificates"] == []
-    monkeypatch.setitem(sys.modules, "trustledger.sealing", None)  # issue 5 not installed: no certificates at all
-    world.clock.advance(minutes=1)
-    payload = json.loads(world.run("trust-list", "export"))["payload"]
-    assert payload["seal_ca_certificates"] == [] and payload["issuers"][0]["seal_certificates"] == []
 
 
 def test_online_token_must_name_its_own_minting_event(world: World) -> None:
     """A token signed by a genuine key but naming a leaf, version or licence the ledger does not back is refused."""
     first, second = world.issue(), world.issue()
     claims = decode_token(b64url_decode(first.token))[1]
+    elsewhere = claims.subject.replace(".001.", ".009.")
     kid = _kid(first.token).hex()
     signer = signer_for(world.region.keys.load(f"token-{kid}"))
-    forged = {
-        "another licence's leaf": replace(claims, leaf_index=second.minted_leaf),
-        "a leaf that is no event": replace(claims, leaf_index=10**9),
-        "a version never minted": replace(claims, version=7),
-        "a licence never issued": replace(claims, subject=claims.subject.replace(".001.", ".009.")),
+    forged = {  # the same codes as the API's `/v1/verify/token` (docs/verification.md)
+        "another licence's leaf": (replace(claims, leaf_index=second.minted_leaf), "not_on_ledger"),
+        "a leaf that is no event": (replace(claims, leaf_index=10**9), "not_on_ledger"),
+        "a version never minted": (replace(claims, version=7), "unknown_version"),
+        "a licence never issued": (replace(claims, subject=elsewhere), "unknown_licence"),
     }
-    for what, changed in forged.items():
+    for what, (changed, code) in forged.items():
         doc = world.verify(b64url_encode(sign_token(changed, signer)), code=1)
-        assert _reasons(doc) == ["not_on_ledger"], what
+        assert _reasons(doc) == [code], what
+        assert doc["token"] is None and doc["licence"] is None, what  # nothing shown of a token the ledger disowns
     assert world.verify(first.token)["licence"]["leaf_index"] == first.minted_leaf

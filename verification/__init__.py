@@ -1,0 +1,31 @@
+"""The verification core: one check per artefact, each returning one frozen status (docs/verification.md).
+
+- `check_token_online` (`online.py`): a licence QR token against this region's ledger — signature, key lifecycle at
+  `iat` and at the minting leaf's time, the minting leaf on our log, the licence's status now;
+- `check_token_offline` (`offline.py`): a token against a signed trust list (`open_trust_list` verifies the list);
+- `verification.pdf.check_pdf_online` / `check_pdf_offline`: a sealed licence PDF (imported from its module: it
+  loads the PDF stack, which a token check does not need);
+- `verification.crossregion.cross_region_status`: a peer region's verdict (`anchors.crossregion`) in the same terms.
+
+Every check answers with a `Verdict` from one enum and `Reason`s with stable codes (`status.CODES`). The CLI, the
+API and the pages call these and present the status; they decide nothing. Inputs are explicit services handed in by
+the composition root (`trustledger`), never the region object itself.
+"""
+
+from verification.offline import check_token_offline, open_trust_list
+from verification.online import LedgerSources, check_token_online
+from verification.status import AUTHENTIC, CODES, Code, Reason, TokenStatus, Verdict, verdict_of_code
+
+__all__ = [
+    "AUTHENTIC",
+    "CODES",
+    "Code",
+    "LedgerSources",
+    "Reason",
+    "TokenStatus",
+    "Verdict",
+    "check_token_offline",
+    "check_token_online",
+    "open_trust_list",
+    "verdict_of_code",
+]

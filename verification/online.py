@@ -1,0 +1,215 @@
+"""The online check of a licence QR token against this region's ledger (DESIGN §6, ADR 0009).
+
+Online, the signing time that counts is the time of the token's minting leaf on our log, not only the `iat` the token
+claims: whoever stole a key can backdate `iat`, not a leaf. The keys come from the registry (the ledger's own record
+of every key and its lifecycle), the licence from the read model, the leaf from the log; the caller hands these in.
+Only after the signature, the key and the leaf check out are any claims kept (a forged token must never put words on
+a citizen's screen).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+
+from clock import Clock
+from ledger.envelope import parse_leaf_data
+from ledger.errors import LedgerError
+from licences.application import LicenceView
+from licences.domain import LicenceAmended, LicenceIssued, LicenceRenewed
+from licences.errors import LicenceNotFoundError
+from signatures.cose import LicenceClaims, decode_token, parse_token_text, verify_token_signature
+from signatures.errors import MalformedError, TokenRejectedError
+from signatures.keyring import KeyRecord, KeyRing, key_problem_at_second
+from verification.status import Code, Reason, TokenStatus, merge_reasons
+
+MINTING_TOPICS = frozenset(get_topic(c) for c in (LicenceIssued, LicenceRenewed, LicenceAmended))
+_LEAF_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # ledger.envelope.format_recorded_at
+
+
+class LicenceLookup(Protocol):
+    """The licence library's read side, as far as a token check needs it (`LicenceService` has it)."""
+
+    def resolve(self, text: str) -> UUID:
+        """The licence id of an identifier (any version's); `LicenceNotFoundError` if none."""
+        ...
+
+    def get(self, licence_id: UUID) -> LicenceView:
+        """The licence's current view (status at the service's clock)."""
+        ...
+
+
+class KeyDirectory(Protocol):
+    """The registry's signing keys with their lifecycle (`RegistryService` has it)."""
+
+    def keys_of(self, owner: str | None = None) -> Sequence[KeyRecord]:
+        """The keys registered for `owner`, or every key."""
+        ...
+
+
+class LeafSource(Protocol):
+    """The log's leaves (`ledger.log.Log` has it)."""
+
+    def leaf(self, index: int) -> tuple[bytes, bytes]:
+        """(leaf data, leaf hash) of leaf `index`; `LedgerError` if there is none."""
+        ...
+
+
+@dataclass(frozen=True)
+class LedgerSources:
+    """What the online check reads: this region's log origin, licences, key registry, log and clock."""
+
+    origin: str
+    licences: LicenceLookup
+    keys: KeyDirectory
+    log: LeafSource
+    clock: Clock
+
+
+class _Refused(Exception):
+    """A step found the token not to be trusted (or not ours): the check stops with this reason."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = Reason(code, detail)
+
+
+def check_token_online(token: bytes | str, sources: LedgerSources, *, at: datetime | None = None) -> TokenStatus:
+    """Check a token (bytes, bare base64url or a `…/v/<token>` URL) against the ledger; never raises on a bad token.
+
+    `at` is the instant the token's own validity period is judged at (default: the sources' clock); the licence's
+    status is the read model's, at the sources' clock."""
+    # Steps: (1) strict parse; (2) a token of our log; (3) signature under a registered key of the claimed issuer;
+    # (4) key good at iat; (5) the licence on our ledger; (6) the minting leaf of this version, and the key good at
+    # its time; (7) the issuer, type and holder the ledger recorded; (8) the token's period and the ledger's word now.
+    now = at or sources.clock()
+    try:
+        data, claims = _parse(token, sources.origin)  # (1), (2)
+        record = _signed_by(data, claims, sources.keys)  # (3)
+        _key_good_at(record, claims.issued_at, "iat")  # (4)
+        view = _licence(claims, sources.licences)  # (5)
+        signed_at = _minting_leaf(claims, view, sources.log)  # (6)
+        _key_good_at(record, int(signed_at.timestamp() // 1), "the time the ledger recorded the minting event")
+        _as_recorded(claims, view)  # (7)
+    except _Refused as refused:
+        return TokenStatus("online", now, (refused.reason,))
+    # (8): from here on the claims are authentic
+    reasons = merge_reasons(period_reasons(claims, now), ledger_reasons(claims, view))
+    return TokenStatus("online", now, reasons, claims, view, data, signed_at, view.issuer_name)
+
+
+def _parse(token: bytes | str, origin: str) -> tuple[bytes, LicenceClaims]:
+    try:
+        data = token if isinstance(token, bytes) else parse_token_text(token)
+        _, claims = decode_token(data)
+    except MalformedError as exc:
+        raise _Refused(Code.MALFORMED, f"malformed token: {exc}") from exc
+    # Another region's token is not ours to judge; its claims are not shown and its origin is not echoed.
+    if claims.log_origin != origin:
+        raise _Refused(Code.OTHER_LOG, "minted on another region's log; verify it there")
+    return data, claims
+
+
+def _signed_by(data: bytes, claims: LicenceClaims, keys: KeyDirectory) -> KeyRecord:
+    """The issuer's key record that verifies the signature (a key of anyone else: `key_not_issuers`)."""
+    ring = KeyRing.of(keys.keys_of(claims.issuer))
+    try:
+        verified = verify_token_signature(data, ring.public_key)
+    except TokenRejectedError as exc:
+        if exc.reason != Code.UNKNOWN_KEY:
+            raise _Refused(str(exc.reason), str(exc)) from exc
+        _another_issuers_key(data, keys)
+        raise _Refused(Code.UNKNOWN_KEY, str(exc)) from exc
+    record = ring.get(verified.header.kid)
+    assert record is not None  # the lookup just found it
+    return record
+
+
+def _another_issuers_key(data: bytes, keys: KeyDirectory) -> None:
+    """Raise `key_not_issuers` when another issuer's registered key made the signature (only on the failure path:
+    reading every key costs more than reading one issuer's)."""
+    everyone = KeyRing.of(keys.keys_of(None))
+    try:
+        verify_token_signature(data, everyone.public_key)
+    except TokenRejectedError as exc:
+        if exc.reason == Code.BAD_SIGNATURE:
+            raise _Refused(Code.BAD_SIGNATURE, str(exc)) from exc
+        return
+    raise _Refused(Code.KEY_NOT_ISSUERS, "the key is registered for another issuer")
+
+
+def _key_good_at(record: KeyRecord, second: int, what: str) -> None:
+    problem = key_problem_at_second(record, second)
+    if problem == Code.KEY_COMPROMISED:
+        since = record.compromised_since.isoformat() if record.compromised_since else "?"
+        raise _Refused(Code.KEY_COMPROMISED, f"key compromised since {since} ({what} is later)")
+    if problem is not None:
+        raise _Refused(Code.KEY_NOT_VALID, f"key not valid at signing time ({what})")
+
+
+def _licence(claims: LicenceClaims, licences: LicenceLookup) -> LicenceView:
+    try:
+        return licences.get(licences.resolve(claims.subject))
+    except LicenceNotFoundError as exc:
+        detail = "signed by a registered key, but the ledger has no such licence"
+        raise _Refused(Code.UNKNOWN_LICENCE, detail) from exc
+
+
+def _minting_leaf(claims: LicenceClaims, view: LicenceView, log: LeafSource) -> datetime:
+    """When the ledger recorded the event that minted the token's version: leaf `li` must be a minting event of this
+    licence's stream — for the current version, the very leaf that minted it; for an older one, an earlier leaf.
+
+    One leaf read, whatever the licence's history: a licence used a million times is checked as fast as a new one."""
+    li = claims.leaf_index
+    if claims.version > view.licence_version:
+        raise _Refused(Code.UNKNOWN_VERSION, f"the token shows version {claims.version}; the ledger has fewer")
+    try:
+        envelope = parse_leaf_data(log.leaf(li)[0])
+        signed_at = datetime.strptime(envelope.recorded_at, _LEAF_TIME).replace(tzinfo=UTC)
+    except (LedgerError, ValueError) as exc:
+        raise _Refused(Code.NOT_ON_LEDGER, f"leaf {li} of the token is not in the log") from exc
+    current = claims.version == view.licence_version
+    this_version = li == view.minted_leaf if current else li < view.minted_leaf
+    if envelope.stream != str(view.id) or envelope.type not in MINTING_TOPICS or not this_version:
+        raise _Refused(Code.NOT_ON_LEDGER, f"leaf {li} is not the event that minted version {claims.version}")
+    return signed_at
+
+
+def _as_recorded(claims: LicenceClaims, view: LicenceView) -> None:
+    # The issuer's authorisation for the type was enforced when the ledger minted the licence; online, it is enough
+    # that the token names the very issuer and type the ledger recorded (the offline check uses the trust list).
+    if view.type_code != claims.licence_type or view.issuer != claims.issuer:
+        raise _Refused(Code.TYPE_NOT_ALLOWED, "the token's issuer or licence type is not the ledger's")
+    if claims.holder_digest.hex() != view.holder_digest:
+        raise _Refused(Code.HOLDER_MISMATCH, "the token's holder is not the licence's holder")
+
+
+def period_reasons(claims: LicenceClaims, now: datetime) -> list[Reason]:
+    """The token's own validity period at `now` (RFC 8392 §3.1.4, §3.1.5)."""
+    seconds = now.timestamp()
+    if seconds < claims.not_before:
+        return [Reason(Code.NOT_YET_VALID, "licence not yet valid")]
+    if claims.expires_at is not None and seconds >= claims.expires_at:
+        return [Reason(Code.EXPIRED, "licence expired")]
+    return []
+
+
+def ledger_reasons(claims: LicenceClaims, view: LicenceView) -> list[Reason]:
+    """The ledger's word on an authentic token now: the licence's lifecycle, the token's version, its status."""
+    reasons = []
+    if view.lifecycle == Code.REVOKED:
+        reasons.append(Reason(Code.REVOKED, "the licence has been revoked"))
+    elif view.lifecycle == Code.SUSPENDED:
+        reasons.append(Reason(Code.SUSPENDED, "the licence is suspended"))
+    if claims.version < view.licence_version:
+        detail = f"token shows version {claims.version}; the licence is now at version {view.licence_version}"
+        reasons.append(Reason(Code.SUPERSEDED, detail))
+    elif view.status.value in {Code.EXPIRED, Code.NOT_YET_VALID}:
+        status = view.status.value
+        reasons.append(Reason(status, f"the ledger says the licence is {status.replace('_', ' ')}"))
+    return reasons
