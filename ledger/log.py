@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -11,35 +10,13 @@ from ledger.envelope import Envelope, format_recorded_at
 from ledger.errors import LedgerError, ProofError
 from ledger.merkle import prove_consistency, prove_inclusion, tree_hash
 from ledger.store import TILE_HEIGHT, TILE_WIDTH, Checkpoint, LedgerStore
+from ledger.tiles import tile_path, tile_paths
 from signatures.note import CheckpointBody, NoteSigner, sign_note
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 GENESIS_PREV_HASH = bytes(32)
-
-
-def tile_path(level: int, index: int, width: int | None = None) -> str:
-    """C2SP tlog-tiles path `tile/<L>/<N>[.p/<W>]`, N in 3-digit groups with `x` before all but the last."""
-    digits = f"{index:03d}"
-    digits = "0" * (-len(digits) % 3) + digits
-    groups = [digits[i : i + 3] for i in range(0, len(digits), 3)]
-    path = "/".join([*(f"x{g}" for g in groups[:-1]), groups[-1]])
-    suffix = "" if width is None or width == TILE_WIDTH else f".p/{width}"
-    return f"tile/{level}/{path}{suffix}"
-
-
-def tile_paths(size: int) -> list[tuple[int, int, int]]:
-    """(level, index, width) of every tile of a tree of `size` leaves."""
-    out = []
-    level = 0
-    while size >> (TILE_HEIGHT * level):
-        entries = size >> (TILE_HEIGHT * level)
-        out += [(level, i, TILE_WIDTH) for i in range(entries // TILE_WIDTH)]
-        if entries % TILE_WIDTH:
-            out.append((level, entries // TILE_WIDTH, entries % TILE_WIDTH))
-        level += 1
-    return out
 
 
 class Log:
@@ -149,40 +126,17 @@ class Log:
 
 
 class CheckpointSigner:
-    """Signs a checkpoint at least once per `interval` seconds while the tree grows (a daemon thread)."""
+    """What signs the checkpoints of `serve`: each `tick()` signs one if the tree grew since the last (the composition
+    root runs it every `checkpoint_interval` seconds, and once more on shutdown so nothing acknowledged is unsigned)."""
 
-    def __init__(self, log: Log, signer: NoteSigner, clock: Clock, interval: float = 1.0) -> None:
+    def __init__(self, log: Log, signer: NoteSigner, clock: Clock) -> None:
         self._log = log
         self._signer = signer
         self._clock = clock
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.errors = 0
 
     def tick(self) -> Checkpoint:
-        """Sign once if the tree grew."""
+        """Sign once if the tree grew; the newest checkpoint."""
         return self._log.sign_checkpoint(self._signer, self._clock())
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                self.errors += 1
-            self._stop.wait(self._interval)
-
-    def start(self) -> None:
-        """Start the background thread."""
-        self._thread = threading.Thread(target=self._run, name="checkpoint-signer", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the thread and sign a last checkpoint so nothing acknowledged is left unsigned."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.tick()
 
 
 __all__ = ["Checkpoint", "CheckpointSigner", "Log", "tile_path", "tile_paths"]

@@ -300,16 +300,38 @@ class LedgerStore:
         self.engine.dispose()
 
     def in_unit(self) -> Connection | None:
-        """The connection of this thread's open unit of work on this store, or None."""
+        """The connection of this thread's open unit (of work, or of reading) on this store, or None."""
         conn: Connection | None = getattr(self._unit, "conn", None)
         return conn
 
     def _refuse_second_connection(self, *_: Any) -> None:
         if self.in_unit() is not None:
             raise StorageError(
-                "a second database connection was asked for while holding the log's writer; "
-                "run the read on the unit of work's connection"
+                "a second database connection was asked for inside a unit; run the read on the unit's connection"
             )
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A unit of reading: one read transaction (one consistent snapshot on PostgreSQL) that every read of this
+        store in this thread joins, so an answer assembled from several queries sees one state of the ledger.
+
+        A write inside it is refused (it holds no writer lock); inside a unit of work it simply joins that.
+        """
+        current = self.in_unit()
+        if current is not None:
+            yield current
+            return
+        with self._connect() as conn:
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                conn.info["read_only_unit"] = True
+                self._unit.conn = conn
+                try:
+                    yield conn
+                finally:
+                    self._unit.conn = None
+                    conn.info.pop("read_only_unit", None)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -320,6 +342,8 @@ class LedgerStore:
         """
         current = self.in_unit()
         if current is not None:
+            if current.info.get("read_only_unit"):
+                raise StorageError("a write inside a unit of reading: open the unit of work first")
             yield current
             return
         self._gate.acquire()

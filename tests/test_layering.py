@@ -1,16 +1,52 @@
-"""The import graph follows ../shared/STYLE.md: arrows point one way, and fastapi/pyhanko/SQL stay in their places;
-only `clock/` reads the wall clock or the monotonic clock."""
+"""The import graph follows docs/style.md: arrows point one way, no module imports itself back through others (not even
+through an import inside a function or under TYPE_CHECKING), nothing is imported by name at run time, and
+fastapi/pyhanko/SQL stay in their places; only `clock/` reads the wall clock or the monotonic clock."""
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-PACKAGES = ["clock", "ledger", "licences", "seals", "signatures", "verify_api", "anchors", "trustledger"]
+PACKAGES = [
+    "clock",
+    "ledger",
+    "licences",
+    "reminders",
+    "seals",
+    "signatures",
+    "verification",
+    "verify_api",
+    "anchors",
+    "trustledger",
+]
+NOT_LAYERED = {"tests", "bench"}  # packages of the repository that ship nothing
 ALLOWED = {  # `clock` is the bottom package: every package may import it, it imports none
-    "verify_api": {"trustledger", "licences", "seals", "anchors", "ledger", "signatures", "clock"},
-    "trustledger": {"verify_api", "licences", "seals", "anchors", "ledger", "signatures", "clock"},
+    "verify_api": {
+        "trustledger",
+        "verification",
+        "reminders",
+        "licences",
+        "seals",
+        "anchors",
+        "ledger",
+        "signatures",
+        "clock",
+    },
+    "trustledger": {
+        "verify_api",
+        "verification",
+        "reminders",
+        "licences",
+        "seals",
+        "anchors",
+        "ledger",
+        "signatures",
+        "clock",
+    },
+    "verification": {"licences", "seals", "anchors", "ledger", "signatures", "clock"},
+    "reminders": {"licences", "ledger", "signatures", "clock"},
     "licences": {"ledger", "seals", "signatures", "clock"},
     "anchors": {"ledger", "signatures", "clock"},
     "seals": {"signatures", "clock"},
@@ -18,6 +54,34 @@ ALLOWED = {  # `clock` is the bottom package: every package may import it, it im
     "signatures": {"clock"},
     "clock": set(),
 }
+# verify_api -> trustledger is the one arrow that points up (the API uses the region handle and its wiring). These are
+# the exact module pairs that import upwards; a new pair fails `test_verify_api_takes_nothing_new_from_trustledger`,
+# and a pair whose import is gone is deleted here, so the set only ever shrinks.
+KNOWN_UPWARD = {
+    ("verify_api.anchor_routes", "trustledger.anchoring"),
+    ("verify_api.anchor_routes", "trustledger.crossregion"),
+    ("verify_api.anchor_routes", "trustledger.region"),
+    ("verify_api.anchor_routes", "trustledger.verification"),
+    ("verify_api.app", "trustledger.region"),
+    ("verify_api.app", "trustledger.remind"),
+    ("verify_api.app", "trustledger.settings"),
+    ("verify_api.audit_routes", "trustledger.region"),
+    ("verify_api.deps", "trustledger.region"),
+    ("verify_api.evidence", "trustledger.region"),
+    ("verify_api.licence_routes", "trustledger.region"),
+    ("verify_api.licence_routes", "trustledger.sealing"),
+    ("verify_api.local_federation", "trustledger.region"),
+    ("verify_api.log_routes", "trustledger.region"),
+    ("verify_api.public_routes", "trustledger.region"),
+    ("verify_api.tokens", "trustledger.region"),
+    ("verify_api.tokens", "trustledger.verification"),
+    ("verify_api.trust_routes", "trustledger.region"),
+    ("verify_api.trust_routes", "trustledger.store_trustlists"),
+    ("verify_api.trust_routes", "trustledger.trust"),
+    ("verify_api.verify_routes", "trustledger.seal_checks"),
+}
+# Importing by name at run time hides an arrow from this test (and from mypy): production code imports statically.
+DYNAMIC_IMPORTS = {"import_module", "__import__", "find_spec", "find_loader", "load_module"}
 # Reads of the machine's time: only the clock provider may make them (STYLE.md: one injected clock).
 TIME_READS = {
     "datetime": {"now", "utcnow", "today"},
@@ -28,39 +92,125 @@ TIME_SCANNED = [*PACKAGES, "tests"]
 SIGNATURES_THIRD_PARTY = {"cryptography", "cbor2", "rfc8785", "qrcode"}
 
 
-def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
-    """Every node except those under `if TYPE_CHECKING:` (type-only imports run no SQL, load no web stack)."""
-    out: list[ast.AST] = []
+def _is_type_checking(node: ast.AST) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _nodes(tree: ast.AST, *, type_checking: bool = False) -> Iterator[ast.AST]:
+    """Every node, function bodies included; the body of `if TYPE_CHECKING:` only when `type_checking` (type-only
+    imports run no SQL and load no web stack, but they are still arrows between modules)."""
     stack = [tree]
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+        if not type_checking and isinstance(node, ast.If) and _is_type_checking(node):
             stack.extend(node.orelse)
             continue
-        out.append(node)
+        yield node
         stack.extend(ast.iter_child_nodes(node))
-    return out
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), str(path))
+def _imported_names(tree: ast.AST, module: str = "", *, type_checking: bool = False) -> set[str]:
+    """Dotted names of everything imported in `tree` (`from a import b` gives `a` and `a.b`; relative imports are
+    resolved against `module`)."""
     names: set[str] = set()
-    for node in _runtime_nodes(tree):
+    for node in _nodes(tree, type_checking=type_checking):
         if isinstance(node, ast.Import):
-            names |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = module.split(".")[: -node.level]
+                base = ".".join([*parent, base] if base else parent)
+            names.add(base)
+            names |= {f"{base}.{a.name}" for a in node.names}
     return names
+
+
+def _imports(path: Path, *, type_checking: bool = False) -> set[str]:
+    """Top-level packages imported by the module at `path` at run time (and for types only, if `type_checking`)."""
+    tree = ast.parse(path.read_text(), str(path))
+    return {name.split(".")[0] for name in _imported_names(tree, type_checking=type_checking)}
 
 
 def _modules() -> list[tuple[str, Path]]:
     return [(pkg, p) for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))]
 
 
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _graph(*, type_checking: bool) -> dict[str, set[str]]:
+    """Module → the project modules it imports (a name that is not a module counts as its package's `__init__`)."""
+    sources = {_module_name(path): path for _, path in _modules()}
+    graph = {}
+    for module, path in sources.items():
+        names = _imported_names(ast.parse(path.read_text(), str(path)), module, type_checking=type_checking)
+        graph[module] = {n for n in names if n in sources and n != module}
+    return graph
+
+
+def find_cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
+    """One cycle `[a, b, ..., a]` through each strongly connected group of modules (Tarjan), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = set()
+            while True:
+                member = stack.pop()
+                group.add(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(_cycle_in(graph, group) for group in groups)
+
+
+def _cycle_in(graph: Mapping[str, set[str]], group: set[str]) -> list[str]:
+    """A shortest way from the group's first module back to itself, staying inside the group."""
+    start = min(group)
+    paths = {start: [start]}
+    queue = [start]
+    for node in queue:
+        for nxt in sorted(graph[node] & group):
+            if nxt == start:
+                return [*paths[node], start]
+            if nxt not in paths:
+                paths[nxt] = [*paths[node], nxt]
+                queue.append(nxt)
+    raise AssertionError(f"no cycle in {group}")
+
+
+def test_every_package_is_layered() -> None:
+    found = {p.parent.name for p in ROOT.glob("*/__init__.py")} - NOT_LAYERED
+    assert found == set(PACKAGES) == set(ALLOWED)
+
+
 def test_arrows_point_one_way() -> None:
+    """Between packages, type-only imports count as arrows too (third-party rules below count run-time imports)."""
     wrong = []
     for pkg, path in _modules():
-        for name in _imports(path) & set(PACKAGES) - {pkg}:
+        for name in _imports(path, type_checking=True) & set(PACKAGES) - {pkg}:
             if name not in ALLOWED[pkg]:
                 wrong.append(f"{path.relative_to(ROOT)} imports {name}")
     assert wrong == []
@@ -70,10 +220,75 @@ def test_nothing_imports_the_entry_points_except_themselves() -> None:
     wrong = [
         f"{path.relative_to(ROOT)} imports {name}"
         for pkg, path in _modules()
-        for name in _imports(path) & {"verify_api", "trustledger"} - {pkg}
+        for name in _imports(path, type_checking=True) & {"verify_api", "trustledger"} - {pkg}
         if not (pkg == "trustledger" and name == "verify_api") and not (pkg == "verify_api" and name == "trustledger")
     ]
     assert wrong == []
+
+
+def test_verify_api_takes_nothing_new_from_trustledger() -> None:
+    """Every import from `verify_api` into `trustledger` (type-only ones too) is one of the known pairs."""
+    graph = _graph(type_checking=True)
+    upward = {
+        (module, imported)
+        for module, imports in graph.items()
+        if module.startswith("verify_api")
+        for imported in imports
+        if imported.startswith("trustledger")
+    }
+    assert sorted(upward - KNOWN_UPWARD) == []
+
+
+def test_no_import_cycles() -> None:
+    """No module imports itself back through others: not at run time, not inside a function, not for types."""
+    assert find_cycles(_graph(type_checking=True)) == []
+
+
+def test_the_cycle_check_sees_what_it_must() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"f"}, "f": {"e"}}
+    assert find_cycles(graph) == [["a", "b", "c", "a"], ["e", "f", "e"]]
+    source = (
+        "from __future__ import annotations\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import x.typed\n"
+        "def f() -> None:\n    from y import late\nfrom . import sibling\n"
+    )
+    tree = ast.parse(source)
+    assert {"y", "y.late", "pkg.sibling"} <= _imported_names(tree, "pkg.mod")
+    assert "x.typed" not in _imported_names(tree, "pkg.mod")
+    assert "x.typed" in _imported_names(tree, "pkg.mod", type_checking=True)
+
+
+def _dynamic_imports(source: str, where: str) -> list[str]:
+    """`importlib.import_module(...)`, `__import__(...)`, `find_spec` and the like, referenced or imported anywhere."""
+    found = []
+    for node in ast.walk(ast.parse(source, where)):
+        if isinstance(node, ast.ImportFrom):
+            found += [
+                f"{where}:{node.lineno} from {node.module} import {a.name}"
+                for a in node.names
+                if a.name in DYNAMIC_IMPORTS
+            ]
+        elif isinstance(node, ast.Attribute) and node.attr in DYNAMIC_IMPORTS:
+            found.append(f"{where}:{node.lineno} {node.attr}")
+        elif isinstance(node, ast.Name) and node.id in DYNAMIC_IMPORTS:
+            found.append(f"{where}:{node.lineno} {node.id}")
+    return found
+
+
+def test_no_import_by_name_in_production_code() -> None:
+    """Style: no `importlib`/`__import__` probing for optional parts; every import is a static arrow."""
+    wrong = [
+        found for _, path in _modules() for found in _dynamic_imports(path.read_text(), str(path.relative_to(ROOT)))
+    ]
+    assert wrong == []
+
+
+def test_the_dynamic_import_check_sees_what_it_must() -> None:
+    source = (
+        "import importlib\nfrom importlib import import_module\nfrom importlib.resources import files\n"
+        "a = importlib.import_module('x')\nb = __import__('y')\nc = importlib.util.find_spec('z')\n"
+    )
+    found = [f.split(" ", 1)[1] for f in _dynamic_imports(source, "example.py")]
+    assert sorted(found) == sorted(["from importlib import import_module", "import_module", "__import__", "find_spec"])
 
 
 def test_fastapi_pyhanko_and_sql_stay_in_their_places() -> None:

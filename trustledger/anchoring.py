@@ -5,7 +5,6 @@ region TSA (the one that time-stamps sealed PDFs, ADR 0007), and the background 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,7 +26,9 @@ from seals.errors import SealError
 from seals.timestamps import LocalTimestamper, verify_timestamp_token
 from seals.tsa import TimeStampAuthority
 from signatures.errors import SignatureError
+from trustledger.periodic import PeriodicWorker
 from trustledger.region import Region, RegionError
+from trustledger.sealing import seal_registry, time_stamp_authority
 
 WITNESS_KEY = "witness"
 ANCHOR_INTERVAL = 30.0  # seconds between anchoring rounds inside `serve`
@@ -93,8 +94,6 @@ class RegionTimestamping:
 def region_timestamping(region: Region) -> RegionTimestamping:
     """The region TSA and its CA (the seals wiring, ADR 0007) as the anchors ports; TimestampUnavailableError before
     `init` certified them."""
-    from trustledger.sealing import seal_registry, time_stamp_authority  # late: keeps pyHanko out of CLI start-up
-
     try:
         authority = time_stamp_authority(region)
         ca = seal_registry(region).ca_certificate()
@@ -149,19 +148,21 @@ def verify_stored_anchor(region: Region, anchor: TimestampAnchor) -> datetime:
 
 
 class AnchorWorker:
-    """Inside `serve`: every `interval` seconds anchor the latest checkpoint; every few rounds sync the peers."""
+    """Inside `serve`: every `interval` seconds anchor the latest checkpoint; every few rounds sync the peers.
+
+    `tick()` is one round; `periodic` runs it (its first round after one interval) and counts the rounds that crashed,
+    while `errors` counts the failures a round expects, logs and survives (a TSA or witness or peer that failed).
+    """
 
     def __init__(self, region: Region, interval: float = ANCHOR_INTERVAL, sync_every: int = SYNC_EVERY) -> None:
         self.region = region
-        self.interval = interval
         self.sync_every = sync_every
         self.rounds = 0
         self.errors = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.periodic = PeriodicWorker("anchor-worker", self.tick, interval, region.clock, run_at_start=False)
 
     def tick(self) -> None:
-        """One round; failures are logged and counted, never raised (the next round tries again)."""
+        """One round; expected failures are logged and counted, never raised (the next round tries again)."""
         self.rounds += 1
         with http_client() as http:
             try:
@@ -175,21 +176,10 @@ class AnchorWorker:
                         self.errors += 1
                         _log.warning("peer sync failed: %s", result)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.tick()
-            except Exception:  # a background thread must not die silently; the log line says why
-                self.errors += 1
-                _log.exception("anchoring worker round crashed")
-
     def start(self) -> None:
         """Start the daemon thread (its first round comes after one interval)."""
-        self._thread = threading.Thread(target=self._run, name="anchor-worker", daemon=True)
-        self._thread.start()
+        self.periodic.start()
 
     def stop(self) -> None:
         """Stop the thread."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self.periodic.stop()

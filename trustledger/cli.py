@@ -5,18 +5,28 @@ from __future__ import annotations
 import base64
 import json
 import sys
+import tempfile
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import StoredEvent
 
+from clock import Clock
 from ledger.audit import run_audit
 from ledger.errors import AuditFailure, LedgerError
+from ledger.log import Log
+from ledger.persistence import LedgerRecorder
+from ledger.store import LedgerStore
 from signatures.errors import SignatureError
+from signatures.note import NoteSigner
 from trustledger import cli_apikeys, cli_bulk, cli_licence, cli_peers, cli_remind, cli_seals, cli_trust
 from trustledger.cli_common import CTX, emit, fail, region
-from trustledger.region import RegionError, init_region
+from trustledger.region import RegionError, init_region, region_clock
 from trustledger.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="TrustLedger: a trust ledger for e-licences.")
@@ -28,6 +38,7 @@ log_app.add_typer(proof_app, name="proof")
 app.add_typer(bench_app, name="bench")
 
 BENCH_TOPIC = "trustledger.bench:SyntheticEvent"
+SCRATCH_ORIGIN = "bench.invalid/scratch-log"  # `.invalid` (RFC 6761): no verifier could mistake it for a region
 
 
 @app.callback()
@@ -143,24 +154,64 @@ def proof_consistency(first: int, second: int) -> None:
         sys.stdout.write(json.dumps({"first": first, "second": second, "hashes": _b64(proof)}) + "\n")
 
 
+@contextmanager
+def _bench_log(into_region: bool) -> Iterator[tuple[LedgerRecorder, Clock, Callable[[], object]]]:
+    """(recorder, clock, sign a checkpoint) of the log `bench append` writes to: a scratch log, or the region's."""
+    if into_region:
+        with region() as r:
+            if r.licence_store.count():
+                raise fail(
+                    f"region {r.config.code} holds licences: `bench append --into-region` would leave synthetic events "
+                    "in its append-only log for good; leave out --into-region to measure a scratch log",
+                    code=2,
+                )
+            yield r.recorder, r.clock, r.sign_checkpoint
+        return
+    settings = Settings()
+    clock = region_clock(settings)
+    with tempfile.TemporaryDirectory(prefix="trustledger-bench-") as scratch:
+        store = LedgerStore.from_url(f"sqlite:///{Path(scratch) / 'bench.sqlite'}", settings.write_limits())
+        try:
+            store.create_tables()
+            log, signer = Log(store, SCRATCH_ORIGIN), NoteSigner(SCRATCH_ORIGIN, Ed25519PrivateKey.generate())
+            yield LedgerRecorder(store, clock=clock), clock, lambda: log.sign_checkpoint(signer, clock())
+        except LedgerError as exc:
+            raise fail(str(exc)) from exc
+        finally:
+            store.close()
+
+
 @bench_app.command("append")
 def bench_append(
     events: Annotated[int, typer.Option(min=1, help="number of synthetic events")],
     batch: Annotated[int, typer.Option(min=1, max=100_000, help="events per transaction")] = 1,
+    into_region: Annotated[
+        bool,
+        typer.Option(
+            "--into-region",
+            help="append to the configured region's own log (its database and settings) instead of a scratch log; "
+            "refused (exit 2) once the region holds any licence",
+        ),
+    ] = False,
 ) -> None:
-    """Append N synthetic ledger events (their own stream type) and print the rate."""
-    with region() as r:
-        started = r.clock.monotonic()
+    """Append N synthetic ledger events (their own stream type) and print the rate.
+
+    The events go to a scratch log, a temporary SQLite database deleted afterwards, so no synthetic event ever lands in
+    a region's append-only log (docs/adr/0011-bench-append-scratch-log.md). `--into-region` measures the region's own
+    database instead, only on a region that holds no licence yet (a fresh one, before it goes live).
+    """
+    with _bench_log(into_region) as (recorder, clock, sign_checkpoint):
+        started = clock.monotonic()
         done = 0
         while done < events:
             n = min(batch, events - done)
             stream = uuid.uuid4()
-            r.recorder.insert_events(
+            recorder.insert_events(
                 [StoredEvent(stream, v, BENCH_TOPIC, json.dumps({"n": done + v}).encode()) for v in range(1, n + 1)]
             )
             done += n
-        seconds = r.clock.monotonic() - started
-        r.sign_checkpoint()
+        seconds = clock.monotonic() - started
+        sign_checkpoint()
         rate = events / seconds if seconds else float("inf")
         emit(
             {"events": events, "batch": batch, "seconds": round(seconds, 3), "events_per_second": round(rate, 1)},

@@ -13,15 +13,15 @@ from contextlib import contextmanager
 from datetime import datetime, time
 from typing import Annotated, Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import typer
 
+from clock import CHINA_TIME
 from licences.application import LicenceService, LicenceView
 from licences.errors import InvalidFieldError, LicenceError
 from trustledger.cli_common import CTX, emit, fail, region
 
-CHINA = ZoneInfo("Asia/Shanghai")
+CHINA = CHINA_TIME
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 licence_app = typer.Typer(no_args_is_help=True, help="Issue, inspect and manage licences (证照).")
@@ -264,7 +264,7 @@ def shred_holder(
     """Erase a holder (right to erasure): destroy their data key and reminder contacts; every leaf still verifies."""
     if not yes:
         raise fail("shredding cannot be undone: repeat with --yes", 2)
-    from licences.store_outbox import OutboxStore  # the reminder contacts live beside the outbox
+    from reminders.store_outbox import OutboxStore  # the reminder contacts live beside the outbox
 
     with region() as r:
         try:

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
+from clock import CHINA_TIME
 from licences.application import IDEMPOTENCY_SCOPE, LicenceService, LicenceView
 from licences.synthetic import SyntheticHolders
 from trustledger.region import Region
 
-CHINA = ZoneInfo("Asia/Shanghai")
+CHINA = CHINA_TIME
 _holders = SyntheticHolders("trustledger-demo")
 COMPANY = ("郑州鼎盛商贸有限公司", _holders.uscc("410100"))
 TRANSPORT_COMPANY = ("郑州恒泰物流有限公司", _holders.uscc("410100"))

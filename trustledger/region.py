@@ -1,4 +1,8 @@
-"""Composition root: wires settings, keystore, store, log and recorder for one region."""
+"""Composition root: wires settings, keystore, store, log and recorder for one region, and creates one (`init_region`).
+
+`trustledger.sealing` and every other wiring module build on a `Region`; this module imports none of them, so the
+seal PKI that `init` certifies is wired here (`Region.seal_registry`, like the licence registry) rather than there.
+"""
 
 from __future__ import annotations
 
@@ -21,15 +25,19 @@ from licences.catalogue import Catalogue, catalogue_documents
 from licences.holder_keys import SqlHolderKeyVault
 from licences.recording import Recording
 from licences.registry import RegistryService
+from licences.seal_registry import SealRegistry
 from licences.store import LicenceStore
+from licences.store_seals import SealStore
 from signatures.keys import FileKeyStore, load_or_create_passphrase
 from signatures.note import NoteSigner
 from trustledger.migrations import upgrade
+from trustledger.periodic import PeriodicWorker
 from trustledger.settings import Settings
 
 DEMO_REGION = {"code": "410000", "name": "河南省", "origin": "ledger.ha.gov.example/log"}
 _ORIGIN = re.compile(r"[a-z0-9.-]+(/[A-Za-z0-9._-]+)*")
 _CODE = re.compile(r"\d{6}")
+CRL_PATH = "/v1/seals/crl"  # where the API serves the region's seal CRL; written into every seal certificate
 
 
 class RegionError(Exception):
@@ -98,6 +106,23 @@ class Region:
         )
 
     @property
+    def crl_url(self) -> str:
+        """Where the region serves its seal CRL; written into seal certificates as their CRL distribution point."""
+        return self.public_base_url + CRL_PATH
+
+    @cached_property
+    def seal_registry(self) -> SealRegistry:
+        """The region's seal CA, TSA and department seal certificates, as ledger events (DESIGN §7)."""
+        return SealRegistry(self.recording, SealStore(self.store), self.keys, self.clock, self.crl_url)
+
+    def ensure_seal_pki(self) -> dict[str, int]:
+        """Certify the seal CA, the TSA and a seal per registered issuer where missing (idempotent; `init` runs it).
+        Returns how many authority and seal certificates were issued."""
+        authorities = self.seal_registry.ensure_authorities(self.config.name)
+        issuers = [(i.uscc, i.name) for i in self.registry.issuers()]
+        return {"authorities": authorities, "seal_certificates": self.seal_registry.ensure_seal_certificates(issuers)}
+
+    @property
     def catalogue(self) -> Catalogue:
         """The catalogue as published on this region's ledger."""
         return self.registry.catalogue()
@@ -110,9 +135,12 @@ class Region:
             raise RegionError("the log key must be Ed25519")
         return NoteSigner(self.config.origin, key)
 
-    def checkpoint_signer(self) -> CheckpointSigner:
-        """A background signer for `serve` (at least one checkpoint a second while the tree grows)."""
-        return CheckpointSigner(self.log, self.log_signer, self.clock, self.settings.checkpoint_interval)
+    def checkpoint_worker(self) -> PeriodicWorker:
+        """The checkpoint signer of `serve` (not started): a checkpoint every `checkpoint_interval` seconds while the
+        tree grows, and a last one on stop so nothing acknowledged is left unsigned."""
+        signer = CheckpointSigner(self.log, self.log_signer, self.clock)
+        interval = self.settings.checkpoint_interval
+        return PeriodicWorker("checkpoint-signer", signer.tick, interval, self.clock, on_stop=signer.tick)
 
     def sign_checkpoint(self) -> str:
         """The latest checkpoint note, signing a new one if the tree grew."""
@@ -195,9 +223,7 @@ def init_region(
     departments, types = catalogue_documents()
     region.registry.publish_catalogue(departments, [doc for _, doc in types])
     region.registry.ensure_token_keys()
-    from trustledger.sealing import ensure_seal_pki  # late: keeps reportlab and pyHanko out of open_region
-
-    ensure_seal_pki(region)
+    region.ensure_seal_pki()
     region.sign_checkpoint()
     return region
 

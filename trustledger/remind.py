@@ -12,7 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from licences.catalogue.model import Channel
-from licences.delivery import (
+from reminders.delivery import (
     DeliveryWorker,
     SmsGatewayTransport,
     SmtpConfig,
@@ -20,11 +20,12 @@ from licences.delivery import (
     Transport,
     WebhookTransport,
 )
-from licences.reminder_catalogue import load_reminder_catalogue
-from licences.reminder_scheduler import ReminderLoop, ReminderScheduler
-from licences.reminders import METRICS, RetryPolicy
-from licences.store_outbox import OutboxStore
-from licences.store_reminders import ReminderScan
+from reminders.messages import load_reminder_catalogue
+from reminders.model import METRICS, RetryPolicy
+from reminders.scheduler import ReminderScheduler
+from reminders.store_outbox import OutboxStore
+from reminders.store_scan import ReminderScan
+from trustledger.periodic import PeriodicWorker
 from trustledger.region import Region
 from trustledger.settings import Settings
 
@@ -103,9 +104,11 @@ class ReminderRuntime:
                 break
         return PassReport(scheduled, delivered)
 
-    def loop(self, interval: float | None = None) -> ReminderLoop:
-        """A background loop (not started) running `run_once` every `interval` seconds (default from settings)."""
-        return ReminderLoop(self.run_once, interval or self.settings.remind_interval)
+    def loop(self, interval: float | None = None) -> PeriodicWorker:
+        """The reminder loop of `serve` (not started): `run_once` every `interval` seconds (default from settings),
+        the first pass at once; stopping it closes the transports' connections."""
+        every = interval or self.settings.remind_interval
+        return PeriodicWorker("expiry-reminders", self.run_once, every, self.region.clock, on_stop=self.close)
 
     def close(self) -> None:
         """Close the transports' connections."""
@@ -126,23 +129,17 @@ class ServeReminders:
     """The reminder loop of `serve`: `start()` in the app's lifespan, `stop()` on shutdown; off when disabled."""
 
     def __init__(self, region: Region) -> None:
-        self._runtime: ReminderRuntime | None = None
-        self._loop: ReminderLoop | None = None
-        if region.settings.remind_in_serve:
-            self._runtime = ReminderRuntime(region)
-            self._loop = self._runtime.loop()
+        self.periodic = ReminderRuntime(region).loop() if region.settings.remind_in_serve else None
 
     def start(self) -> None:
         """Start the background loop."""
-        if self._loop is not None:
-            self._loop.start()
+        if self.periodic is not None:
+            self.periodic.start()
 
     def stop(self) -> None:
         """Stop after the current pass and close connections."""
-        if self._loop is not None:
-            self._loop.stop()
-        if self._runtime is not None:
-            self._runtime.close()
+        if self.periodic is not None:
+            self.periodic.stop()
 
 
 class ReminderCollector(Collector):

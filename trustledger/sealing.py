@@ -16,15 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from cryptography import x509
 
+from clock import CHINA_TIME
 from licences.catalogue import LicenceType
 from licences.errors import ConcurrentUpdateError, LicenceRevokedError, RegistryError
 from licences.privacy import HolderData
 from licences.seal_registry import SealRegistry
-from licences.store_seals import SealStore
 from seals import pki
 from seals.render import LicenceDocument, render_licence_pdf
 from seals.sign import SealKey, async_seal_pdf, seal_pdf
@@ -34,8 +33,7 @@ if TYPE_CHECKING:
     from licences.application import LicenceView
     from trustledger.region import Region
 
-CHINA = ZoneInfo("Asia/Shanghai")
-CRL_PATH = "/v1/seals/crl"
+CHINA = CHINA_TIME
 LEVELS = ("b-lta", "b-t")
 _HOLDER_LABELS = {
     "organisation": (("名称", "name"), ("统一社会信用代码", "id")),
@@ -66,9 +64,7 @@ class _Wiring:
     """Per-region objects that are costly to rebuild per call (the TSA's key and certificate)."""
 
     def __init__(self, region: Region) -> None:
-        self.registry = SealRegistry(
-            region.recording, SealStore(region.store), region.keys, region.clock, crl_url(region)
-        )
+        self.registry = region.seal_registry
         self._authority: TimeStampAuthority | None = None
 
     def forget_authority(self) -> None:
@@ -101,20 +97,13 @@ def seal_registry(region: Region) -> SealRegistry:
     return _wiring(region).registry
 
 
-def crl_url(region: Region) -> str:
-    """Where the region serves its seal CRL; written into seal certificates as their CRL distribution point."""
-    return region.public_base_url + CRL_PATH
-
-
 def ensure_seal_pki(region: Region) -> dict[str, int]:
     """Create the seal CA, the TSA certificate and a seal certificate per registered issuer where missing
-    (idempotent; `init` calls it). Returns how many authority and seal certificates were issued."""
-    registry = seal_registry(region)
-    authorities = registry.ensure_authorities(region.config.name)
-    seals = registry.ensure_seal_certificates([(i.uscc, i.name) for i in region.registry.issuers()])
-    if authorities:
+    (idempotent; `init` runs it through `Region.ensure_seal_pki`). Returns how many certificates were issued."""
+    issued = region.ensure_seal_pki()
+    if issued["authorities"]:
         _wiring(region).forget_authority()  # a new TSA certificate: re-read it
-    return {"authorities": authorities, "seal_certificates": seals}
+    return issued
 
 
 def seal_ca_pem(region: Region) -> str:

@@ -1,14 +1,36 @@
-"""`trustledger serve`: initialise a demo region on first start, then run uvicorn."""
+"""`trustledger serve`: initialise a demo region on first start, then run uvicorn on `create_app` (one app per worker
+process) with the background loops of `serve` beside the checkpoint signer every app runs."""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from clock import system_clock
-from trustledger.region import init_region, load_config, region_clock
+from trustledger.anchoring import AnchorWorker
+from trustledger.demo import add_demo
+from trustledger.periodic import PeriodicWorker
+from trustledger.region import Region, init_region, load_config, region_clock
+from trustledger.remind import ServeReminders
 from trustledger.settings import Settings
+from verify_api import app as api
+
+if TYPE_CHECKING:  # FastAPI stays in verify_api; this module only names the type of the app it hands to uvicorn
+    from fastapi import FastAPI
+
+
+def serve_workers(region: Region) -> list[PeriodicWorker]:
+    """The loops of `serve` (not started): the expiry reminders (DESIGN §10; unless turned off) and the anchoring
+    rounds that timestamp and witness checkpoints and sync the peers (DESIGN §9)."""
+    reminders = ServeReminders(region).periodic
+    return [*([] if reminders is None else [reminders]), AnchorWorker(region).periodic]
+
+
+def create_app() -> FastAPI:
+    """The uvicorn factory of `serve`: the API on the environment's region, with the loops of `serve`."""
+    return api.create_app(workers=serve_workers)
 
 
 def run(host: str, port: int, workers: int) -> None:
@@ -25,13 +47,11 @@ def run(host: str, port: int, workers: int) -> None:
     if load_config(settings) is None:
         region = init_region(settings, None, None, None, clock)
         try:
-            from trustledger.demo import add_demo  # lazy: heavier imports, first start only
-
             add_demo(region)
         finally:
             region.close()
     uvicorn.run(
-        "verify_api.app:create_app",
+        "trustledger.server:create_app",
         factory=True,
         host=host,
         port=port,

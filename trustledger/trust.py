@@ -12,7 +12,6 @@ because nothing changed. Otherwise the latest version is served as it is.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from signatures.cose import Ed25519Signer, Signer
 from signatures.keyring import KeyRecord
 from signatures.trustlist import TrustedIssuer, TrustList, build_trust_list, sign_trust_list
 from trustledger.region import Region, RegionError
+from trustledger.sealing import seal_ca_pem, seal_certificates_pem
 from trustledger.store_trustlists import TrustListConflictError, TrustListRow, TrustListStore
 
 DEFAULT_PERIOD = timedelta(hours=24)
@@ -114,25 +114,12 @@ def trusted_issuers(
 
 
 def _seal_sources(region: Region) -> tuple[str | None, Callable[[str], list[str]]]:
-    """The region seal CA PEM (None before it exists) and the per-issuer seal certificate PEMs, from issue 5's
-    `trustledger.sealing` when it is installed (imported late: it loads the PDF stack)."""
+    """The region seal CA PEM (None before the seal PKI exists) and the per-issuer seal certificate PEMs."""
     try:
-        sealing = importlib.import_module("trustledger.sealing")
-    except ModuleNotFoundError as exc:
-        if exc.name != "trustledger.sealing":
-            raise
-        return None, lambda _uscc: []
-    ca_pem = getattr(sealing, "seal_ca_pem", None)
-    certificates = getattr(sealing, "seal_certificates_pem", None)
-    try:
-        ca = ca_pem(region) if ca_pem is not None else None
+        ca: str | None = seal_ca_pem(region) or None
     except LicenceError:  # no seal CA yet: the trust list simply lists none
         ca = None
-
-    def issuer_certificates(uscc: str) -> list[str]:
-        return [] if certificates is None else list(certificates(region, uscc))
-
-    return (ca if isinstance(ca, str) and ca else None), issuer_certificates
+    return ca, lambda uscc: list(seal_certificates_pem(region, uscc))
 
 
 def region_trust_inputs(region: Region) -> TrustInputs:

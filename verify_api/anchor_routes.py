@@ -43,24 +43,24 @@ from verify_api.auth import VerifierKey
 from verify_api.deps import EvidenceDep
 from verify_api.federation_schemas import FederationVerifyIn, FederationVerifyOut, PeerStatusOut
 from verify_api.local_federation import local_verify
-from verify_api.problems import INVALID_FIELD, ProblemError
+from verify_api.problems import (
+    ANCHOR_NOT_FOUND,
+    INVALID_FIELD,
+    PAYLOAD_TOO_LARGE,
+    PROBLEM_MEDIA_TYPE,
+    REGISTRY,
+    WITNESS_BAD_REQUEST,
+    ProblemError,
+    problem_response,
+)
 from verify_api.schemas import PROBLEM_RESPONSES
 from verify_api.tokens import check_token, parse_token
 
-_PROBLEM_BASE = "https://trustledger.example/problems/"
 _witness_lock = threading.Lock()
 _verifier_lock = threading.Lock()
 
 
 router = APIRouter(tags=["federation"])
-
-
-def _problem(status: int, slug: str, title: str, detail: str) -> JSONResponse:
-    return JSONResponse(
-        {"type": _PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail},
-        status_code=status,
-        media_type="application/problem+json",
-    )
 
 
 def _region(request: Request) -> Region:
@@ -92,12 +92,12 @@ async def _read_capped(request: Request, cap: int) -> bytes | None:
 
 _ADD_CHECKPOINT_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"content": {"text/plain": {}}, "description": "the witness's cosignature line(s) (C2SP tlog-cosignature)"},
-    400: {"content": {"application/problem+json": {}}, "description": "malformed request, or old size > size"},
-    403: {"content": {"application/problem+json": {}}, "description": "no signature by a key trusted for the log"},
-    404: {"content": {"application/problem+json": {}}, "description": "this witness does not witness that log"},
+    400: {"content": {PROBLEM_MEDIA_TYPE: {}}, "description": "malformed request, or old size > size"},
+    403: {"content": {PROBLEM_MEDIA_TYPE: {}}, "description": "no signature by a key trusted for the log"},
+    404: {"content": {PROBLEM_MEDIA_TYPE: {}}, "description": "this witness does not witness that log"},
     409: {"content": {SIZE_CONTENT_TYPE: {}}, "description": "old size is not the last cosigned size (body: it)"},
-    413: {"content": {"application/problem+json": {}}, "description": "request body too large"},
-    422: {"content": {"application/problem+json": {}}, "description": "the consistency proof does not verify"},
+    413: {"content": {PROBLEM_MEDIA_TYPE: {}}, "description": "request body too large"},
+    422: {"content": {PROBLEM_MEDIA_TYPE: {}}, "description": "the consistency proof does not verify"},
 }
 
 
@@ -106,7 +106,7 @@ async def add_checkpoint(request: Request) -> Response:
     """Cosign a checkpoint of a log this region witnesses, if it grew consistently from the last one cosigned."""
     body = await _read_capped(request, MAX_REQUEST_BYTES)
     if body is None:
-        return _problem(413, "payload-too-large", "The request body is too large", f"at most {MAX_REQUEST_BYTES} bytes")
+        return problem_response(PAYLOAD_TOO_LARGE, f"at most {MAX_REQUEST_BYTES} bytes")
     witness = await run_in_threadpool(_witness, request)
     try:
         cosignatures = await run_in_threadpool(witness.add_checkpoint, body)
@@ -114,7 +114,7 @@ async def add_checkpoint(request: Request) -> Response:
         # Exactly `text/x.tlog.size` (the spec's type; Starlette would append a charset to a media_type).
         return Response(f"{exc.latest_size}\n".encode(), status_code=409, headers={"Content-Type": SIZE_CONTENT_TYPE})
     except WitnessRefusal as exc:
-        return _problem(exc.status, exc.problem, "The witness refuses this checkpoint", exc.detail)
+        return problem_response(REGISTRY.get(exc.problem, WITNESS_BAD_REQUEST), exc.detail, status=exc.status)
     return PlainTextResponse("".join(c.to_line() for c in cosignatures))
 
 
@@ -166,7 +166,7 @@ def alarms(request: Request) -> dict[str, object]:
 @router.get(
     "/v1/anchors/{size}",
     summary="The RFC 3161 timestamp and the witness cosignatures of a checkpoint",
-    responses={404: {"content": {"application/problem+json": {}}, "description": "that size was never anchored"}},
+    responses={404: {"content": {PROBLEM_MEDIA_TYPE: {}}, "description": "that size was never anchored"}},
 )
 def anchors_at(request: Request, size: Annotated[int, Path(ge=0, le=2**63 - 1, description="tree size")]) -> Response:
     """Each anchored checkpoint of this size: the note, its timestamp token (base64 DER) and the cosignature lines."""
@@ -174,7 +174,7 @@ def anchors_at(request: Request, size: Annotated[int, Path(ge=0, le=2**63 - 1, d
     stamps = store.timestamps_at(size)
     cosigs = store.cosignatures_at(size)
     if not stamps and not cosigs:
-        return _problem(404, "anchor-not-found", "No anchor of that size", f"checkpoint size {size} was never anchored")
+        return problem_response(ANCHOR_NOT_FOUND, f"checkpoint size {size} was never anchored")
     checkpoints = []
     for anchor in stamps:
         checkpoints.append(

@@ -1,20 +1,21 @@
 """The FastAPI application (DESIGN §8): built by `create_app()` from the environment's region.
 
-`verify_api.app:create_app` is the uvicorn factory of `trustledger serve` (each worker builds its own app). Tests pass
-a region they built; then the app neither opens nor closes it and leaves logging alone.
+`trustledger.server:create_app` is the uvicorn factory of `trustledger serve` (each worker builds its own app): it
+hands in the background workers of `serve` (expiry reminders, anchoring). Tests pass a region they built; then the
+app neither opens nor closes it and leaves logging alone. Every app runs the region's checkpoint signer.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from fastapi import FastAPI
 
 from seals.validate import MAX_PDF_BYTES
-from trustledger.anchoring import AnchorWorker
 from trustledger.region import Region, open_region, region_clock
-from trustledger.remind import ReminderCollector, ServeReminders
+from trustledger.remind import ReminderCollector
 from trustledger.settings import Settings
 from verify_api import (
     anchor_routes,
@@ -28,7 +29,7 @@ from verify_api import (
     verify_routes,
 )
 from verify_api.evidence import Evidence
-from verify_api.metrics import Metrics
+from verify_api.metrics import Metrics, WorkerStats
 from verify_api.middleware import RequestMiddleware, configure_logging
 from verify_api.openapi import problem_openapi
 from verify_api.ratelimit import RateLimiter
@@ -46,8 +47,21 @@ TAGS = [
 ]
 
 
-def create_app(region: Region | None = None) -> FastAPI:
-    """The app; `region` is injected by tests, else opened from the environment.
+class Worker(WorkerStats, Protocol):
+    """A background loop the app starts with its lifespan and stops on shutdown."""
+
+    def start(self) -> None:
+        """Start the loop (idempotent)."""
+        ...
+
+    def stop(self) -> None:
+        """Stop the loop (idempotent)."""
+        ...
+
+
+def create_app(region: Region | None = None, *, workers: Callable[[Region], Sequence[Worker]] | None = None) -> FastAPI:
+    """The app; `region` is injected by tests, else opened from the environment. `workers` builds the background
+    loops to run beside the checkpoint signer (`serve` passes its reminders and anchoring).
 
     Everything the app and its loops do runs on the region's clock: routes, middleware, rate limiter, caches, metrics.
     """
@@ -68,23 +82,16 @@ def create_app(region: Region | None = None) -> FastAPI:
         metrics.watch_log(r.log, r.clock)
         reminder_gauges = ReminderCollector(r)  # reminders due/sent/failed/dead-lettered on /metrics
         metrics.registry.register(reminder_gauges)
-        signer = r.checkpoint_signer()
-        signer.start()
-        reminders = ServeReminders(r) if owned else None  # the expiry reminder loop of `serve` (DESIGN §10)
-        if reminders is not None:
-            reminders.start()
-        anchoring = AnchorWorker(r) if owned else None  # timestamp and witness checkpoints, sync peers (DESIGN §9)
-        if anchoring is not None:
-            anchoring.start()
+        loops: list[Worker] = [r.checkpoint_worker(), *(workers(r) if workers is not None else ())]
+        metrics.watch_workers(loops)
+        for loop in loops:
+            loop.start()
         try:
             yield
         finally:
-            if anchoring is not None:
-                anchoring.stop()
-            if reminders is not None:
-                reminders.stop()
+            for loop in reversed(loops):
+                loop.stop()
             metrics.registry.unregister(reminder_gauges)
-            signer.stop()
             if owned:
                 r.close()
 

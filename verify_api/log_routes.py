@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import base64
-import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
+from ledger import tiles
+from ledger.errors import LedgerError
 from trustledger.region import Region
+from verify_api.problems import NOT_FOUND, ProblemError
 
 router = APIRouter(tags=["log"])
-_TILE_INDEX = re.compile(r"((?:x\d{3}/)*)(\d{3})(?:\.p/(\d{1,3}))?")
 _IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
-MAX_INDEX = 2**53 - 1  # indexes and sizes stay in the I-JSON range; larger input is a 4xx, not a driver overflow
+MAX_INDEX = tiles.MAX_INDEX  # indexes and sizes stay in the I-JSON range; larger input is a 4xx, not a driver overflow
 Index = Annotated[int, Query(ge=0, le=MAX_INDEX)]
 
 
@@ -45,21 +46,20 @@ class ConsistencyProof(BaseModel):
 
 
 def parse_tile_path(path: str) -> tuple[int, int | None]:
-    """C2SP tlog-tiles index path `x001/x234/067[.p/W]` → (index, width or None); strict."""
-    m = _TILE_INDEX.fullmatch(path)
-    if not m:
-        raise HTTPException(404, "not a tile path")
-    digits = "".join(g.lstrip("x") for g in m.group(1).split("/") if g) + m.group(2)
-    if m.group(1) and m.group(1).startswith("x000"):
-        raise HTTPException(404, "tile index must not have leading zero groups")
-    width = None
-    if m.group(3) is not None:
-        width = int(m.group(3))
-        if not 1 <= width <= 255 or str(width) != m.group(3):
-            raise HTTPException(404, "partial width must be 1..255")
-    if int(digits) > MAX_INDEX:
-        raise HTTPException(404, "tile index out of range")
-    return int(digits), width
+    """(index, width or None) of a C2SP tlog-tiles index path `x001/x234/067[.p/W]`; a 404 problem unless it is the
+    one canonical spelling (`ledger.tiles` parses it)."""
+    try:
+        return tiles.parse_index_path(path)
+    except LedgerError as exc:
+        raise ProblemError(NOT_FOUND, str(exc)) from exc
+
+
+def parse_tile_level(text: str) -> int:
+    """A tile level 0-63 in canonical decimal; a 404 problem otherwise (`+1`, `01`, ` 1` name no tile)."""
+    try:
+        return tiles.parse_level(text)
+    except LedgerError as exc:
+        raise ProblemError(NOT_FOUND, str(exc)) from exc
 
 
 def _b64(hashes: list[bytes]) -> list[str]:
@@ -83,12 +83,13 @@ def entry_bundle(path: str, region: RegionDep) -> Response:
 
 
 @router.get("/tile/{level}/{path:path}")
-def hash_tile(level: int, path: str, region: RegionDep) -> Response:
+def hash_tile(
+    level: Annotated[str, Path(description="tile level, 0-63 in canonical decimal")], path: str, region: RegionDep
+) -> Response:
     """C2SP tlog-tiles hash tile."""
-    if not 0 <= level <= 63:
-        raise HTTPException(404, "no such level")
+    tile_level = parse_tile_level(level)
     index, width = parse_tile_path(path)
-    data = region.log.tile(level, index, width)
+    data = region.log.tile(tile_level, index, width)
     return Response(data, media_type="application/octet-stream", headers=_IMMUTABLE)
 
 

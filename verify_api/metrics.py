@@ -1,18 +1,21 @@
-"""Prometheus metrics of one app: requests by route template, latency histograms, log size and checkpoint age.
+"""Prometheus metrics of one app: requests by route template, latency histograms, log size and checkpoint age, and
+the runs and failures of the background workers (checkpoint signer, reminders, anchoring).
 
 Each app owns its `CollectorRegistry` (tests build many apps in one process). With several uvicorn workers each
 worker serves its own numbers, labelled with its `worker` pid; a scrape reaches one worker at a time, so sum or
-max over `worker` in PromQL. The log gauges read the database at scrape time and are the same from every worker.
+max over `worker` in PromQL. The log gauges read the database at scrape time and are the same from every worker. The
+background workers' counters name the worker in `worker` (e.g. `checkpoint-signer`) and the process in `pid`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from clock import Clock
@@ -50,6 +53,46 @@ class _LogCollector(Collector):
         yield covered
 
 
+class WorkerStats(Protocol):
+    """What /metrics reads of a background worker (`trustledger.periodic.PeriodicWorker` is one)."""
+
+    @property
+    def name(self) -> str:
+        """The worker's name: its thread name and its `worker` label."""
+        ...
+
+    @property
+    def runs(self) -> int:
+        """Ticks run since start."""
+        ...
+
+    @property
+    def failures(self) -> int:
+        """Ticks (and stop steps) that raised."""
+        ...
+
+
+class _WorkerCollector(Collector):
+    """`trustledger_worker_runs_total` and `trustledger_worker_failures_total` by worker name and process."""
+
+    def __init__(self, workers: Sequence[WorkerStats], pid: str) -> None:
+        self._workers = tuple(workers)
+        self._pid = pid
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        runs = CounterMetricFamily(
+            "trustledger_worker_runs", "Ticks run by each background worker", labels=["worker", "pid"]
+        )
+        failures = CounterMetricFamily(
+            "trustledger_worker_failures", "Ticks of each background worker that failed", labels=["worker", "pid"]
+        )
+        for worker in self._workers:
+            runs.add_metric([worker.name, self._pid], float(worker.runs))
+            failures.add_metric([worker.name, self._pid], float(worker.failures))
+        yield runs
+        yield failures
+
+
 class Metrics:
     """The app's metrics; `observe` is called once per request by the middleware."""
 
@@ -71,6 +114,7 @@ class Metrics:
         )
         self._worker = worker
         self._log_collector: _LogCollector | None = None
+        self._worker_collector: _WorkerCollector | None = None
 
     def watch_log(self, log: Log, clock: Clock) -> None:
         """Add the log gauges (once the region is open; a restarted lifespan replaces them)."""
@@ -78,6 +122,13 @@ class Metrics:
             self.registry.unregister(self._log_collector)
         self._log_collector = _LogCollector(log, clock)
         self.registry.register(self._log_collector)
+
+    def watch_workers(self, workers: Sequence[WorkerStats]) -> None:
+        """Count the runs and failures of these background workers (a restarted lifespan replaces them)."""
+        if self._worker_collector is not None:
+            self.registry.unregister(self._worker_collector)
+        self._worker_collector = _WorkerCollector(workers, self._worker)
+        self.registry.register(self._worker_collector)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one request and record its latency."""

@@ -20,7 +20,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from verify_api.metrics import Metrics
-from verify_api.problems import PAYLOAD_TOO_LARGE, PROBLEM_MEDIA_TYPE, problem_body
+from verify_api.problems import PAYLOAD_TOO_LARGE, problem_response
 
 access_log = logging.getLogger("verify_api.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -45,15 +45,17 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """Send `verify_api` logs to stderr as JSON lines (once) and quiet uvicorn's own plain-text access log."""
-    logger = logging.getLogger("verify_api")
-    if not any(getattr(h, "_trustledger", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
-        handler._trustledger = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
-        logger.propagate = False
-    logger.setLevel(level)
+    """Send `verify_api` and `trustledger` logs (requests, and the background workers' failures with their tracebacks)
+    to stderr as JSON lines (once) and quiet uvicorn's own plain-text access log."""
+    for name in ("verify_api", "trustledger"):
+        logger = logging.getLogger(name)
+        if not any(getattr(h, "_trustledger", False) for h in logger.handlers):
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(JsonFormatter())
+            handler._trustledger = True  # type: ignore[attr-defined]
+            logger.addHandler(handler)
+            logger.propagate = False
+        logger.setLevel(level)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # our access line replaces it
 
 
@@ -114,7 +116,7 @@ class RequestMiddleware:
             limit = self.body_limits.get(scope["path"], self.default_body_limit)
             body = await self._read_body(scope, receive, limit)
             if body is None:
-                await self._too_large(scope, send_with_id, limit)
+                await self._too_large(scope, receive, send_with_id, limit)
                 return
             await self.app(scope, _replay(body, receive), send_with_id)
         finally:
@@ -140,19 +142,16 @@ class RequestMiddleware:
             more = message.get("more_body", False)
         return b"".join(chunks)
 
-    async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
-        body = problem_body(
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = problem_response(
             PAYLOAD_TOO_LARGE,
             f"the request body exceeds {limit} bytes",
+            headers={"Connection": "close"},
             instance=scope["path"],
             request_id=request_id_of(scope),
             limit=limit,
         )
-        payload = json.dumps(body).encode()
-        headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(payload)).encode())]
-        headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+        await response(scope, receive, send)
 
     def _record(self, scope: Scope, rid: str, status: int, seconds: float) -> None:
         route = scope.get("route")

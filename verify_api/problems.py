@@ -74,6 +74,12 @@ IDEMPOTENCY_CONFLICT = _register(
 HOLDER_DATA_SHREDDED = _register("holder-data-shredded", 410, "The holder's personal data has been erased")
 UNRENDERABLE = _register("unrenderable-text", 422, "The licence has text the PDF font cannot show")
 SEAL_FAILED = _register("seal-failed", 503, "The e-seal service could not seal the document; retry later")
+# -- witnessing and anchors (C2SP tlog-witness answers 400/403/404/422 as problems; slugs from anchors/errors.py) ------
+WITNESS_BAD_REQUEST = _register("witness-bad-request", 400, "The witness refuses this checkpoint")
+WITNESS_UNTRUSTED_CHECKPOINT = _register("witness-untrusted-checkpoint", 403, "The witness refuses this checkpoint")
+WITNESS_UNKNOWN_LOG = _register("witness-unknown-log", 404, "The witness refuses this checkpoint")
+WITNESS_INCONSISTENT = _register("witness-inconsistent", 422, "The witness refuses this checkpoint")
+ANCHOR_NOT_FOUND = _register("anchor-not-found", 404, "No anchor of that size")
 # -- the server ----------------------------------------------------------------------------------------------------
 LEDGER = _register("ledger", 400, "The ledger cannot serve this request")
 UNAVAILABLE = _register("unavailable", 503, "The service is not ready")

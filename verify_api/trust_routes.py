@@ -12,12 +12,13 @@ from email.utils import format_datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from trustledger.region import Region
 from trustledger.store_trustlists import TrustListRow, TrustListStore
 from trustledger.trust import current_trust_list
 from verify_api.log_routes import get_region
+from verify_api.problems import NOT_FOUND, ProblemError
 
 router = APIRouter(tags=["trust"])
 RegionDep = Annotated[Region, Depends(get_region)]
@@ -25,7 +26,6 @@ MAX_AGE_CURRENT = 300  # seconds a cache may keep the current list without reval
 # This process reuses the current version for TRUSTLEDGER_TRUST_LIST_CACHE_SECONDS (default 5) of the region's clock
 # before re-reading the registry (~15 ms).
 _IMMUTABLE = "public, max-age=31536000, immutable"
-_PROBLEM_BASE = "https://trustledger.example/problems/"
 
 
 def _etag(row: TrustListRow) -> str:
@@ -86,6 +86,5 @@ def trust_list_version(
     row = TrustListStore(region.store.engine).get(version)
     if row is None:
         detail = f"trust list version {version} has not been published"
-        body = {"type": _PROBLEM_BASE + "not-found", "title": "No such resource", "status": 404, "detail": detail}
-        return JSONResponse(body, status_code=404, media_type="application/problem+json")
+        raise ProblemError(NOT_FOUND, detail, field="version")
     return _response(request, row, _IMMUTABLE)

@@ -163,3 +163,18 @@ def test_limits_refuse_nonsense() -> None:
     for bad in ({"queue": 0}, {"pool_size": 0}, {"lock_timeout": 0}, {"pool_timeout": -1}, {"retry_after": 0}):
         with pytest.raises(StorageError):
             WriteLimits(**bad)  # type: ignore[arg-type]
+
+
+def test_a_unit_of_reading_is_one_transaction_and_refuses_writes(store: LedgerStore, clock: FakeClock) -> None:
+    recorder = LedgerRecorder(store, clock=clock)
+    append(recorder, 2)
+    with store.reading() as conn:
+        assert store.size() == 2  # joins the unit's transaction
+        with store.read() as inner:
+            assert inner is conn
+        with pytest.raises(StorageError, match="second database connection"), store.engine.connect():
+            pass
+        with pytest.raises(StorageError, match="write inside a unit of reading"), store.write():
+            pass
+    append(recorder, 1)  # the store is usable again afterwards
+    assert store.size() == 3

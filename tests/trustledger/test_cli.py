@@ -42,7 +42,7 @@ def test_init_is_idempotent_and_refuses_a_new_identity(cli: CliRunner) -> None:
 def test_log_commands_verify_independently(cli: CliRunner) -> None:
     base = json.loads(run(cli, "--json", "init"))["log_size"]  # init publishes the catalogue and keys as events
     assert base > 0
-    run(cli, "bench", "append", "--events", "300", "--batch", "7")
+    run(cli, "bench", "append", "--events", "300", "--batch", "7", "--into-region")
     n = base + 300
     note = run(cli, "log", "checkpoint")
     vkey = run(cli, "log", "verifier-key").strip()
@@ -54,7 +54,7 @@ def test_log_commands_verify_independently(cli: CliRunner) -> None:
     proof = json.loads(run(cli, "log", "proof", "inclusion", "150", "--size", str(n)))
     assert (proof["leaf_index"], proof["tree_size"]) == (150, n)
     verify_inclusion(150, n, leaf_hash(leaf), [base64.b64decode(h) for h in proof["hashes"]], body.root_hash)
-    run(cli, "bench", "append", "--events", "50")
+    run(cli, "bench", "append", "--events", "50", "--into-region")
     note2 = run(cli, "log", "checkpoint")
     body2 = open_checkpoint(note2, verifier)
     cons = json.loads(run(cli, "log", "proof", "consistency", str(n), str(n + 50)))
@@ -76,7 +76,7 @@ def test_errors_and_exit_codes(cli: CliRunner) -> None:
 
 def test_audit_exit_1_names_the_first_bad_index(cli: CliRunner) -> None:
     run(cli, "init")
-    run(cli, "bench", "append", "--events", "40", "--batch", "10")
+    run(cli, "bench", "append", "--events", "40", "--batch", "10", "--into-region")
     run(cli, "log", "checkpoint")
     region = open_region(Settings())
     with region.store.engine.begin() as conn:
