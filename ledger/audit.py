@@ -16,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ledger.edge import TILE_HEIGHT, TILE_WIDTH, _Edge, edge_root, push_leaves
 from ledger.envelope import Envelope
 from ledger.errors import AuditFailure
 from ledger.log import GENESIS_PREV_HASH
 from ledger.merkle import leaf_hash
-from ledger.store import TILE_HEIGHT, TILE_WIDTH, Checkpoint, LedgerStore, _Edge, edge_root, push_leaves
+from ledger.store import Checkpoint, LedgerStore
 from signatures.errors import SignatureError
 from signatures.note import NoteVerifier, open_checkpoint
 

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from clock import Clock
+from ledger.edge import TILE_HEIGHT, TILE_WIDTH
 from ledger.envelope import Envelope, format_recorded_at
 from ledger.errors import LedgerError, ProofError
 from ledger.merkle import prove_consistency, prove_inclusion, tree_hash
-from ledger.store import TILE_HEIGHT, TILE_WIDTH, Checkpoint, LedgerStore
+from ledger.store import Checkpoint, LedgerStore
 from ledger.tiles import tile_path, tile_paths
 from signatures.note import CheckpointBody, NoteSigner, sign_note
 

@@ -28,9 +28,10 @@ from sqlalchemy import Connection, select
 from sqlalchemy import exc as sa_exc
 
 from clock import Clock, system_clock
+from ledger.edge import push_leaves
 from ledger.envelope import Envelope, format_recorded_at
 from ledger.merkle import leaf_hash
-from ledger.store import EventRow, LedgerStore, events_table, push_leaves
+from ledger.store import EventRow, LedgerStore, events_table
 
 # `Clock` and `system_clock` come from the one clock provider; re-exported so `ledger.persistence` imports still work.
 __all__ = ["Clock", "LedgerRecorder", "SameTransaction", "system_clock"]

@@ -25,7 +25,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -41,19 +41,20 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    create_engine,
     event,
     func,
     select,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.pool import NullPool
 
-from ledger.errors import BusyError, LedgerError, StorageError
-from ledger.merkle import EMPTY_ROOT, Node, decompose, fold, node_hash, root_of
+from ledger.edge import TILE_HEIGHT, TILE_WIDTH, TileRow, _Edge, tile_levels
+from ledger.errors import LedgerError, StorageError
+from ledger.merkle import Node
+from ledger.store_engine import WriteLimits as WriteLimits
+from ledger.store_engine import _WriterGate
+from ledger.store_engine import as_busy as as_busy
+from ledger.store_engine import make_engine as make_engine
 
-TILE_HEIGHT = 8
-TILE_WIDTH = 1 << TILE_HEIGHT
 _ADVISORY_LOCK_KEY = 0x7472_7573_746C_6764  # "trustlgd": one log per database
 _TILE_CACHE_SIZE = 4096  # full tiles are immutable: cache them forever (8 KiB each, 16 KiB with inner nodes)
 
@@ -95,124 +96,6 @@ checkpoints_table = Table(
 
 
 @dataclass(frozen=True)
-class WriteLimits:
-    """How long and how many: the bounds that turn contention into a prompt "retry later" instead of a stall.
-
-    `pool_size`/`max_overflow`: connections per process; `pool_timeout`: seconds to wait for one; `lock_timeout`:
-    seconds a writer waits for the log's lock (in process and in the database); `queue`: writers that may wait in
-    this process before new ones are refused at once; `retry_after`: the seconds a refused client is told to wait.
-    """
-
-    pool_size: int = 10
-    max_overflow: int = 10
-    pool_timeout: float = 5.0
-    lock_timeout: float = 5.0
-    queue: int = 256
-    retry_after: int = 1
-
-    def __post_init__(self) -> None:
-        if self.pool_size < 1 or self.max_overflow < 0 or self.queue < 1 or self.retry_after < 1:
-            raise StorageError("pool_size and queue must be >= 1, max_overflow >= 0, retry_after >= 1")
-        if not (0 < self.pool_timeout <= 600 and 0 < self.lock_timeout <= 600):
-            raise StorageError("pool_timeout and lock_timeout must be in (0, 600] seconds")
-
-
-def make_engine(url: str, *, limits: WriteLimits | None = None) -> Engine:
-    """An engine for the ledger database; SQLite gets WAL, a busy timeout and explicit transaction control."""
-    limits = limits or WriteLimits()
-    if url.startswith("sqlite"):
-        memory = ":memory:" in url
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": limits.lock_timeout},
-            poolclass=NullPool if memory else None,
-            **({} if memory else _pool_args(limits)),
-        )
-        _sqlite_transactions(engine)
-        return engine
-    return create_engine(url, pool_pre_ping=True, **_pool_args(limits))
-
-
-def _pool_args(limits: WriteLimits) -> dict[str, Any]:
-    return {"pool_size": limits.pool_size, "max_overflow": limits.max_overflow, "pool_timeout": limits.pool_timeout}
-
-
-def as_busy(exc: BaseException, retry_after: int = 1) -> BusyError | None:
-    """The `BusyError` a database error means, or None: no pooled connection in time, or the lock wait ran out.
-
-    SQLite says "database is locked" when its busy timeout ends; PostgreSQL raises SQLSTATE 55P03
-    (lock_not_available) when `lock_timeout` ends; the pool raises its own TimeoutError.
-    """
-    if isinstance(exc, BusyError):
-        return exc
-    if isinstance(exc, sa_exc.TimeoutError):
-        return BusyError("no database connection was free in time", retry_after)
-    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
-    if getattr(orig, "sqlstate", None) == "55P03" or "database is locked" in str(orig):
-        return BusyError("the log's writer lock was not free in time", retry_after)
-    return None
-
-
-class _WriterGate:
-    """The in-process queue in front of the log's lock: bounded in length and in wait, checked before any connection.
-
-    Only the writer that holds the gate holds a pooled connection for writing, so waiting writers cannot starve the
-    pool that readers (and the holder) need.
-    """
-
-    def __init__(self, limits: WriteLimits) -> None:
-        self._limits = limits
-        self._lock = threading.Lock()
-        self._count = threading.Lock()
-        self._waiting = 0
-
-    def acquire(self) -> None:
-        with self._count:
-            if self._waiting >= self._limits.queue:
-                raise BusyError(f"{self._waiting} writers are already waiting", self._limits.retry_after)
-            self._waiting += 1
-        try:
-            if not self._lock.acquire(timeout=self._limits.lock_timeout):
-                raise BusyError(
-                    f"waited {self._limits.lock_timeout:g} s for the log's writer", self._limits.retry_after
-                )
-        finally:
-            with self._count:
-                self._waiting -= 1
-
-    def release(self) -> None:
-        self._lock.release()
-
-
-def _sqlite_transactions(engine: Engine) -> None:
-    """Let us say `BEGIN IMMEDIATE` for writers (pysqlite's own transaction handling would defer the lock)."""
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        mode = conn.info.pop("begin_mode", "")
-        conn.exec_driver_sql(f"BEGIN {mode}".strip())
-
-
-@dataclass
-class _Edge:
-    """The right edge of the stored tree: entries of the partial tile at each level, valid at `size`."""
-
-    size: int
-    levels: list[list[bytes]] = field(default_factory=list)
-
-    def copy(self) -> _Edge:
-        return _Edge(self.size, [list(x) for x in self.levels])
-
-
-@dataclass(frozen=True)
 class Checkpoint:
     """A stored signed checkpoint: one "block" of the chain, linked by the hash of the note before it."""
 
@@ -230,37 +113,6 @@ class Checkpoint:
 
 
 EventRow = tuple[int, str, int, str, bytes, str, bytes]  # leaf_index, stream, version, topic, state, recorded_at, hash
-
-
-@dataclass(frozen=True)
-class TileRow:
-    """A full tile to store: 256 entries and the root they hash to."""
-
-    level: int
-    idx: int
-    hashes: bytes
-    root: bytes
-
-
-def push_leaves(edge: _Edge, leaf_hashes: Sequence[bytes]) -> list[TileRow]:
-    """Append leaf hashes to the edge; return the tiles that became full (O(1) amortised per leaf)."""
-    completed: list[TileRow] = []
-    for h in leaf_hashes:
-        edge.size += 1
-        level, entry = 0, h
-        while True:
-            if len(edge.levels) <= level:
-                edge.levels.append([])
-            entries = edge.levels[level]
-            entries.append(entry)
-            if len(entries) < TILE_WIDTH:
-                break
-            root = root_of(entries)
-            idx = (edge.size >> (TILE_HEIGHT * (level + 1))) - 1
-            completed.append(TileRow(level, idx, b"".join(entries), root))
-            edge.levels[level] = []
-            level, entry = level + 1, root
-    return completed
 
 
 class LedgerStore:
@@ -611,15 +463,6 @@ class LedgerStore:
         return TileHashReader(self, conn, size, stored_size)
 
 
-def tile_levels(entries: Sequence[bytes]) -> list[list[bytes]]:
-    """All complete node hashes inside one tile: level r holds the nodes of 2**r entries each."""
-    levels = [list(entries)]
-    while len(levels[-1]) > 1:
-        below = levels[-1]
-        levels.append([node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)])
-    return levels
-
-
 class TileHashReader:
     """Reads complete-node hashes by fetching each needed tile once; full tiles' inner nodes come from the cache."""
 
@@ -658,17 +501,3 @@ class TileHashReader:
             levels = self._tile(level, first >> TILE_HEIGHT)
             out.append(levels[rel][(first % TILE_WIDTH) >> rel])
         return out
-
-
-def edge_root(edge: _Edge) -> bytes:
-    """The root of the tree of `edge.size` leaves, from the edge alone (RFC 9162 §2.1.1 MTH)."""
-    if edge.size == 0:
-        return EMPTY_ROOT
-    hashes = []
-    for height, index in decompose(0, edge.size):
-        level, rel = divmod(height, TILE_HEIGHT)
-        available = edge.size >> (TILE_HEIGHT * level)
-        start = available - len(edge.levels[level])
-        first = (index << rel) - start
-        hashes.append(root_of(edge.levels[level][first : first + (1 << rel)]))
-    return fold(hashes)

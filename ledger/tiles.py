@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 
+from ledger.edge import TILE_HEIGHT, TILE_WIDTH
 from ledger.errors import LedgerError
-from ledger.store import TILE_HEIGHT, TILE_WIDTH
 
 MAX_LEVEL = 63  # 2^(8·64) leaves is beyond any tree; the level is one or two digits
 MAX_INDEX = 2**53 - 1  # indexes stay in the I-JSON range, so a client's number type holds them exactly
