@@ -337,7 +337,7 @@ def _start(regions: list[_Region], directory: Path) -> None:
 
 
 def _issue_tokens(a: _Region, count: int) -> list[str]:
-    from licences.synthetic import SyntheticHolders
+    from demo.synthetic import SyntheticHolders
     from trustledger.region import open_region
 
     holders = SyntheticHolders(seed=7)

@@ -229,7 +229,7 @@ def serve(backend: str, workers: int) -> Iterator[tuple[str, dict[str, str]]]:
 
 
 def _issue(base: str, issuer_key: str, n: int) -> list[dict[str, Any]]:
-    from licences.synthetic import SyntheticHolders
+    from demo.synthetic import SyntheticHolders
 
     holders = SyntheticHolders(seed=2026)
     fields = {"sex": "男", "address": "郑州市", "date_of_birth": "1990-01-01", "first_issued_on": "2010-01-01"}

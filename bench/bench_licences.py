@@ -40,13 +40,13 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import create_engine, insert, text
 
+from demo.seed import LicenceFactory, UseSpec, record_uses, seed_licences
+from demo.synthetic import SyntheticHolders
 from licences.application import IssueRequest, LicenceService
 from licences.bulk import BulkImporter
 from licences.identifiers import make_identifier
-from licences.seed import LicenceFactory, UseSpec, record_uses, seed_licences
 from licences.store import licence_index
 from licences.store_imports import ImportStore
-from licences.synthetic import SyntheticHolders
 from trustledger.region import Region, init_region, open_region
 from trustledger.settings import Settings
 

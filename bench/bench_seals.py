@@ -24,9 +24,9 @@ from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from demo.synthetic import organisation_code_check
 from licences.application import IssueRequest
 from licences.identifiers import uscc_check_char
-from licences.synthetic import organisation_code_check
 from seals import pki
 from seals._baseline import bare_sign, bare_validate, tuned_sign
 from seals.image import render_seal_png

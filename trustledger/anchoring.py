@@ -27,7 +27,7 @@ from seals.timestamps import LocalTimestamper, verify_timestamp_token
 from seals.tsa import TimeStampAuthority
 from signatures.errors import SignatureError
 from trustledger.periodic import PeriodicWorker
-from trustledger.region import Region, RegionError
+from trustledger.region_core import RegionCore, RegionError
 from trustledger.sealing import seal_registry, time_stamp_authority
 
 WITNESS_KEY = "witness"
@@ -36,17 +36,17 @@ SYNC_EVERY = 10  # peer sync once every this many rounds
 _log = logging.getLogger("trustledger.anchoring")
 
 
-def anchor_store(region: Region) -> AnchorStore:
+def anchor_store(region: RegionCore) -> AnchorStore:
     """The anchors tables of the region database."""
     return AnchorStore(region.store.engine)
 
 
-def witness_name(region: Region) -> str:
+def witness_name(region: RegionCore) -> str:
     """The region's cosigner name: `<host of the log origin>/witness`."""
     return region.config.origin.split("/", 1)[0] + "/witness"
 
 
-def witness_signer(region: Region) -> CosignatureSigner:
+def witness_signer(region: RegionCore) -> CosignatureSigner:
     """The region's witness key (created on first use; never the log key)."""
     key = region.keys.get_or_create(WITNESS_KEY, "ed25519")
     if not isinstance(key, Ed25519PrivateKey):
@@ -54,7 +54,7 @@ def witness_signer(region: Region) -> CosignatureSigner:
     return CosignatureSigner(witness_name(region), key)
 
 
-def region_witness(region: Region) -> Witness:
+def region_witness(region: RegionCore) -> Witness:
     """The region acting as a C2SP tlog-witness for its peers' logs."""
     return Witness(anchor_store(region), witness_signer(region), region.clock)
 
@@ -64,7 +64,7 @@ def http_client() -> httpx.Client:
     return httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False, trust_env=False)
 
 
-def region_federation(region: Region, http: httpx.Client) -> Federation:
+def region_federation(region: RegionCore, http: httpx.Client) -> Federation:
     """The peer registry and sync of the region, reading peers over `http`."""
     return Federation(anchor_store(region), region.clock, lambda peer: HttpPeerSource(peer.base_url, http))
 
@@ -91,7 +91,7 @@ class RegionTimestamping:
         return verify_timestamp_token(token, digest, self.roots)
 
 
-def region_timestamping(region: Region) -> RegionTimestamping:
+def region_timestamping(region: RegionCore) -> RegionTimestamping:
     """The region TSA and its CA (the seals wiring, ADR 0007) as the anchors ports; TimestampUnavailableError before
     `init` certified them."""
     try:
@@ -121,7 +121,7 @@ def witness_endpoints(peers: list[PeerRecord]) -> list[WitnessEndpoint]:
     return [WitnessEndpoint(p.base_url, parse_cosigner_key(p.witness_key)) for p in peers if p.witness_key]
 
 
-def anchor_latest(region: Region, http: httpx.Client | None = None) -> AnchorReport:
+def anchor_latest(region: RegionCore, http: httpx.Client | None = None) -> AnchorReport:
     """Timestamp the latest checkpoint (signing one if the tree grew) and ask the peers' witnesses to cosign it."""
     note = region.sign_checkpoint()
     store = anchor_store(region)
@@ -142,7 +142,7 @@ def anchor_latest(region: Region, http: httpx.Client | None = None) -> AnchorRep
     return AnchorReport(anchor, tuple(store.cosignatures_for(note)), tuple(errors))
 
 
-def verify_stored_anchor(region: Region, anchor: TimestampAnchor) -> datetime:
+def verify_stored_anchor(region: RegionCore, anchor: TimestampAnchor) -> datetime:
     """Re-check a stored anchor's token against the region TSA roots."""
     return verify_anchor(anchor, region_timestamping(region))
 
@@ -154,7 +154,7 @@ class AnchorWorker:
     while `errors` counts the failures a round expects, logs and survives (a TSA or witness or peer that failed).
     """
 
-    def __init__(self, region: Region, interval: float = ANCHOR_INTERVAL, sync_every: int = SYNC_EVERY) -> None:
+    def __init__(self, region: RegionCore, interval: float = ANCHOR_INTERVAL, sync_every: int = SYNC_EVERY) -> None:
         self.region = region
         self.sync_every = sync_every
         self.rounds = 0

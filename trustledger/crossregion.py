@@ -19,7 +19,7 @@ from licences.errors import LicenceError
 from licences.identifiers import parse_identifier
 from licences.values import licence_id_for
 from trustledger.anchoring import region_federation
-from trustledger.region import Region
+from trustledger.region_core import RegionCore
 from verification.status import Reason, verdict_of
 
 # Verification waits on the peer for the status only; an approval system must not hang on a dead region.
@@ -42,12 +42,12 @@ def licence_stream(identifier: str) -> str | None:
         return None
 
 
-def cross_region_store(region: Region) -> CrossRegionStore:
+def cross_region_store(region: RegionCore) -> CrossRegionStore:
     """The acceptance rules and proven peer leaves of the region database."""
     return CrossRegionStore(region.store.engine)
 
 
-def cross_region_verifier(region: Region, http: httpx.Client) -> CrossRegionVerifier:
+def cross_region_verifier(region: RegionCore, http: httpx.Client) -> CrossRegionVerifier:
     """The region's verifier of peer licences, reading peers over `http` (keep one per process: it caches)."""
     return CrossRegionVerifier(
         region_federation(region, http),
@@ -81,7 +81,7 @@ def use_facts(result: CrossRegionResult) -> dict[str, Any]:
     }
 
 
-def record_use(region: Region, result: CrossRegionResult, use: UseRequest) -> RecordedUse:
+def record_use(region: RegionCore, result: CrossRegionResult, use: UseRequest) -> RecordedUse:
     """Record a use of a peer's licence on this region's ledger (accepted only for a `valid` verdict)."""
     return record_peer_use(region.recorder, region.clock(), use, use_facts(result))
 

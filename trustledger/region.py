@@ -1,198 +1,115 @@
-"""Composition root: wires settings, keystore, store, log and recorder for one region, and creates one (`init_region`).
+"""Composition root: a region opened from settings with the services the HTTP API is handed (`Region`), and creating
+one (`init_region`).
 
-`trustledger.sealing` and every other wiring module build on a `Region`; this module imports none of them, so the
-seal PKI that `init` certifies is wired here (`Region.seal_registry`, like the licence registry) rather than there.
+The core (settings, keystore, store, log, recorder, registries) is `trustledger.region_core.RegionCore`, on which the
+wiring modules (`trustledger.sealing`, `trustledger.anchoring`, ...) build; `Region` adds what `verify_api` calls
+(`verify_api.services.RegionServices`), each method delegating to those modules, so the API never imports them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
-from functools import cached_property
-from pathlib import Path
+from datetime import datetime
+from typing import Any
+from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from clock import Clock, OffsetClock, StartedClock, system_clock
-from ledger.log import CheckpointSigner, Log
-from ledger.persistence import LedgerRecorder
-from ledger.store import LedgerStore, make_engine
-from licences.application import LicenceService
-from licences.catalogue import Catalogue, catalogue_documents
-from licences.holder_keys import SqlHolderKeyVault
-from licences.recording import Recording
-from licences.registry import RegistryService
-from licences.seal_registry import SealRegistry
-from licences.store import LicenceStore
-from licences.store_seals import SealStore
-from signatures.keys import FileKeyStore, load_or_create_passphrase
-from signatures.note import NoteSigner
+from anchors.crossregion import CrossRegionResult, CrossRegionVerifier
+from anchors.store import AnchorStore
+from anchors.store_crossregion import CrossRegionStore
+from anchors.uses import UseRequest
+from anchors.witness import Witness
+from clock import Clock
+from licences.catalogue import catalogue_documents
+from trustledger import anchoring, crossregion, remind, seal_checks, sealing, trust, verification
 from trustledger.migrations import upgrade
-from trustledger.periodic import PeriodicWorker
+from trustledger.region_core import (
+    CRL_PATH,
+    DEMO_REGION,
+    RegionConfig,
+    RegionCore,
+    RegionError,
+    init_identity,
+    load_config,
+    region_clock,
+)
 from trustledger.settings import Settings
+from trustledger.store_trustlists import TrustListRow, TrustListStore
+from verification import LedgerSources
+from verification.pdf import PdfCheck
 
-DEMO_REGION = {"code": "410000", "name": "河南省", "origin": "ledger.ha.gov.example/log"}
-_ORIGIN = re.compile(r"[a-z0-9.-]+(/[A-Za-z0-9._-]+)*")
-_CODE = re.compile(r"\d{6}")
-CRL_PATH = "/v1/seals/crl"  # where the API serves the region's seal CRL; written into every seal certificate
-
-
-class RegionError(Exception):
-    """The region is not initialised or its configuration is invalid."""
-
-
-@dataclass(frozen=True)
-class RegionConfig:
-    """Who this region is: administrative code, name, and the origin line of its checkpoints."""
-
-    code: str
-    name: str
-    origin: str
-
-    def __post_init__(self) -> None:
-        if not _CODE.fullmatch(self.code):
-            raise RegionError(f"region code {self.code!r} must be 6 digits (GB/T 2260)")
-        if not self.name.strip():
-            raise RegionError("region name must not be empty")
-        if not _ORIGIN.fullmatch(self.origin):
-            raise RegionError(f"origin {self.origin!r} must look like <host>/log")
+__all__ = [
+    "CRL_PATH",
+    "DEMO_REGION",
+    "Region",
+    "RegionConfig",
+    "RegionError",
+    "init_region",
+    "load_config",
+    "open_region",
+    "region_clock",
+    "region_now",
+]
 
 
-class Region:
-    """One region's ledger, opened from settings."""
+class Region(RegionCore):
+    """One region's ledger, opened from settings, with the services the HTTP API is handed."""
 
-    def __init__(self, settings: Settings, config: RegionConfig, clock: Clock) -> None:
-        self.settings = settings
-        self.config = config
-        self.clock = clock
-        self.keys = _keystore(settings)
-        limits = settings.write_limits()
-        self.store = LedgerStore(make_engine(settings.resolved_database_url(), limits=limits), limits)
-        self.log = Log(self.store, config.origin)
-        self.recorder = LedgerRecorder(self.store, clock=clock)
-        self.recording = Recording(self.recorder)
-        self.licence_store = LicenceStore(self.store)
+    def ledger_sources(self) -> LedgerSources:
+        """What the online token check reads (`trustledger.verification.ledger_sources`)."""
+        return verification.ledger_sources(self)
 
-    @property
-    def public_base_url(self) -> str:
-        """The base of QR URLs (`<base>/v/<token>`)."""
-        return self.settings.public_base_url.rstrip("/")
+    async def check_pdf(self, data: bytes) -> PdfCheck:
+        """The online check of a sealed licence PDF (`trustledger.seal_checks.async_check_sealed_pdf`)."""
+        return await seal_checks.async_check_sealed_pdf(self, data)
 
-    @cached_property
-    def registry(self) -> RegistryService:
-        """Catalogue entries and signing keys, as ledger events."""
-        return RegistryService(self.recording, self.licence_store, self.keys, self.clock)
+    async def seal_licence_pdf(self, licence_id: UUID) -> sealing.SealedPdf:
+        """A freshly sealed PDF of the licence, recorded on the ledger (`trustledger.sealing`)."""
+        return await sealing.async_seal_licence_pdf(self, licence_id)
 
-    @cached_property
-    def licences(self) -> LicenceService:
-        """The licence library: lifecycle commands, uses, queries."""
-        secrets_dir = self.settings.home / "keys"
-        salt = load_or_create_passphrase(secrets_dir / "holder-salt")
-        kek = hashlib.sha256(
-            b"trustledger/holder-kek:" + load_or_create_passphrase(secrets_dir / "holder-kek")
-        ).digest()
-        return LicenceService(
-            recording=self.recording,
-            store=self.licence_store,
-            registry=self.registry,
-            vault=SqlHolderKeyVault(self.licence_store, kek),
-            salt=salt,
-            clock=self.clock,
-            origin=self.config.origin,
-            public_base_url=self.public_base_url,
-        )
+    def current_trust_list(self) -> TrustListRow:
+        """The current signed trust list, publishing a new version first if one is due."""
+        return trust.current_trust_list(self)
 
-    @property
-    def crl_url(self) -> str:
-        """Where the region serves its seal CRL; written into seal certificates as their CRL distribution point."""
-        return self.public_base_url + CRL_PATH
+    def trust_list_version(self, version: int) -> TrustListRow | None:
+        """A published version of the trust list, or None."""
+        return TrustListStore(self.store.engine).get(version)
 
-    @cached_property
-    def seal_registry(self) -> SealRegistry:
-        """The region's seal CA, TSA and department seal certificates, as ledger events (DESIGN §7)."""
-        return SealRegistry(self.recording, SealStore(self.store), self.keys, self.clock, self.crl_url)
+    def root_key_text(self) -> str | None:
+        """The trust-list root public key as peers pin it, or None if it is not Ed25519."""
+        root = self.keys.load("root")
+        return verification.root_key_text(root.public_key()) if isinstance(root, Ed25519PrivateKey) else None
 
-    def ensure_seal_pki(self) -> dict[str, int]:
-        """Certify the seal CA, the TSA and a seal per registered issuer where missing (idempotent; `init` runs it).
-        Returns how many authority and seal certificates were issued."""
-        authorities = self.seal_registry.ensure_authorities(self.config.name)
-        issuers = [(i.uscc, i.name) for i in self.registry.issuers()]
-        return {"authorities": authorities, "seal_certificates": self.seal_registry.ensure_seal_certificates(issuers)}
+    def anchor_store(self) -> AnchorStore:
+        """The anchors tables of the region database."""
+        return anchoring.anchor_store(self)
 
-    @property
-    def catalogue(self) -> Catalogue:
-        """The catalogue as published on this region's ledger."""
-        return self.registry.catalogue()
+    def witness(self) -> Witness:
+        """The region acting as a C2SP tlog-witness for its peers' logs."""
+        return anchoring.region_witness(self)
 
-    @property
-    def log_signer(self) -> NoteSigner:
-        """The Ed25519 checkpoint signer; its key name is the log origin."""
-        key = self.keys.load("log")
-        if not isinstance(key, Ed25519PrivateKey):
-            raise RegionError("the log key must be Ed25519")
-        return NoteSigner(self.config.origin, key)
+    def cross_region_store(self) -> CrossRegionStore:
+        """The acceptance rules and proven peer leaves of the region database."""
+        return crossregion.cross_region_store(self)
 
-    def checkpoint_worker(self) -> PeriodicWorker:
-        """The checkpoint signer of `serve` (not started): a checkpoint every `checkpoint_interval` seconds while the
-        tree grows, and a last one on stop so nothing acknowledged is left unsigned."""
-        signer = CheckpointSigner(self.log, self.log_signer, self.clock)
-        interval = self.settings.checkpoint_interval
-        return PeriodicWorker("checkpoint-signer", signer.tick, interval, self.clock, on_stop=signer.tick)
+    def cross_region_verifier(self) -> CrossRegionVerifier:
+        """The region's verifier of peer licences over a new kept-alive HTTP client (keep one per process)."""
+        return crossregion.cross_region_verifier(self, crossregion.verify_http_client())
 
-    def sign_checkpoint(self) -> str:
-        """The latest checkpoint note, signing a new one if the tree grew."""
-        return self.log.sign_checkpoint(self.log_signer, self.clock()).note
+    def record_cross_region_use(self, result: CrossRegionResult, use: UseRequest) -> dict[str, Any]:
+        """Record the use of a peer's licence on this ledger; the verdict document with where the use went."""
+        return crossregion.result_json(result, crossregion.record_use(self, result, use))
 
-    def close(self) -> None:
-        """Release database connections."""
-        self.store.close()
-
-
-def _keystore(settings: Settings) -> FileKeyStore:
-    keys_dir = settings.home / "keys"
-    passphrase = settings.key_passphrase.encode() or load_or_create_passphrase(keys_dir / "passphrase")
-    return FileKeyStore(keys_dir, passphrase)
-
-
-def _log_key(origin: str) -> Ed25519PrivateKey:
-    """A new log key whose verifier string has no '+' in its base64 part.
-
-    Go's note parser cuts at the first two '+', but naive parsers split on every '+' and break on a key that
-    contains one; about half of all keys qualify, so this costs two tries on average and no security.
-    """
-    while True:
-        key = Ed25519PrivateKey.generate()
-        if "+" not in NoteSigner(origin, key).verifier.to_string().split("+", 2)[2]:
-            return key
-
-
-def _config_path(settings: Settings) -> Path:
-    return settings.home / "region.json"
-
-
-def load_config(settings: Settings) -> RegionConfig | None:
-    """The region configuration written by `init`, or None before `init`."""
-    path = _config_path(settings)
-    if not path.exists():
-        return None
-    return RegionConfig(**json.loads(path.read_text()))
-
-
-def region_clock(settings: Settings) -> Clock:
-    """The clock of a region opened from `settings`: the system clock, or one started at TRUSTLEDGER_CLOCK_AT,
-    shifted by TRUSTLEDGER_CLOCK_OFFSET_SECONDS (drills, and tests that run a real server at a chosen date)."""
-    start = settings.clock_start()
-    clock: Clock = system_clock if start is None else StartedClock(start)
-    if settings.clock_offset_seconds:  # a drill of what this region decides later
-        clock = OffsetClock(clock, timedelta(seconds=settings.clock_offset_seconds))
-    return clock
+    def reminder_collector(self) -> remind.ReminderCollector:
+        """The Prometheus view of the expiry reminders."""
+        return remind.ReminderCollector(self)
 
 
 def region_now(settings: Settings) -> datetime:
-    """Now on the clock a region opened from `settings` would live on (for commands that open no region)."""
+    """Now on the clock a region opened from `settings` would live on (for commands that open no region).
+
+    Defined here, beside `open_region`, so all three read `region_clock` from this module (tests replace it here).
+    """
     return region_clock(settings)()
 
 
@@ -203,21 +120,7 @@ def init_region(
 
     Everything is registered on `clock` (default: `region_clock(settings)`), the clock the region is then opened on.
     """
-    existing = load_config(settings)
-    wanted = RegionConfig(
-        code or (existing.code if existing else DEMO_REGION["code"]),
-        name or (existing.name if existing else DEMO_REGION["name"]),
-        origin or (existing.origin if existing else DEMO_REGION["origin"]),
-    )
-    if existing is not None and existing != wanted:
-        raise RegionError(f"region already initialised as {existing.code} {existing.origin}; refusing to change it")
-    settings.home.mkdir(parents=True, exist_ok=True)
-    if existing is None:
-        _config_path(settings).write_text(json.dumps(asdict(wanted), ensure_ascii=False, indent=2) + "\n")
-    keys = _keystore(settings)
-    if not keys.exists("log"):
-        keys.store("log", _log_key(wanted.origin))
-    keys.get_or_create("root", "ed25519")
+    wanted = init_identity(settings, code, name, origin)
     region = Region(settings, wanted, region_clock(settings) if clock is None else clock)
     upgrade(region.store.engine)
     departments, types = catalogue_documents()

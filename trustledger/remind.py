@@ -26,7 +26,7 @@ from reminders.scheduler import ReminderScheduler
 from reminders.store_outbox import OutboxStore
 from reminders.store_scan import ReminderScan
 from trustledger.periodic import PeriodicWorker
-from trustledger.region import Region
+from trustledger.region_core import RegionCore
 from trustledger.settings import Settings
 
 
@@ -71,7 +71,7 @@ class PassReport:
 class ReminderRuntime:
     """The scheduler and the delivery worker of one region, run together pass by pass."""
 
-    def __init__(self, region: Region, settings: Settings | None = None) -> None:
+    def __init__(self, region: RegionCore, settings: Settings | None = None) -> None:
         self.region = region
         self.settings = settings or region.settings
         self.outbox = OutboxStore(region.store.engine)
@@ -115,7 +115,7 @@ class ReminderRuntime:
         self.worker.close()
 
 
-def reminder_metrics(region: Region) -> dict[str, int]:
+def reminder_metrics(region: RegionCore) -> dict[str, int]:
     """Reminder numbers for monitoring: this process's counters and the outbox's gauges (rows per status).
 
     Counters (since start): due, recorded, skipped, queued, sent, failed, dead_lettered, cancelled, digests.
@@ -128,7 +128,7 @@ def reminder_metrics(region: Region) -> dict[str, int]:
 class ServeReminders:
     """The reminder loop of `serve`: `start()` in the app's lifespan, `stop()` on shutdown; off when disabled."""
 
-    def __init__(self, region: Region) -> None:
+    def __init__(self, region: RegionCore) -> None:
         self.periodic = ReminderRuntime(region).loop() if region.settings.remind_in_serve else None
 
     def start(self) -> None:
@@ -157,7 +157,7 @@ class ReminderCollector(Collector):
         "digests": "Monthly department digests queued",
     }
 
-    def __init__(self, region: Region) -> None:
+    def __init__(self, region: RegionCore) -> None:
         self._region = region
         self._worker = str(os.getpid())
 

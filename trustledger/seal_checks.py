@@ -21,22 +21,22 @@ from verification.pdf import (
 )
 
 if TYPE_CHECKING:
-    from trustledger.region import Region
+    from trustledger.region_core import RegionCore
 
 __all__ = ["CHECKS", "Check", "PdfCheck", "async_check_sealed_pdf", "check_sealed_pdf", "check_sealed_pdf_offline"]
 check_sealed_pdf_offline = check_pdf_offline  # no region: the trust list alone
 
 
-def pdf_sources(region: Region) -> PdfSources:
+def pdf_sources(region: RegionCore) -> PdfSources:
     """What the online PDF check reads, from an opened region."""
     return PdfSources(seals=seal_registry(region), licences=region.licences, clock=region.clock)
 
 
-def check_sealed_pdf(region: Region, data: bytes, *, trust_list: TrustList | None = None) -> PdfCheck:
+def check_sealed_pdf(region: RegionCore, data: bytes, *, trust_list: TrustList | None = None) -> PdfCheck:
     """`verification.pdf.check_pdf_online` against the region."""
     return check_pdf_online(data, pdf_sources(region), trust_list=trust_list)
 
 
-async def async_check_sealed_pdf(region: Region, data: bytes, *, trust_list: TrustList | None = None) -> PdfCheck:
+async def async_check_sealed_pdf(region: RegionCore, data: bytes, *, trust_list: TrustList | None = None) -> PdfCheck:
     """`verification.pdf.async_check_pdf_online` against the region (the API's event loop)."""
     return await async_check_pdf_online(data, pdf_sources(region), trust_list=trust_list)

@@ -31,7 +31,7 @@ from seals.tsa import TimeStampAuthority
 
 if TYPE_CHECKING:
     from licences.application import LicenceView
-    from trustledger.region import Region
+    from trustledger.region_core import RegionCore
 
 CHINA = CHINA_TIME
 LEVELS = ("b-lta", "b-t")
@@ -63,14 +63,14 @@ class _Prepared:
 class _Wiring:
     """Per-region objects that are costly to rebuild per call (the TSA's key and certificate)."""
 
-    def __init__(self, region: Region) -> None:
+    def __init__(self, region: RegionCore) -> None:
         self.registry = region.seal_registry
         self._authority: TimeStampAuthority | None = None
 
     def forget_authority(self) -> None:
         self._authority = None
 
-    def authority(self, region: Region) -> TimeStampAuthority:
+    def authority(self, region: RegionCore) -> TimeStampAuthority:
         if self._authority is None:
             certificate, key = self.registry.tsa()
             ca = self.registry.ca_certificate()
@@ -79,10 +79,10 @@ class _Wiring:
         return self._authority
 
 
-_WIRING: weakref.WeakKeyDictionary[Region, _Wiring] = weakref.WeakKeyDictionary()
+_WIRING: weakref.WeakKeyDictionary[RegionCore, _Wiring] = weakref.WeakKeyDictionary()
 
 
-def _wiring(region: Region) -> _Wiring:
+def _wiring(region: RegionCore) -> _Wiring:
     found = _WIRING.get(region)
     if found is None:
         found = _WIRING[region] = _Wiring(region)
@@ -92,12 +92,12 @@ def _wiring(region: Region) -> _Wiring:
 # -- PKI ---------------------------------------------------------------------------------------------------------------
 
 
-def seal_registry(region: Region) -> SealRegistry:
+def seal_registry(region: RegionCore) -> SealRegistry:
     """The region's seal registry (certificates and revocations as ledger events)."""
     return _wiring(region).registry
 
 
-def ensure_seal_pki(region: Region) -> dict[str, int]:
+def ensure_seal_pki(region: RegionCore) -> dict[str, int]:
     """Create the seal CA, the TSA certificate and a seal certificate per registered issuer where missing
     (idempotent; `init` runs it through `Region.ensure_seal_pki`). Returns how many certificates were issued."""
     issued = region.ensure_seal_pki()
@@ -106,7 +106,7 @@ def ensure_seal_pki(region: Region) -> dict[str, int]:
     return issued
 
 
-def seal_ca_pem(region: Region) -> str:
+def seal_ca_pem(region: RegionCore) -> str:
     """The region seal CA certificate (PEM) that verifiers trust; published in the trust list."""
     certificate = seal_registry(region).ca_certificate()
     if certificate is None:
@@ -114,30 +114,30 @@ def seal_ca_pem(region: Region) -> str:
     return pki.certificate_pem(certificate).decode("ascii")
 
 
-def seal_certificates_pem(region: Region, uscc: str) -> list[str]:
+def seal_certificates_pem(region: RegionCore, uscc: str) -> list[str]:
     """The department's unrevoked seal certificates (PEM, oldest first; expired ones too, as PDFs they sealed
     stay valid through their time-stamps). A revoked certificate is left out, so an offline verifier refuses it."""
     return [row.pem for row in seal_registry(region).certificates(uscc) if row.revoked_at is None]
 
 
-def current_crl(region: Region) -> bytes:
+def current_crl(region: RegionCore) -> bytes:
     """The region's seal CRL (DER, RFC 5280 §5), served as `application/pkix-crl` at `GET /v1/seals/crl`."""
     return pki.crl_der(seal_registry(region).crl())
 
 
-def time_stamp_authority(region: Region) -> TimeStampAuthority:
+def time_stamp_authority(region: RegionCore) -> TimeStampAuthority:
     """The region's RFC 3161 time-stamp authority, in process (its key in the keystore, its time the region clock)."""
     return _wiring(region).authority(region)
 
 
-def tsa_respond(region: Region, request_der: bytes) -> bytes:
+def tsa_respond(region: RegionCore, request_der: bytes) -> bytes:
     """Answer a DER TimeStampReq with a DER TimeStampResp (RFC 3161 §2.4): the body of an HTTP TSA endpoint
     (`POST`, `application/timestamp-query` in, `application/timestamp-reply` out, §3.4). Never raises on bad input."""
     return time_stamp_authority(region).respond(request_der)
 
 
 def revoke_seal_certificate(
-    region: Region, serial: int | str, *, reason: str = "unspecified", revoked_at: datetime | None = None
+    region: RegionCore, serial: int | str, *, reason: str = "unspecified", revoked_at: datetime | None = None
 ) -> None:
     """Revoke a seal certificate (a ledger event); the next CRL lists it."""
     seal_registry(region).revoke(serial, reason=reason, revoked_at=revoked_at)
@@ -166,13 +166,13 @@ def _rows(view: LicenceView, licence_type: LicenceType, holder: HolderData) -> l
     return rows
 
 
-def _minted_on(region: Region, leaf_index: int) -> datetime | None:
+def _minted_on(region: RegionCore, leaf_index: int) -> datetime | None:
     data, _ = region.log.leaf(leaf_index)
     text = json.loads(data).get("recorded_at")
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if isinstance(text, str) else None
 
 
-def licence_document(region: Region, licence_id: UUID) -> tuple[LicenceView, LicenceDocument]:
+def licence_document(region: RegionCore, licence_id: UUID) -> tuple[LicenceView, LicenceDocument]:
     """The licence as a printable page: its type's titles and field labels, holder, validity, issuer and QR URL."""
     service = region.licences
     view = service.get(licence_id)
@@ -198,7 +198,7 @@ def licence_document(region: Region, licence_id: UUID) -> tuple[LicenceView, Lic
 # -- sealing -----------------------------------------------------------------------------------------------------------
 
 
-def _prepare(region: Region, licence_id: UUID, level: str) -> _Prepared:
+def _prepare(region: RegionCore, licence_id: UUID, level: str) -> _Prepared:
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}")
     view, document = licence_document(region, licence_id)
@@ -209,14 +209,14 @@ def _prepare(region: Region, licence_id: UUID, level: str) -> _Prepared:
     return _Prepared(licence_id, view.licence_version, pdf, key, wiring.authority(region), crl)
 
 
-def _record(region: Region, prepared: _Prepared, sha256: str) -> int:
+def _record(region: RegionCore, prepared: _Prepared, sha256: str) -> int:
     # The page shows one licence version: if the licence changed while we sealed, the PDF is stale. Refuse.
     if region.licences.get(prepared.licence_id).licence_version != prepared.licence_version:
         raise ConcurrentUpdateError("the licence changed while its PDF was being sealed; make the PDF again")
     return region.licences.record_sealed_document(prepared.licence_id, sha256)
 
 
-def seal_licence_pdf(region: Region, licence_id: UUID, *, level: str = "b-lta") -> SealedPdf:
+def seal_licence_pdf(region: RegionCore, licence_id: UUID, *, level: str = "b-lta") -> SealedPdf:
     """Render and seal a licence's PDF (PAdES B-LTA with the region CRL, or `level="b-t"`), then record its SHA-256
     on the ledger (`DocumentSealed`). For the CLI and scripts; the server uses `async_seal_licence_pdf`."""
     prepared = _prepare(region, licence_id, level)
@@ -224,7 +224,7 @@ def seal_licence_pdf(region: Region, licence_id: UUID, *, level: str = "b-lta") 
     return SealedPdf(sealed.data, sealed.sha256, _record(region, prepared, sealed.sha256))
 
 
-async def async_seal_licence_pdf(region: Region, licence_id: UUID, *, level: str = "b-lta") -> SealedPdf:
+async def async_seal_licence_pdf(region: RegionCore, licence_id: UUID, *, level: str = "b-lta") -> SealedPdf:
     """`seal_licence_pdf` for a running event loop: database work and rendering in a worker thread, signing on
     pyHanko's async API with the in-process TSA."""
     prepared = await asyncio.to_thread(_prepare, region, licence_id, level)

@@ -12,10 +12,11 @@ from clock import system_clock
 from trustledger.anchoring import AnchorWorker
 from trustledger.demo import add_demo
 from trustledger.periodic import PeriodicWorker
-from trustledger.region import Region, init_region, load_config, region_clock
+from trustledger.region import Region, init_region, load_config, open_region, region_clock
 from trustledger.remind import ServeReminders
 from trustledger.settings import Settings
 from verify_api import app as api
+from verify_api.services import OwnedRegion
 
 if TYPE_CHECKING:  # FastAPI stays in verify_api; this module only names the type of the app it hands to uvicorn
     from fastapi import FastAPI
@@ -29,8 +30,14 @@ def serve_workers(region: Region) -> list[PeriodicWorker]:
 
 
 def create_app() -> FastAPI:
-    """The uvicorn factory of `serve`: the API on the environment's region, with the loops of `serve`."""
-    return api.create_app(workers=serve_workers)
+    """The uvicorn factory of `serve`: the API on the environment's region, with the loops of `serve`.
+
+    The app opens the region when it starts (on the clock fixed here) and closes it when it stops; a `Region` is what
+    it is handed, so mypy checks here that `Region` satisfies `verify_api.services.RegionServices`."""
+    settings = Settings()
+    clock = region_clock(settings)
+    region: OwnedRegion[Region] = OwnedRegion(clock, lambda: open_region(settings, clock))
+    return api.create_app(region, workers=serve_workers)
 
 
 def run(host: str, port: int, workers: int) -> None:

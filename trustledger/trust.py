@@ -26,7 +26,7 @@ from licences.errors import LicenceError
 from signatures.cose import Ed25519Signer, Signer
 from signatures.keyring import KeyRecord
 from signatures.trustlist import TrustedIssuer, TrustList, build_trust_list, sign_trust_list
-from trustledger.region import Region, RegionError
+from trustledger.region_core import RegionCore, RegionError
 from trustledger.sealing import seal_ca_pem, seal_certificates_pem
 from trustledger.store_trustlists import TrustListConflictError, TrustListRow, TrustListStore
 
@@ -113,7 +113,7 @@ def trusted_issuers(
     return tuple(out)
 
 
-def _seal_sources(region: Region) -> tuple[str | None, Callable[[str], list[str]]]:
+def _seal_sources(region: RegionCore) -> tuple[str | None, Callable[[str], list[str]]]:
     """The region seal CA PEM (None before the seal PKI exists) and the per-issuer seal certificate PEMs."""
     try:
         ca: str | None = seal_ca_pem(region) or None
@@ -122,7 +122,7 @@ def _seal_sources(region: Region) -> tuple[str | None, Callable[[str], list[str]
     return ca, lambda uscc: list(seal_certificates_pem(region, uscc))
 
 
-def region_trust_inputs(region: Region) -> TrustInputs:
+def region_trust_inputs(region: RegionCore) -> TrustInputs:
     """The trust list contents of an opened region: its registry, config, log key and seal certificates (if any)."""
     ca, seal_certificates = _seal_sources(region)
     return TrustInputs(
@@ -135,7 +135,7 @@ def region_trust_inputs(region: Region) -> TrustInputs:
     )
 
 
-def root_signer(region: Region) -> Ed25519Signer:
+def root_signer(region: RegionCore) -> Ed25519Signer:
     """The region root key as the trust list signer (Ed25519 only, DESIGN §6)."""
     key = region.keys.load("root")
     if not isinstance(key, Ed25519PrivateKey):
@@ -143,7 +143,7 @@ def root_signer(region: Region) -> Ed25519Signer:
     return Ed25519Signer(key)
 
 
-def trust_list_period(region: Region) -> timedelta:
+def trust_list_period(region: RegionCore) -> timedelta:
     """How long a published version stays fresh (`TRUSTLEDGER_TRUST_LIST_PERIOD_HOURS`, default 24 h)."""
     return timedelta(hours=region.settings.trust_list_period_hours)
 
@@ -195,13 +195,13 @@ class TrustListPublisher:
         return TrustListRow(doc.version, doc.digest(), content, doc.issued_at, doc.next_update, text)
 
 
-def publisher_for(region: Region) -> TrustListPublisher:
+def publisher_for(region: RegionCore) -> TrustListPublisher:
     """The publisher of an opened region (its database, root key, clock and configured period)."""
     return TrustListPublisher(
         TrustListStore(region.store.engine), root_signer(region), region.clock, trust_list_period(region)
     )
 
 
-def current_trust_list(region: Region) -> TrustListRow:
+def current_trust_list(region: RegionCore) -> TrustListRow:
     """The region's current signed trust list, publishing a new version first if one is due."""
     return publisher_for(region).current(region_trust_inputs(region))

@@ -29,7 +29,7 @@ from verification import LedgerSources, Reason, TokenStatus, open_trust_list
 
 if TYPE_CHECKING:
     from licences.application import LicenceView
-    from trustledger.region import Region
+    from trustledger.region_core import RegionCore
 
 MAX_ROOT_KEY_TEXT = 4096
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 
-def ledger_sources(region: Region) -> LedgerSources:
+def ledger_sources(region: RegionCore) -> LedgerSources:
     """The services the online token check reads, taken from an opened region (the API and the CLI both use it)."""
     return LedgerSources(
         origin=region.config.origin,

@@ -17,7 +17,6 @@ import base64
 import threading
 from typing import Annotated
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -29,16 +28,6 @@ from anchors.model import format_time
 from anchors.uses import UseInputError, UseRequest
 from anchors.witness import MAX_REQUEST_BYTES, SIZE_CONTENT_TYPE, Witness
 from signatures.cose import decode_token
-from trustledger.anchoring import anchor_store, region_witness
-from trustledger.crossregion import (
-    cross_region_store,
-    cross_region_verifier,
-    record_use,
-    result_json,
-    verify_http_client,
-)
-from trustledger.region import Region
-from trustledger.verification import root_key_text
 from verify_api.auth import VerifierKey
 from verify_api.deps import EvidenceDep
 from verify_api.federation_schemas import FederationVerifyIn, FederationVerifyOut, PeerStatusOut
@@ -54,6 +43,7 @@ from verify_api.problems import (
     problem_response,
 )
 from verify_api.schemas import PROBLEM_RESPONSES
+from verify_api.services import RegionServices
 from verify_api.tokens import check_token, parse_token
 
 _witness_lock = threading.Lock()
@@ -63,8 +53,8 @@ _verifier_lock = threading.Lock()
 router = APIRouter(tags=["federation"])
 
 
-def _region(request: Request) -> Region:
-    region: Region = request.app.state.region
+def _region(request: Request) -> RegionServices:
+    region: RegionServices = request.app.state.region
     return region
 
 
@@ -73,7 +63,7 @@ def _witness(request: Request) -> Witness:
     with _witness_lock:
         witness: Witness | None = getattr(request.app.state, "anchors_witness", None)
         if witness is None:
-            witness = region_witness(_region(request))
+            witness = _region(request).witness()
             request.app.state.anchors_witness = witness
         return witness
 
@@ -125,12 +115,11 @@ def identity(request: Request) -> dict[str, object]:
     if cached is not None:
         return cached
     region = _region(request)
-    root = region.keys.load("root")
     doc: dict[str, object] = {
         "origin": region.config.origin,
         "region_code": region.config.code,
         "region_name": region.config.name,
-        "root_key": root_key_text(root.public_key()) if isinstance(root, Ed25519PrivateKey) else None,
+        "root_key": region.root_key_text(),
         "log_verifier_key": region.log_signer.verifier.to_string(),
         "witness_key": _witness(request).signer.verifier.to_string(),
     }
@@ -142,7 +131,7 @@ def identity(request: Request) -> dict[str, object]:
 def peers(request: Request) -> dict[str, object]:
     """Every peer: URL, pinned root key digest, witness key, trust list version, last sync, last error."""
     region = _region(request)
-    store, rules = anchor_store(region), cross_region_store(region)
+    store, rules = region.anchor_store(), region.cross_region_store()
     out = []
     for peer in store.peers():
         latest = store.latest_peer_checkpoint(peer.origin)
@@ -155,7 +144,7 @@ def peers(request: Request) -> dict[str, object]:
 @router.get("/v1/federation/alarms", summary="Fork evidence: two views of a log that cannot both be true")
 def alarms(request: Request) -> dict[str, object]:
     """Every stored alarm with both notes and the failing proof (public: anyone may re-check the evidence)."""
-    stored = anchor_store(_region(request)).alarms(limit=1000)
+    stored = _region(request).anchor_store().alarms(limit=1000)
     return {
         "count": len(stored),
         "raised_by_this_process": fork_alarms_total(),
@@ -170,7 +159,7 @@ def alarms(request: Request) -> dict[str, object]:
 )
 def anchors_at(request: Request, size: Annotated[int, Path(ge=0, le=2**63 - 1, description="tree size")]) -> Response:
     """Each anchored checkpoint of this size: the note, its timestamp token (base64 DER) and the cosignature lines."""
-    store = anchor_store(_region(request))
+    store = _region(request).anchor_store()
     stamps = store.timestamps_at(size)
     cosigs = store.cosignatures_at(size)
     if not stamps and not cosigs:
@@ -202,8 +191,7 @@ def _cross_verifier(request: Request) -> CrossRegionVerifier:
     with _verifier_lock:
         verifier: CrossRegionVerifier | None = getattr(request.app.state, "cross_verifier", None)
         if verifier is None:
-            http = verify_http_client()
-            verifier = cross_region_verifier(_region(request), http)
+            verifier = _region(request).cross_region_verifier()
             request.app.state.cross_verifier = verifier
         return verifier
 
@@ -232,8 +220,7 @@ def federation_verify(
     if decode_token(data)[1].log_origin == region.config.origin:
         return local_verify(region, evidence, data, use)
     result = _cross_verifier(request).verify(data)
-    recorded = record_use(region, result, use)
-    return FederationVerifyOut.model_validate(result_json(result, recorded))
+    return FederationVerifyOut.model_validate(region.record_cross_region_use(result, use))
 
 
 @router.get(

@@ -1,22 +1,19 @@
-"""The FastAPI application (DESIGN §8): built by `create_app()` from the environment's region.
+"""The FastAPI application (DESIGN §8): built by `create_app()` around the region services it is handed.
 
 `trustledger.server:create_app` is the uvicorn factory of `trustledger serve` (each worker builds its own app): it
-hands in the background workers of `serve` (expiry reminders, anchoring). Tests pass a region they built; then the
-app neither opens nor closes it and leaves logging alone. Every app runs the region's checkpoint signer.
+hands in an `OwnedRegion` (the app opens it at startup and closes it at shutdown, and configures logging) and the
+background workers of `serve` (expiry reminders, anchoring). Tests pass a region they opened; then the app neither
+opens nor closes it and leaves logging alone. Every app runs the region's checkpoint signer.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Protocol
 
 from fastapi import FastAPI
 
 from seals.validate import MAX_PDF_BYTES
-from trustledger.region import Region, open_region, region_clock
-from trustledger.remind import ReminderCollector
-from trustledger.settings import Settings
 from verify_api import (
     anchor_routes,
     audit_routes,
@@ -29,11 +26,12 @@ from verify_api import (
     verify_routes,
 )
 from verify_api.evidence import Evidence
-from verify_api.metrics import Metrics, WorkerStats
+from verify_api.metrics import Metrics
 from verify_api.middleware import RequestMiddleware, configure_logging
 from verify_api.openapi import problem_openapi
 from verify_api.ratelimit import RateLimiter
 from verify_api.schemas import PROBLEM_RESPONSES
+from verify_api.services import OwnedRegion, S, Worker
 from verify_api.store import ApiKeyStore
 
 PDF_UPLOAD_LIMIT = MAX_PDF_BYTES + 64 * 1024  # the PDF plus multipart framing
@@ -47,40 +45,31 @@ TAGS = [
 ]
 
 
-class Worker(WorkerStats, Protocol):
-    """A background loop the app starts with its lifespan and stops on shutdown."""
-
-    def start(self) -> None:
-        """Start the loop (idempotent)."""
-        ...
-
-    def stop(self) -> None:
-        """Stop the loop (idempotent)."""
-        ...
+__all__ = ["OwnedRegion", "Worker", "create_app"]
 
 
-def create_app(region: Region | None = None, *, workers: Callable[[Region], Sequence[Worker]] | None = None) -> FastAPI:
-    """The app; `region` is injected by tests, else opened from the environment. `workers` builds the background
-    loops to run beside the checkpoint signer (`serve` passes its reminders and anchoring).
+def create_app(region: S | OwnedRegion[S], *, workers: Callable[[S], Sequence[Worker]] | None = None) -> FastAPI:
+    """The app on `region`: one a test opened, or an `OwnedRegion` the app opens and closes itself (`serve`).
+    `workers` builds the background loops to run beside the checkpoint signer (`serve` passes its reminders and
+    anchoring).
 
     Everything the app and its loops do runs on the region's clock: routes, middleware, rate limiter, caches, metrics.
     """
-    owned = region is None
+    owned = isinstance(region, OwnedRegion)
     if owned:
         configure_logging()
-    settings = Settings() if region is None else region.settings
-    clock = region_clock(settings) if region is None else region.clock
+    clock = region.clock
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        r = open_region(settings, clock) if region is None else region
+        r = region.open() if isinstance(region, OwnedRegion) else region
         app.state.region = r
         app.state.api_keys = ApiKeyStore(r.store.engine)
         app.state.rate_limiter = RateLimiter(r.settings.public_rate_limit, clock=clock.monotonic)
         app.state.evidence = Evidence.of(r)
         metrics.watch_log(r.log, r.clock)
-        reminder_gauges = ReminderCollector(r)  # reminders due/sent/failed/dead-lettered on /metrics
+        reminder_gauges = r.reminder_collector()  # reminders due/sent/failed/dead-lettered on /metrics
         metrics.registry.register(reminder_gauges)
         loops: list[Worker] = [r.checkpoint_worker(), *(workers(r) if workers is not None else ())]
         metrics.watch_workers(loops)

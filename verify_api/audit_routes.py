@@ -19,7 +19,6 @@ from fastapi.responses import HTMLResponse
 from ledger.log import Checkpoint
 from licences.application import HistoryEntry, LicenceView
 from licences.errors import LicenceNotFoundError
-from trustledger.region import Region
 from verify_api.auth import OptionalKey, ReaderKey
 from verify_api.deps import EvidenceDep, RegionDep
 from verify_api.evidence import Evidence
@@ -29,6 +28,7 @@ from verify_api.problems import ProblemError
 from verify_api.public_routes import AUTHENTIC, VERDICT_TEXT
 from verify_api.ratelimit import public_rate_limit
 from verify_api.schemas import HistoryEventOut, HistoryOut
+from verify_api.services import RegionServices
 from verify_api.tokens import Verdict, check_token, parse_token
 from verify_api.views import check_read, may_read
 
@@ -64,7 +64,7 @@ class Trail:
 
 
 def build_trail(
-    region: Region, evidence: Evidence, licence_id: UUID, size: int | None, *, public: bool, after: int = -1
+    region: RegionServices, evidence: Evidence, licence_id: UUID, size: int | None, *, public: bool, after: int = -1
 ) -> Trail:
     """The history with a proof per event under the checkpoint of `size` (default: the newest, signed if needed)."""
     view = region.licences.get(licence_id)
@@ -110,7 +110,7 @@ def history(
     )
 
 
-def _not_found(request: Request, region: Region) -> HTMLResponse:
+def _not_found(request: Request, region: RegionServices) -> HTMLResponse:
     context = {
         "region_name": region.config.name,
         "code": "not_found",
@@ -157,7 +157,7 @@ def provenance_page(
     return render(request, "provenance.html", context)
 
 
-def _token_opens(region: Region, token: str, licence_id: UUID) -> bool:
+def _token_opens(region: RegionServices, token: str, licence_id: UUID) -> bool:
     """Whether `token` is an authentic token (any version) of this very licence."""
     try:
         check = check_token(region, parse_token(token))

@@ -8,13 +8,13 @@ from fastapi import Depends, Header, Request
 
 from licences.application import LicenceService
 from licences.registry import RegistryService
-from trustledger.region import Region
 from verify_api.evidence import Evidence
+from verify_api.services import RegionServices
 
 
-def get_region(request: Request) -> Region:
+def get_region(request: Request) -> RegionServices:
     """The region the app was started with."""
-    region: Region = request.app.state.region
+    region: RegionServices = request.app.state.region
     return region
 
 
@@ -28,7 +28,7 @@ def get_registry(request: Request) -> RegistryService:
     return get_region(request).registry
 
 
-RegionDep = Annotated[Region, Depends(get_region)]
+RegionDep = Annotated[RegionServices, Depends(get_region)]
 LicencesDep = Annotated[LicenceService, Depends(get_licences)]
 RegistryDep = Annotated[RegistryService, Depends(get_registry)]
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from ledger.log import Checkpoint
 from ledger.merkle import leaf_hash
 from signatures.note import NoteSigner
-from trustledger.region import Region
 from verify_api.problems import CHECKPOINT_NOT_FOUND, LOG_INCONSISTENT, ProblemError
 from verify_api.schemas import CheckpointOut, InclusionProofOut
+from verify_api.services import RegionServices
 from verify_api.store import checkpoint_of_size
 
 
@@ -28,11 +28,11 @@ def b64(data: bytes) -> str:
 class Evidence:
     """Signs and proves for one region; holds the log signer so its key is loaded once, not per request."""
 
-    region: Region
+    region: RegionServices
     signer: NoteSigner
 
     @classmethod
-    def of(cls, region: Region) -> Evidence:
+    def of(cls, region: RegionServices) -> Evidence:
         """Evidence for `region` (loads the log key once)."""
         return cls(region, region.log_signer)
 

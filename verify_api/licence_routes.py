@@ -14,13 +14,12 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime
 
 from licences.application import LicenceView
-from trustledger.region import Region
-from trustledger.sealing import async_seal_licence_pdf
 from verify_api.apikeys import Principal, Role
 from verify_api.auth import IssuerKey, ReaderKey
 from verify_api.deps import IdempotencyKey, LicencesDep, RegionDep
 from verify_api.problems import FORBIDDEN, VALIDATION, ProblemError
 from verify_api.schemas import AmendIn, IssueIn, LicenceOut, LicencePage, ReinstateIn, RenewIn, RevokeIn, SuspendIn
+from verify_api.services import RegionServices
 from verify_api.views import check_read, licence_out, may_read
 
 router = APIRouter(tags=["licences"])
@@ -178,7 +177,7 @@ async def licence_pdf(licence_id: LicenceRef, principal: IssuerKey, region: Regi
     TSA); its SHA-256 is recorded on the ledger (`DocumentSealed`, leaf in `X-Leaf-Index`) so the file can be
     checked against the ledger later."""
     view = await asyncio.to_thread(_readable, region, principal, licence_id)
-    sealed = await async_seal_licence_pdf(region, view.id)
+    sealed = await region.seal_licence_pdf(view.id)
     headers = {
         "Content-Disposition": f'inline; filename="{view.id}.pdf"',
         "X-Leaf-Index": str(sealed.leaf_index),
@@ -187,7 +186,7 @@ async def licence_pdf(licence_id: LicenceRef, principal: IssuerKey, region: Regi
     return Response(sealed.pdf, media_type="application/pdf", headers=headers)
 
 
-def _readable(region: Region, principal: Principal, licence_id: str) -> LicenceView:
+def _readable(region: RegionServices, principal: Principal, licence_id: str) -> LicenceView:
     view = region.licences.get(region.licences.resolve(licence_id))
     check_read(principal, view, region.catalogue)
     return view

@@ -10,7 +10,6 @@ from typing import Literal
 
 from anchors.crossregion import CrossVerdict
 from anchors.uses import UseRequest
-from trustledger.region import Region
 from verification.crossregion import cross_verdict_of
 from verify_api.evidence import Evidence
 from verify_api.federation_schemas import (
@@ -21,6 +20,7 @@ from verify_api.federation_schemas import (
     PeerStatusOut,
     UseRecordOut,
 )
+from verify_api.services import RegionServices
 from verify_api.tokens import TokenStatus, Verdict, check_token
 
 # The licence's own state decides these; a use of it is recorded (refused). A superseded, forged or unknown token
@@ -74,7 +74,7 @@ def _is_use(check: TokenStatus) -> bool:
     return claims.version == view.licence_version and check.verdict in _RECORDED
 
 
-def local_verify(region: Region, evidence: Evidence, token: bytes, use: UseRequest) -> FederationVerifyOut:
+def local_verify(region: RegionServices, evidence: Evidence, token: bytes, use: UseRequest) -> FederationVerifyOut:
     """Check one of our own tokens, record the use on the licence, and answer as for a peer's licence."""
     check = check_token(region, token)
     reasons = [] if check.bottom_line else [FindingOut(code=check.reason_code, detail=check.reason)]

@@ -11,8 +11,8 @@ from pydantic import BaseModel
 
 from ledger import tiles
 from ledger.errors import LedgerError
-from trustledger.region import Region
 from verify_api.problems import NOT_FOUND, ProblemError
+from verify_api.services import RegionServices
 
 router = APIRouter(tags=["log"])
 _IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
@@ -20,13 +20,13 @@ MAX_INDEX = tiles.MAX_INDEX  # indexes and sizes stay in the I-JSON range; large
 Index = Annotated[int, Query(ge=0, le=MAX_INDEX)]
 
 
-def get_region(request: Request) -> Region:
+def get_region(request: Request) -> RegionServices:
     """The region held by the running app."""
-    region: Region = request.app.state.region
+    region: RegionServices = request.app.state.region
     return region
 
 
-RegionDep = Annotated[Region, Depends(get_region)]
+RegionDep = Annotated[RegionServices, Depends(get_region)]
 
 
 class InclusionProof(BaseModel):

@@ -15,12 +15,12 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from signatures.cose import b64url_encode
-from trustledger.region import Region
 from verify_api.deps import RegionDep
 from verify_api.pages import render
 from verify_api.problems import PROBLEM_MEDIA_TYPE, ProblemError
 from verify_api.ratelimit import RateLimited
 from verify_api.schemas import PublicLicence, PublicVerdict
+from verify_api.services import RegionServices
 from verify_api.tokens import AUTHENTIC as AUTHENTIC  # the provenance page asks which verdicts are authentic
 from verify_api.tokens import TokenStatus, Verdict, check_token, parse_token
 
@@ -117,7 +117,7 @@ def provenance_path(check: TokenStatus) -> str | None:
     return f"/licences/{check.licence.id}/provenance?token={b64url_encode(check.token)}"
 
 
-def public_verdict(region: Region, check: TokenStatus) -> PublicVerdict:
+def public_verdict(region: RegionServices, check: TokenStatus) -> PublicVerdict:
     """The least-disclosure answer for a checked token (the core's status, presented)."""
     licence = None
     if check.authentic and check.licence is not None and check.claims is not None:

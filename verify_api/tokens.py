@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from signatures.cose import decode_token, parse_token_text
 from signatures.errors import MalformedError
-from trustledger.region import Region
-from trustledger.verification import ledger_sources
 from verification import AUTHENTIC, TokenStatus, Verdict, check_token_online
 from verify_api.problems import MALFORMED_TOKEN, ProblemError
+from verify_api.services import RegionServices
 
 __all__ = ["AUTHENTIC", "TokenStatus", "Verdict", "check_token", "parse_token"]
 
@@ -26,6 +25,6 @@ def parse_token(text: str, field: str = "token") -> bytes:
     return data
 
 
-def check_token(region: Region, data: bytes) -> TokenStatus:
+def check_token(region: RegionServices, data: bytes) -> TokenStatus:
     """The core's online check of a parsed token (see `parse_token`) against the region's registry and ledger."""
-    return check_token_online(data, ledger_sources(region))
+    return check_token_online(data, region.ledger_sources())

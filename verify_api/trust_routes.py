@@ -14,25 +14,23 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
-from trustledger.region import Region
-from trustledger.store_trustlists import TrustListRow, TrustListStore
-from trustledger.trust import current_trust_list
 from verify_api.log_routes import get_region
 from verify_api.problems import NOT_FOUND, ProblemError
+from verify_api.services import PublishedTrustList, RegionServices
 
 router = APIRouter(tags=["trust"])
-RegionDep = Annotated[Region, Depends(get_region)]
+RegionDep = Annotated[RegionServices, Depends(get_region)]
 MAX_AGE_CURRENT = 300  # seconds a cache may keep the current list without revalidating
 # This process reuses the current version for TRUSTLEDGER_TRUST_LIST_CACHE_SECONDS (default 5) of the region's clock
 # before re-reading the registry (~15 ms).
 _IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-def _etag(row: TrustListRow) -> str:
+def _etag(row: PublishedTrustList) -> str:
     return f'"{row.payload_sha256}"'
 
 
-def _response(request: Request, row: TrustListRow, cache_control: str) -> Response:
+def _response(request: Request, row: PublishedTrustList, cache_control: str) -> Response:
     headers = {
         "Cache-Control": cache_control,
         "ETag": _etag(row),
@@ -46,14 +44,14 @@ def _response(request: Request, row: TrustListRow, cache_control: str) -> Respon
     return Response(row.document.encode("utf-8"), media_type="application/json", headers=headers)
 
 
-def _current(request: Request, region: Region) -> TrustListRow:
+def _current(request: Request, region: RegionServices) -> PublishedTrustList:
     # A public endpoint: a burst of requests must not each rebuild the list from the registry. A key compromise
     # therefore reaches this endpoint within the cache time, measured on the region's clock (a test moves it).
-    cached: tuple[float, TrustListRow] | None = getattr(request.app.state, "trust_list_cache", None)
+    cached: tuple[float, PublishedTrustList] | None = getattr(request.app.state, "trust_list_cache", None)
     now = region.clock.monotonic()
     if cached is not None and now - cached[0] < region.settings.trust_list_cache_seconds:
         return cached[1]
-    row = current_trust_list(region)
+    row = region.current_trust_list()
     request.app.state.trust_list_cache = (now, row)
     return row
 
@@ -83,7 +81,7 @@ def trust_list_version(
     request: Request, region: RegionDep, version: Annotated[int, Path(ge=1, le=2**53, description="version number")]
 ) -> Response:
     """A published version, byte for byte as it was first served (verifiers walk the hash chain with these)."""
-    row = TrustListStore(region.store.engine).get(version)
+    row = region.trust_list_version(version)
     if row is None:
         detail = f"trust list version {version} has not been published"
         raise ProblemError(NOT_FOUND, detail, field="version")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from licences.errors import InvalidFieldError
-from trustledger.seal_checks import PdfCheck, async_check_sealed_pdf
+from verification.pdf import PdfCheck
 from verify_api.auth import CheckerKey, VerifierKey
 from verify_api.deps import EvidenceDep, IdempotencyKey, RegionDep
 from verify_api.evidence import Evidence
@@ -127,7 +127,7 @@ async def verify_pdf(request: Request, _: CheckerKey, region: RegionDep) -> PdfC
     seal PKI, its SHA-256 on the ledger and the licence's status now. Nothing in the file is fetched from."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/pdf":
         raise ProblemError(UNSUPPORTED_MEDIA, "send the PDF as the raw body with Content-Type: application/pdf")
-    check = await async_check_sealed_pdf(region, await request.body())
+    check = await region.check_pdf(await request.body())
     return pdf_check_out(check)
 
 

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from demo.synthetic import SyntheticHolders
 from licences.identifiers import make_identifier
-from licences.synthetic import SyntheticHolders
 
 FOOD = "11100000000013338W011"
 DRIVING = "11100000001407312X001"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from demo.synthetic import SyntheticHolders
 from ledger.audit import run_audit
 from licences.application import IssueRequest, LicenceService
 from licences.errors import (
@@ -23,7 +24,6 @@ from licences.errors import (
     UnauthorisedDepartmentError,
     UnknownLicenceTypeError,
 )
-from licences.synthetic import SyntheticHolders
 from licences.values import LicenceStatus
 from signatures.cose import b64url_decode, verify_token_signature
 from signatures.keyring import KeyRing

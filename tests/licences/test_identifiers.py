@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from demo.synthetic import SyntheticHolders
 from licences.errors import InvalidFieldError
 from licences.identifiers import (
     MOD37_36_ALPHABET,
@@ -22,7 +23,6 @@ from licences.identifiers import (
     resident_id_check_char,
     uscc_check_char,
 )
-from licences.synthetic import SyntheticHolders
 
 VECTOR = "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U"
 

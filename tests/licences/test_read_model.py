@@ -13,13 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, text
 
+from demo.synthetic import SyntheticHolders
 from licences.application import LicenceService
 from licences.domain import Licence
 from licences.holder_keys import SqlHolderKeyVault
 from licences.identifiers import mask_name
 from licences.recording import Recording
 from licences.store import LicenceRow
-from licences.synthetic import SyntheticHolders
 from signatures.cose import b64url_decode, decode_token
 from tests.conftest import FakeClock
 from tests.licences.conftest import FOOD_FIELDS

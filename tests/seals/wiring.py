@@ -8,9 +8,9 @@ from pathlib import Path
 
 import rfc8785
 
+from demo.synthetic import organisation_code_check
 from licences.application import LicenceView
 from licences.identifiers import uscc_check_char
-from licences.synthetic import organisation_code_check
 from signatures.trustlist import sign_trust_list
 from trustledger.region import Region
 from trustledger.sealing import seal_ca_pem, seal_certificates_pem

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from clock import StartedClock
-from licences.synthetic import SyntheticHolders
+from demo.synthetic import SyntheticHolders
 from tests.licences.bulk_rows import food_row, read_rejects, with_bad_last_char, write_csv
 from trustledger.cli import app
 from trustledger.region import open_region

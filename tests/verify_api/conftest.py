@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from licences.synthetic import SyntheticHolders
+from demo.synthetic import SyntheticHolders
 from tests.conftest import START, FakeClock
 from tests.support import deadline
 from trustledger.region import Region, init_region, open_region

@@ -80,7 +80,7 @@ def test_public_provenance_page_needs_the_token_and_shows_lifecycle_only(
 
 
 def _other_token(http: TestClient, keys: Keys) -> str:
-    from licences.synthetic import SyntheticHolders
+    from demo.synthetic import SyntheticHolders
     from tests.verify_api.conftest import DRIVING, driving_fields
 
     other = SyntheticHolders(seed=7).citizen()

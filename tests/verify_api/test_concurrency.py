@@ -26,8 +26,8 @@ from typing import Any
 import httpx
 import pytest
 
+from demo.synthetic import SyntheticHolders
 from ledger.store import LedgerStore
-from licences.synthetic import SyntheticHolders
 from tests.support import stopwatch
 from tests.verify_api.conftest import DRIVING, driving_fields
 from trustledger.region import init_region

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from licences.synthetic import SyntheticHolders
+from demo.synthetic import SyntheticHolders
 from tests.support import deadline
 from tests.verify_api.conftest import DRIVING, driving_fields
 from trustledger.region import init_region

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from licences.synthetic import SyntheticHolders
+from demo.synthetic import SyntheticHolders
 from signatures.cose import b64url_decode, decode_token
 from tests.verify_api.conftest import Citizen, Keys, client_for
 from tests.verify_api.helpers import check_proof, flip_last_byte, resign

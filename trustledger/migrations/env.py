@@ -2,9 +2,9 @@
 
 from alembic import context
 
-from ledger.store import metadata
+from trustledger.migrations.schema import declared_metadata
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+context.configure(connection=connection, target_metadata=declared_metadata(), render_as_batch=True)
 with context.begin_transaction():
     context.run_migrations()

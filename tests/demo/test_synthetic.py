@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from demo.synthetic import FEMALE_GIVEN, MALE_GIVEN, SyntheticHolders, organisation_code_check
 from licences.identifiers import parse_resident_id, parse_uscc
-from licences.synthetic import FEMALE_GIVEN, MALE_GIVEN, SyntheticHolders, organisation_code_check
 
 
 def test_same_seed_same_holders() -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.domain import DomainEventProtocol
 
 from clock import CHINA_TIME
+from demo.synthetic import HENAN_AREAS, SyntheticCitizen, SyntheticHolders
 from licences.application import IssueRequest, LicenceService
 from licences.bulk import record_status
 from licences.catalogue import Catalogue, FieldSpec, FieldType, FieldValue, LicenceType
@@ -26,7 +27,6 @@ from licences.domain import Licence
 from licences.identifiers import HolderKind
 from licences.invocation import Invocation
 from licences.store import LicenceStore
-from licences.synthetic import HENAN_AREAS, SyntheticCitizen, SyntheticHolders
 from licences.values import Lifecycle, RevocationKind
 
 if TYPE_CHECKING:
