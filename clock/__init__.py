@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
-__all__ = ["CHINA_TIME", "Clock", "OffsetClock", "StartedClock", "SystemClock", "system_clock"]
+__all__ = ["CHINA_TIME", "Clock", "OffsetClock", "StartedClock", "SystemClock", "iso_utc", "system_clock"]
 
 # China's one time zone, UTC+8 all year (no daylight saving since 1991): the calendar that licence dates, serial years,
 # validity periods, reminder stages and monthly digests are counted on.
@@ -85,3 +85,9 @@ class StartedClock:
 
     def __repr__(self) -> str:
         return f"StartedClock({self.start.isoformat()})"
+
+
+def iso_utc(moment: datetime, *, fraction: bool = False) -> str:
+    """`moment` in UTC as RFC 3339 with a `Z`: whole seconds (`2027-12-31T18:00:00Z`), or with its microseconds."""
+    utc = moment.astimezone(UTC)
+    return utc.isoformat().replace("+00:00", "Z") if fraction else utc.strftime("%Y-%m-%dT%H:%M:%SZ")

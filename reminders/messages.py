@@ -20,6 +20,7 @@ from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from licences.catalogue.model import Catalogue, LicenceType
+from licences.identifiers import resident_id_check_char
 from reminders.errors import MessageRenderError, ReminderCatalogueError
 
 MESSAGES_FILE = "messages.yaml"
@@ -32,8 +33,6 @@ DIGEST_PARTS = ("subject", "text", "html")
 _TYPE_KEY = re.compile(r"[a-z][a-z0-9_-]{1,39}")
 # An 18-character run that could be a resident ID number (GB 11643): 17 digits then a digit or X, standing alone.
 _ID_LIKE = re.compile(r"(?<![0-9A-Za-z])([0-9]{17}[0-9Xx])(?![0-9A-Za-z])")
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
 
 SAMPLE_REMINDER: Mapping[str, Any] = {
     "region_name": "河南省",
@@ -146,8 +145,7 @@ def refuse_id_numbers(text: str, where: str = "message") -> None:
     """
     for match in _ID_LIKE.finditer(text):
         number = match.group(1).upper()
-        total = sum(int(c) * w for c, w in zip(number[:17], _ID_WEIGHTS, strict=True))
-        if _ID_CHECK[total % 11] == number[17]:
+        if resident_id_check_char(number[:17]) == number[17]:
             raise MessageRenderError(f"{where}: refusing to send a resident ID number")
 
 

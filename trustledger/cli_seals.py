@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from clock import iso_utc
 from licences.errors import LicenceError
 from seals.errors import SealError
 from seals.validate import MAX_PDF_BYTES
@@ -83,10 +84,10 @@ def seals_list(
         {
             "serial": row.serial,
             "issuer": row.issuer_uscc,
-            "not_before": _iso(row.not_before),
-            "not_after": _iso(row.not_after),
+            "not_before": iso_utc(row.not_before, fraction=True),
+            "not_after": iso_utc(row.not_after, fraction=True),
             "sha256": row.cert_sha256,
-            "revoked_at": None if row.revoked_at is None else _iso(row.revoked_at),
+            "revoked_at": None if row.revoked_at is None else iso_utc(row.revoked_at, fraction=True),
             "reason": row.revocation_reason,
             "leaf_index": row.issued_leaf,
         }
@@ -128,7 +129,7 @@ def seals_revoke(
         except LicenceError as exc:
             raise fail(str(exc)) from exc
     assert row is not None and row.revoked_at is not None
-    doc = {"serial": row.serial, "revoked_at": _iso(row.revoked_at), "reason": row.revocation_reason}
+    doc = {"serial": row.serial, "revoked_at": iso_utc(row.revoked_at, fraction=True), "reason": row.revocation_reason}
     emit(doc | {"leaf_index": row.revoked_leaf}, f"seal certificate {row.serial} revoked since {doc['revoked_at']}")
 
 
@@ -171,10 +172,6 @@ def _parse_time(text: str, option: str) -> datetime:
     if value.utcoffset() is None:
         raise fail(f"{option}: give a time zone (Z or +08:00)", 2)
     return value.astimezone(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _read_pdf(path: Path) -> bytes:

@@ -15,6 +15,7 @@ from anchors.crossregion import CrossRegionResult, CrossRegionVerifier
 from anchors.peers import HttpPeerSource
 from anchors.store_crossregion import CrossRegionStore
 from anchors.uses import RecordedUse, UseRequest, record_peer_use
+from clock import iso_utc
 from licences.errors import LicenceError
 from licences.identifiers import parse_identifier
 from licences.values import licence_id_for
@@ -57,12 +58,8 @@ def cross_region_verifier(region: RegionCore, http: httpx.Client) -> CrossRegion
     )
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _seconds(value: int) -> str:
-    return _iso(datetime.fromtimestamp(value, UTC))
+    return iso_utc(datetime.fromtimestamp(value, UTC))
 
 
 def use_facts(result: CrossRegionResult) -> dict[str, Any]:
@@ -107,7 +104,7 @@ def result_json(result: CrossRegionResult, use: RecordedUse | None = None) -> di
         "valid": result.valid,
         "origin": result.origin,
         "local": False,
-        "checked_at": _iso(result.checked_at),
+        "checked_at": iso_utc(result.checked_at),
         "reasons": [f.to_json() for f in result.reasons],
         "licence": licence,
         "status": None if result.status is None else result.status.to_json(),
@@ -118,7 +115,7 @@ def result_json(result: CrossRegionResult, use: RecordedUse | None = None) -> di
     }
     if result.trust_list is not None:
         t = result.trust_list
-        doc["trust_list"] = {"version": t.version, "sha256": t.digest(), "next_update": _iso(t.next_update)}
+        doc["trust_list"] = {"version": t.version, "sha256": t.digest(), "next_update": iso_utc(t.next_update)}
     if inclusion is not None:
         doc["inclusion"] = {
             "leaf_index": inclusion.leaf_index,

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
+from clock import iso_utc
 from signatures.cose import LicenceClaims
 from signatures.trustlist import MAX_TRUST_LIST_BYTES, TrustList
 from verification import LedgerSources, Reason, TokenStatus, open_trust_list
@@ -83,7 +84,7 @@ class VerifyReport:
             "verdict": "valid" if self.valid else "invalid",
             "valid": self.valid,
             "mode": s.mode,
-            "checked_at": _iso(s.checked_at),
+            "checked_at": iso_utc(s.checked_at),
             "reasons": [r.to_json() for r in s.reasons],
             "token": None if s.claims is None else claims_json(s.claims),
             "issuer_name": s.issuer_name if s.claims is not None else None,
@@ -102,20 +103,16 @@ class VerifyReport:
             c = s.claims
             lines.append(f"  licence: {c.subject} (version {c.version}, type {c.licence_type})")
             lines.append(f"  issuer: {s.issuer_name or '?'} ({c.issuer})")
-            until = "no expiry" if c.expires_at is None else _iso(_from_ts(c.expires_at))
-            lines.append(f"  valid: {_iso(_from_ts(c.not_before))} .. {until}")
+            until = "no expiry" if c.expires_at is None else iso_utc(_from_ts(c.expires_at))
+            lines.append(f"  valid: {iso_utc(_from_ts(c.not_before))} .. {until}")
         if s.licence is not None:
             lines.append(f"  ledger: {s.licence.status.value}, current version {s.licence.licence_version}")
         if s.trust_list is not None:
             t = s.trust_list
-            lines.append(f"  trust list: {t.region_name} version {t.version}, next update {_iso(t.next_update)}")
+            lines.append(f"  trust list: {t.region_name} version {t.version}, next update {iso_utc(t.next_update)}")
         if s.mode == "offline" and self.valid:
             lines.append("  (offline: suspension or revocation after the trust list was issued needs the online check)")
         return "\n".join(lines) + "\n"
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _from_ts(seconds: int) -> datetime:
@@ -127,9 +124,9 @@ def claims_json(c: LicenceClaims) -> dict[str, Any]:
     return {
         "iss": c.issuer,
         "sub": c.subject,
-        "iat": _iso(_from_ts(c.issued_at)),
-        "nbf": _iso(_from_ts(c.not_before)),
-        "exp": None if c.expires_at is None else _iso(_from_ts(c.expires_at)),
+        "iat": iso_utc(_from_ts(c.issued_at)),
+        "nbf": iso_utc(_from_ts(c.not_before)),
+        "exp": None if c.expires_at is None else iso_utc(_from_ts(c.expires_at)),
         "typ": c.licence_type,
         "ver": c.version,
         "hd": c.holder_digest.hex(),
@@ -144,8 +141,8 @@ def trust_list_json(t: TrustList) -> dict[str, Any]:
         "region": t.region_code,
         "version": t.version,
         "sha256": t.digest(),
-        "issued_at": _iso(t.issued_at),
-        "next_update": _iso(t.next_update),
+        "issued_at": iso_utc(t.issued_at),
+        "next_update": iso_utc(t.next_update),
     }
 
 
@@ -213,6 +210,6 @@ def licence_json(view: LicenceView) -> dict[str, Any]:
         "status": view.status.value,
         "lifecycle": view.lifecycle,
         "licence_version": view.licence_version,
-        "valid_until": None if view.valid_until is None else _iso(view.valid_until),
+        "valid_until": None if view.valid_until is None else iso_utc(view.valid_until),
         "leaf_index": view.minted_leaf,
     }

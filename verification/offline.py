@@ -8,19 +8,16 @@ reported, and the token is still checked under it so that every problem is liste
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from clock import iso_utc
 from signatures.cose import b64url_encode, decode_token, key_id_for, parse_token_text
 from signatures.errors import MalformedError, VerificationError
 from signatures.offline import validate_token_offline
 from signatures.trustlist import TrustList, parse_signed_trust_list, verify_trust_list
 from verification.status import Code, Reason, TokenStatus, merge_reasons
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def open_trust_list(
@@ -43,7 +40,7 @@ def open_trust_list(
         detail = f"{exc} (pinned root key {b64url_encode(key_id_for(root_key))})"
         return None, (Reason(Code.TRUST_LIST_SIGNATURE_INVALID, detail),)
     if doc.is_stale_at(now):
-        detail = f"trust list stale: next update was due {_iso(doc.next_update)}; fetch a fresh one"
+        detail = f"trust list stale: next update was due {iso_utc(doc.next_update)}; fetch a fresh one"
         return doc, (Reason(Code.TRUST_LIST_STALE, detail),)
     return doc, ()
 

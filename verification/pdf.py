@@ -15,14 +15,14 @@ import asyncio
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from clock import Clock
+from clock import Clock, iso_utc
 from licences.application import LicenceView
 from licences.domain import Licence
 from licences.errors import InvalidFieldError, LicenceNotFoundError
@@ -191,7 +191,7 @@ class PdfCheck:
             "verdict": "valid" if self.valid else "invalid",
             "valid": self.valid,
             "mode": self.mode,
-            "checked_at": _iso(self.checked_at),
+            "checked_at": iso_utc(self.checked_at, fraction=True),
             "sha256": self.sha256,
             "reasons": [{"code": c.code, "check": c.name, "detail": c.detail} for c in self.failures],
             "checks": {c.name: c.to_json() for c in self.checks},
@@ -199,7 +199,7 @@ class PdfCheck:
             if seal is None
             else {
                 "signer": seal.signer,
-                "signing_time": None if seal.signing_time is None else _iso(seal.signing_time),
+                "signing_time": None if seal.signing_time is None else iso_utc(seal.signing_time, fraction=True),
                 "certificate_serial": None if seal.signer_serial is None else format(seal.signer_serial, "x"),
             },
             "identifier": self.identifier,
@@ -208,10 +208,6 @@ class PdfCheck:
             if self.licence is None
             else self.licence.to_json() | {"sealed_version": self.sealed_version},
         }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 # -- the seal ----------------------------------------------------------------------------------------------------------
@@ -235,7 +231,9 @@ def _seal_checks(seal: SealStatus) -> dict[str, Check]:
         for name in ("trusted_chain", "certificate"):
             checks[name] = Check(name, None, "not evaluated: the seal does not match the document")
     elif seal.signing_time is not None:
-        checks["timestamp"] = Check("timestamp", True, f"time-stamped at {_iso(seal.signing_time)} by a trusted TSA")
+        checks["timestamp"] = Check(
+            "timestamp", True, f"time-stamped at {iso_utc(seal.signing_time, fraction=True)} by a trusted TSA"
+        )
     return checks
 
 
@@ -362,7 +360,7 @@ def _ledger_checks(
         return None, None
     recorded = [d for d in licences.load(licence_id).sealed_documents if d.pdf_sha256 == seal.sha256]
     if recorded:
-        when = _iso(recorded[0].sealed_at)
+        when = iso_utc(recorded[0].sealed_at, fraction=True)
         checks["on_ledger"] = Check("on_ledger", True, f"DocumentSealed of this SHA-256 recorded at {when}")
     else:
         text = "no DocumentSealed with this PDF's SHA-256 on the ledger"

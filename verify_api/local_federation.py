@@ -10,6 +10,7 @@ from typing import Literal
 
 from anchors.crossregion import CrossVerdict
 from anchors.uses import UseRequest
+from clock import iso_utc
 from verification.crossregion import cross_verdict_of
 from verify_api.evidence import Evidence
 from verify_api.federation_schemas import (
@@ -28,22 +29,18 @@ from verify_api.tokens import TokenStatus, Verdict, check_token
 _RECORDED = frozenset({Verdict.VALID, Verdict.NOT_YET_VALID, Verdict.EXPIRED, Verdict.SUSPENDED, Verdict.REVOKED})
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _licence(check: TokenStatus) -> CrossLicenceOut | None:
     if check.claims is None or check.licence is None:
         return None
     c, view = check.claims, check.licence
-    until = None if c.expires_at is None else _iso(datetime.fromtimestamp(c.expires_at, UTC))
+    until = None if c.expires_at is None else iso_utc(datetime.fromtimestamp(c.expires_at, UTC))
     return CrossLicenceOut(
         identifier=c.subject,
         type_code=c.licence_type,
         issuer=c.issuer,
         issuer_name=view.issuer_name,
         licence_version=c.version,
-        valid_from=_iso(datetime.fromtimestamp(c.not_before, UTC)),
+        valid_from=iso_utc(datetime.fromtimestamp(c.not_before, UTC)),
         valid_until=until,
         leaf_index=c.leaf_index,
     )
@@ -107,7 +104,7 @@ def local_verify(region: RegionServices, evidence: Evidence, token: bytes, use: 
         valid=verdict is CrossVerdict.VALID,
         origin=region.config.origin,
         local=True,
-        checked_at=_iso(region.clock()),
+        checked_at=iso_utc(region.clock()),
         reasons=reasons,
         licence=_licence(check),
         status=status,
