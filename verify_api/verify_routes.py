@@ -57,16 +57,17 @@ def verify_licence(
 ) -> VerifyOut:
     """Verify a licence for a matter with the holder's consent and record the use (refused uses too)."""
     licences = region.licences
-    lid = licences.resolve(licence_id)
-    result = licences.use(
-        lid,
-        verifier=principal.principal,
-        matter_code=body.matter_code,
-        purpose=body.purpose,
-        consent=body.consent,
-        claimed_holder_digest=_claimed_digest(region, body),
-        idempotency_key=idempotency_key,
-    )
+    claimed = _claimed_digest(region, body)
+    with region.store.write():  # one unit of work: find the licence, decide and record the use in one transaction
+        result = licences.use(
+            licences.resolve(licence_id),
+            verifier=principal.principal,
+            matter_code=body.matter_code,
+            purpose=body.purpose,
+            consent=body.consent,
+            claimed_holder_digest=claimed,
+            idempotency_key=idempotency_key,
+        )
     view = result.licence
     cp = evidence.covering(view.minted_leaf)
     proof = evidence.inclusion(view.minted_leaf, cp)
