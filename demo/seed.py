@@ -21,10 +21,10 @@ from eventsourcing.domain import DomainEventProtocol
 from clock import CHINA_TIME
 from demo.synthetic import HENAN_AREAS, SyntheticCitizen, SyntheticHolders
 from licences.application import IssueRequest, LicenceService
-from licences.bulk import record_status
 from licences.catalogue import Catalogue, FieldSpec, FieldType, FieldValue, LicenceType
 from licences.domain import Licence
 from licences.identifiers import HolderKind
+from licences.import_rows import record_status
 from licences.invocation import Invocation
 from licences.store import LicenceStore
 from licences.values import Lifecycle, RevocationKind

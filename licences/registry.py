@@ -25,7 +25,8 @@ from clock import Clock
 from licences.catalogue import Catalogue, build_catalogue
 from licences.errors import CatalogueError, RegistryError
 from licences.recording import Recording
-from licences.store import IssuerRow, KeyRow, LicenceStore
+from licences.store import LicenceStore
+from licences.store_registry import IssuerRow, KeyRow
 from licences.values import LICENCE_NAMESPACE, utc
 from signatures.cose import ALG_EDDSA, ALG_ES256, Signer, key_id_for, public_key_spki, signer_for
 from signatures.errors import VerificationError

@@ -4,8 +4,8 @@ Tables: `licence_index` (one row per licence: look-ups by id, identifier, holder
 what a citizen's scan shows: masked holder name, minting time, token key id),
 `licence_identifiers` (every version's identifier → licence), `licence_history` (leaf indexes of a licence's lifecycle
 events and uses, so a history is one indexed range and never a replay), `licence_serials` (per type/issuer/year serial
-counters), `idempotency_keys` (a retried command finds its first result), `holder_keys` (per-holder keys, wrapped; a
-deleted row is a shredded holder), and the registry (`registry_entries`, `registry_issuers`, `registry_keys`).
+counters), `idempotency_keys` (a retried command finds its first result) and `holder_keys` (per-holder keys, wrapped; a
+deleted row is a shredded holder). The registry's tables and queries are in `licences.store_registry`.
 
 SQL lives here only; the application hands rows in and gets frozen rows out.
 """
@@ -13,18 +13,16 @@ SQL lives here only; the application hands rows in and gets frozen rows out.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, overload
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
-    DateTime,
     Index,
     Integer,
     LargeBinary,
@@ -43,10 +41,11 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from ledger.store import LedgerStore, events_table
+from licences.store_columns import LEAF, WHEN, aware
+from licences.store_registry import RegistryQueries
+from licences.store_registry import metadata as registry_metadata
 
 metadata = MetaData()
-_leaf = BigInteger().with_variant(Integer, "sqlite")
-_when = DateTime(timezone=True)
 
 licence_index = Table(
     "licence_index",
@@ -59,11 +58,11 @@ licence_index = Table(
     Column("holder_kind", String(16), nullable=False),
     Column("lifecycle", String(16), nullable=False),
     Column("licence_version", Integer, nullable=False),
-    Column("valid_from", _when, nullable=False),
-    Column("valid_until", _when, nullable=True),
+    Column("valid_from", WHEN, nullable=False),
+    Column("valid_until", WHEN, nullable=True),
     Column("reminded_stage", Integer, nullable=True),
-    Column("minted_leaf", _leaf, nullable=False),
-    Column("last_leaf", _leaf, nullable=False),
+    Column("minted_leaf", LEAF, nullable=False),
+    Column("last_leaf", LEAF, nullable=False),
     Column("aggregate_version", Integer, nullable=False),
     Column("fields", Text, nullable=False),
     Column("token", Text, nullable=False),
@@ -72,7 +71,7 @@ licence_index = Table(
     # What the citizen's scan shows, so it replays and decrypts nothing (NULL on rows written before 0010: the
     # service then falls back to the replay; `display_name` is also NULL once the holder is shredded).
     Column("display_name", Text, nullable=True),
-    Column("minted_at", _when, nullable=True),
+    Column("minted_at", WHEN, nullable=True),
     Column("token_kid", String(16), nullable=True),
     Index("ix_licence_index_holder", "holder_digest"),
     Index("ix_licence_index_issuer", "issuer", "licence_id"),
@@ -91,7 +90,7 @@ licence_history = Table(
     "licence_history",
     metadata,
     Column("licence_id", String(36), nullable=False),
-    Column("leaf_index", _leaf, nullable=False),
+    Column("leaf_index", LEAF, nullable=False),
     Column("kind", String(16), nullable=False),
     Column("licence_version", Integer, nullable=False),
     PrimaryKeyConstraint("licence_id", "leaf_index", name="pk_licence_history"),
@@ -123,57 +122,6 @@ holder_keys = Table(
     Column("holder_ref", String(64), primary_key=True),
     Column("wrapped_key", LargeBinary, nullable=False),
 )
-
-registry_entries = Table(
-    "registry_entries",
-    metadata,
-    Column("kind", String(16), nullable=False),
-    Column("key", String(64), nullable=False),
-    Column("document", Text, nullable=False),
-    Column("digest", String(64), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("leaf_index", _leaf, nullable=False),
-    PrimaryKeyConstraint("kind", "key", name="pk_registry_entries"),
-)
-
-registry_issuers = Table(
-    "registry_issuers",
-    metadata,
-    Column("uscc", String(18), primary_key=True),
-    Column("name", Text, nullable=False),
-    Column("region_code", String(6), nullable=False),
-    Column("licence_types", Text, nullable=False),
-    Column("position", Integer, nullable=False),
-    Column("leaf_index", _leaf, nullable=False),
-)
-
-registry_keys = Table(
-    "registry_keys",
-    metadata,
-    Column("kid", String(16), primary_key=True),
-    Column("owner", String(64), nullable=False),
-    Column("purpose", String(16), nullable=False),
-    Column("alg", Integer, nullable=False),
-    Column("public_key", Text, nullable=False),
-    Column("not_before", _when, nullable=False),
-    Column("not_after", _when, nullable=True),
-    Column("retired_at", _when, nullable=True),
-    Column("compromised_since", _when, nullable=True),
-    Column("version", Integer, nullable=False),
-    Column("leaf_index", _leaf, nullable=False),
-    Index("ix_registry_keys_owner", "owner"),
-)
-
-
-@overload
-def aware(value: datetime) -> datetime: ...
-@overload
-def aware(value: None) -> None: ...
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive date-times; every time we store is UTC, so say so."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,51 +218,20 @@ class HistoryRow:
     recorded_at: str
 
 
-@dataclass(frozen=True, slots=True)
-class KeyRow:
-    """One row of `registry_keys`."""
+class LicenceStore(RegistryQueries):
+    """Queries and same-transaction writes of the licence read models; shares the ledger's engine.
 
-    kid: str
-    owner: str
-    purpose: str
-    alg: int
-    public_key: str
-    not_before: datetime
-    not_after: datetime | None
-    retired_at: datetime | None
-    compromised_since: datetime | None
-    version: int
-    leaf_index: int
-
-
-@dataclass(frozen=True, slots=True)
-class IssuerRow:
-    """One row of `registry_issuers`."""
-
-    uscc: str
-    name: str
-    region_code: str
-    licence_types: tuple[str, ...]
-    position: int
-    leaf_index: int
-
-
-class LicenceStore:
-    """Queries and same-transaction writes of the licence read models; shares the ledger's engine."""
+    The registry's queries (catalogue, issuers, keys) are inherited from `licences.store_registry.RegistryQueries`.
+    """
 
     def __init__(self, ledger: LedgerStore) -> None:
         self.ledger = ledger
         self.engine = ledger.engine
 
     def create_tables(self) -> None:
-        """Create the read-model tables (tests; deployments run the Alembic migrations)."""
+        """Create the read-model tables, the registry's included (tests; deployments run the Alembic migrations)."""
         metadata.create_all(self.engine)
-
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A read transaction, or the open unit of work's own when called inside one (see `LedgerStore.write`)."""
-        with self.ledger.read() as conn:
-            yield conn
+        registry_metadata.create_all(self.engine)
 
     # -- licence_index --------------------------------------------------------------------------------------------
 
@@ -538,124 +455,3 @@ class LicenceStore:
                 update(licence_index).where(licence_index.c.holder_digest == holder_ref).values(display_name=None)
             )
             return conn.execute(delete(holder_keys).where(holder_keys.c.holder_ref == holder_ref)).rowcount == 1
-
-    # -- registry ---------------------------------------------------------------------------------------------------
-
-    def registry_entry(self, kind: str, key: str) -> tuple[dict[str, Any], str, int] | None:
-        """(document, digest, stream version) of a catalogue entry, or None."""
-        with self.read() as conn:
-            row = conn.execute(
-                select(registry_entries.c.document, registry_entries.c.digest, registry_entries.c.version).where(
-                    registry_entries.c.kind == kind, registry_entries.c.key == key
-                )
-            ).first()
-        return None if row is None else (json.loads(row[0]), row[1], row[2])
-
-    def registry_documents(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
-        """Every catalogue entry of a kind, as (key, document), in publication order."""
-        query = (
-            select(registry_entries.c.key, registry_entries.c.document)
-            .where(registry_entries.c.kind == kind)
-            .order_by(registry_entries.c.leaf_index)
-        )
-        with self.read() as conn:
-            return [(r[0], json.loads(r[1])) for r in conn.execute(query)]
-
-    def registry_stamp(self) -> str:
-        """Changes whenever the catalogue changes: the newest catalogue leaf and the entry count."""
-        with self.read() as conn:
-            row = conn.execute(
-                select(func.max(registry_entries.c.leaf_index), func.count()).select_from(registry_entries)
-            ).one()
-        return f"{row[0]}:{row[1]}"
-
-    @staticmethod
-    def put_registry_entry(
-        conn: Connection, kind: str, key: str, document: dict[str, Any], digest: str, version: int, leaf: int
-    ) -> None:
-        """Insert or replace one catalogue entry."""
-        conn.execute(delete(registry_entries).where(registry_entries.c.kind == kind, registry_entries.c.key == key))
-        conn.execute(
-            insert(registry_entries).values(
-                kind=kind,
-                key=key,
-                document=json.dumps(document, ensure_ascii=False, sort_keys=True),
-                digest=digest,
-                version=version,
-                leaf_index=leaf,
-            )
-        )
-
-    @staticmethod
-    def put_issuer(conn: Connection, row: IssuerRow) -> None:
-        """Insert or replace one issuer."""
-        conn.execute(delete(registry_issuers).where(registry_issuers.c.uscc == row.uscc))
-        conn.execute(
-            insert(registry_issuers).values(
-                uscc=row.uscc,
-                name=row.name,
-                region_code=row.region_code,
-                licence_types=json.dumps(list(row.licence_types)),
-                position=row.position,
-                leaf_index=row.leaf_index,
-            )
-        )
-
-    def issuers(self) -> list[IssuerRow]:
-        """Every registered issuer, in catalogue order."""
-        query = select(registry_issuers).order_by(registry_issuers.c.position, registry_issuers.c.uscc)
-        with self.read() as conn:
-            return [
-                IssuerRow(
-                    m["uscc"],
-                    m["name"],
-                    m["region_code"],
-                    tuple(json.loads(m["licence_types"])),
-                    m["position"],
-                    m["leaf_index"],
-                )
-                for m in conn.execute(query).mappings()
-            ]
-
-    @staticmethod
-    def put_key(conn: Connection, row: KeyRow) -> None:
-        """Insert or replace one key's lifecycle row."""
-        conn.execute(delete(registry_keys).where(registry_keys.c.kid == row.kid))
-        conn.execute(
-            insert(registry_keys).values(
-                kid=row.kid,
-                owner=row.owner,
-                purpose=row.purpose,
-                alg=row.alg,
-                public_key=row.public_key,
-                not_before=row.not_before,
-                not_after=row.not_after,
-                retired_at=row.retired_at,
-                compromised_since=row.compromised_since,
-                version=row.version,
-                leaf_index=row.leaf_index,
-            )
-        )
-
-    def keys(self, owner: str | None = None) -> list[KeyRow]:
-        """Registered keys (of one owner), oldest first."""
-        query = select(registry_keys).order_by(registry_keys.c.leaf_index)
-        if owner is not None:
-            query = query.where(registry_keys.c.owner == owner)
-        with self.read() as conn:
-            return [
-                KeyRow(
-                    m["kid"],
-                    m["owner"],
-                    m["purpose"],
-                    m["alg"],
-                    m["public_key"],
-                    aware(m["not_before"]) or datetime.min.replace(tzinfo=UTC),
-                    aware(m["not_after"]),
-                    aware(m["retired_at"]),
-                    aware(m["compromised_since"]),
-                    m["version"],
-                    m["leaf_index"],
-                )
-                for m in conn.execute(query).mappings()
-            ]

@@ -13,7 +13,8 @@ from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, Connection, DateTime, Engine, Integer, MetaData, String, Table, select
 
-from licences.store import aware, licence_index
+from licences.store import licence_index
+from licences.store_columns import aware
 
 metadata = MetaData()
 

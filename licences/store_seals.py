@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 
 from ledger.store import LedgerStore
-from licences.store import aware
+from licences.store_columns import aware
 
 metadata = MetaData()
 _leaf = BigInteger().with_variant(Integer, "sqlite")

@@ -1,4 +1,4 @@
-"""The reminder outbox and the contacts table (SQL lives here; migration branch "outbox", revision 0003_outbox).
+"""The reminder outbox, the delivery queue (SQL lives here; migration branch "outbox", revision 0003_outbox).
 
 `reminder_outbox`: one row per delivery (reminder or digest × recipient), inserted in the same transaction as the
 `ExpiryReminderSent` event it delivers, so nothing is lost and a stage is never queued twice. State machine:
@@ -8,38 +8,29 @@
        |   \\-- lease expired (worker killed) -> claimable again
        +--------- requeue (operator) ------------------------------------------------------------- dead
 
-`reminder_subscriptions`: where reminders go — holder contacts keyed by the salted holder digest, department
-endpoints keyed by USCC. Personal contact data lives only here, never on the ledger, and outbox rows point at a
-subscription rather than copying its address: deleting a holder's contacts also stops what is still queued for them.
+Outbox rows point at a subscription in `reminder_subscriptions` (`reminders.store_contacts`, which owns the branch's
+`metadata` and the contacts' queries) rather than copying its address.
 """
 
 from __future__ import annotations
 
-import secrets
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Column,
     Connection,
     DateTime,
-    Engine,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
-    UniqueConstraint,
-    and_,
-    delete,
     func,
     insert,
     or_,
@@ -49,12 +40,12 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from licences.catalogue.model import Channel
-from licences.errors import InvalidFieldError
-from licences.store import aware
+from licences.store_columns import aware
 from reminders.errors import OutboxError
-from reminders.model import OutboxMessage, OwnerKind, Recipient, Topic
+from reminders.model import OutboxMessage
+from reminders.store_contacts import ContactStore, as_utc, subscriptions_table
+from reminders.store_contacts import metadata as metadata  # one MetaData for the branch: contacts and this queue
 
-metadata = MetaData()
 _when = DateTime(timezone=True)
 MAX_ERROR_CHARS = 500
 
@@ -87,47 +78,7 @@ outbox_table = Table(
     Index("ix_reminder_outbox_ref", "ref"),
 )
 
-subscriptions_table = Table(
-    "reminder_subscriptions",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    Column("owner_kind", String(16), nullable=False),
-    Column("owner", String(32), nullable=False),
-    Column("channel", String(16), nullable=False),
-    Column("address", Text, nullable=False),
-    Column("secret", String(64), nullable=True),
-    Column("topics", String(32), nullable=False),
-    Column("active", Boolean, nullable=False),
-    Column("created_at", _when, nullable=False),
-    UniqueConstraint("owner_kind", "owner", "channel", "address", name="uq_reminder_subscriptions_address"),
-    Index("ix_reminder_subscriptions_owner", "owner_kind", "owner"),
-)
-
 PENDING, SENT, DEAD, CANCELLED = "pending", "sent", "dead", "cancelled"
-
-
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise InvalidFieldError("now", "must be timezone-aware")
-    return value.astimezone(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    """A contact address: whose, which channel, the address, the webhook signing secret, the topics it receives."""
-
-    id: UUID
-    owner_kind: OwnerKind
-    owner: str
-    channel: Channel
-    address: str
-    secret: str | None
-    topics: tuple[Topic, ...]
-    active: bool
-
-    def recipient(self) -> Recipient:
-        """The scheduler's view: id and channel, no address."""
-        return Recipient(self.id, self.owner_kind, self.channel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,36 +137,20 @@ class OutboxRow:
         }
 
 
-class OutboxStore:
-    """The outbox and contacts tables on the region's engine (SQLite or PostgreSQL)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
+class OutboxStore(ContactStore):
+    """The outbox and contacts tables on the region's engine (SQLite or PostgreSQL); the contacts' queries are
+    inherited from `reminders.store_contacts.ContactStore`."""
 
     def create_tables(self) -> None:
         """Create the tables directly (tests; deployments run the Alembic migrations)."""
         metadata.create_all(self.engine)
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            if self.dialect == "sqlite":
-                conn.info["begin_mode"] = "IMMEDIATE"  # take the write lock up front: no upgrade deadlocks
-            with conn.begin():
-                yield conn
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
 
     # -- Enqueue --------------------------------------------------------------------------------------------------
 
     def enqueue(self, conn: Connection, messages: Sequence[OutboxMessage], now: datetime) -> None:
         """Insert outbox rows inside the caller's transaction (the one writing the reminder event)."""
         if messages:
-            conn.execute(insert(outbox_table), [_row(m, _utc(now)) for m in messages])
+            conn.execute(insert(outbox_table), [_row(m, as_utc(now)) for m in messages])
 
     def enqueue_once(self, messages: Sequence[OutboxMessage], now: datetime) -> int:
         """Insert rows in their own transaction, skipping ids already queued (digests); returns how many were new."""
@@ -250,7 +185,7 @@ class OutboxStore:
         Due = pending, `available_at <= now`, and no live lease (a killed worker's lease simply runs out).
         PostgreSQL: `FOR UPDATE SKIP LOCKED` hands concurrent workers disjoint rows; SQLite: the write lock does.
         """
-        moment, token = _utc(now), str(uuid.uuid4())
+        moment, token = as_utc(now), str(uuid.uuid4())
         o = outbox_table.c
         with self._write() as conn:
             query = (
@@ -286,7 +221,7 @@ class OutboxStore:
 
     def mark_sent(self, delivery: Delivery, now: datetime) -> bool:
         """Record a successful delivery; False if the lease was lost meanwhile (another worker owns the row)."""
-        return self._finish(delivery, status=SENT, sent_at=_utc(now), lease_token=None, lease_until=None)
+        return self._finish(delivery, status=SENT, sent_at=as_utc(now), lease_token=None, lease_until=None)
 
     def mark_failed(self, delivery: Delivery, error: str, retry_at: datetime | None) -> bool:
         """Record a failed attempt: back to pending at `retry_at`, or dead-lettered when `retry_at` is None."""
@@ -300,7 +235,7 @@ class OutboxStore:
         if retry_at is None:
             values["status"] = DEAD
         else:
-            values["available_at"] = _utc(retry_at)
+            values["available_at"] = as_utc(retry_at)
         return self._finish(delivery, **values)
 
     def mark_cancelled(self, delivery: Delivery, reason: str) -> bool:
@@ -342,7 +277,7 @@ class OutboxStore:
             conn.execute(
                 update(outbox_table)
                 .where(o.id == str(delivery_id))
-                .values(status=PENDING, attempts=0, available_at=_utc(now), lease_token=None, lease_until=None)
+                .values(status=PENDING, attempts=0, available_at=as_utc(now), lease_token=None, lease_until=None)
             )
 
     def counts(self) -> dict[str, int]:
@@ -352,112 +287,6 @@ class OutboxStore:
             by_status = {row[0]: int(row[1]) for row in conn.execute(select(o.status, func.count()).group_by(o.status))}
             failures = int(conn.scalar(select(func.coalesce(func.sum(o.failures), 0))) or 0)
         return {s: by_status.get(s, 0) for s in (PENDING, SENT, DEAD, CANCELLED)} | {"failures": failures}
-
-    # -- Subscriptions --------------------------------------------------------------------------------------------
-
-    def subscribe(
-        self,
-        owner_kind: OwnerKind,
-        owner: str,
-        channel: Channel,
-        address: str,
-        now: datetime,
-        topics: Sequence[Topic] = (Topic.REMINDER,),
-        secret: str | None = None,
-    ) -> Subscription:
-        """Add a contact (idempotent: the same owner, channel and address returns the existing subscription).
-
-        Webhooks get a fresh 32-byte signing secret unless one is given; it is returned once, to hand to the receiver.
-        """
-        if channel is Channel.WEBHOOK and secret is None:
-            secret = secrets.token_urlsafe(32)
-        s = subscriptions_table.c
-        with self._write() as conn:
-            existing = (
-                conn.execute(
-                    select(subscriptions_table).where(
-                        s.owner_kind == owner_kind.value,
-                        s.owner == owner,
-                        s.channel == channel.value,
-                        s.address == address,
-                    )
-                )
-                .mappings()
-                .first()
-            )
-            if existing is not None:
-                return _subscription(existing)
-            sub_id = uuid.uuid4()
-            conn.execute(
-                insert(subscriptions_table).values(
-                    id=str(sub_id),
-                    owner_kind=owner_kind.value,
-                    owner=owner,
-                    channel=channel.value,
-                    address=address,
-                    secret=secret,
-                    topics=",".join(t.value for t in topics),
-                    active=True,
-                    created_at=_utc(now),
-                )
-            )
-        return Subscription(sub_id, owner_kind, owner, channel, address, secret, tuple(topics), True)
-
-    def unsubscribe(self, subscription_id: UUID) -> bool:
-        """Delete a subscription; its queued deliveries are cancelled when a worker reaches them."""
-        with self._write() as conn:
-            result = conn.execute(delete(subscriptions_table).where(subscriptions_table.c.id == str(subscription_id)))
-            return result.rowcount == 1
-
-    def forget_holder(self, holder_digest: str) -> int:
-        """Erase every contact of a holder (e.g. with the shredding of their personal data); returns how many."""
-        s = subscriptions_table.c
-        with self._write() as conn:
-            result = conn.execute(
-                delete(subscriptions_table).where(s.owner_kind == OwnerKind.HOLDER.value, s.owner == holder_digest)
-            )
-            return int(result.rowcount)
-
-    def subscriptions(self, owner_kind: OwnerKind | None = None, owner: str | None = None) -> list[Subscription]:
-        """Subscriptions, optionally of one owner kind and owner."""
-        s = subscriptions_table.c
-        query = select(subscriptions_table).order_by(s.owner_kind, s.owner, s.created_at, s.id)
-        if owner_kind is not None:
-            query = query.where(s.owner_kind == owner_kind.value)
-        if owner is not None:
-            query = query.where(s.owner == owner)
-        with self._read() as conn:
-            return [_subscription(r) for r in conn.execute(query).mappings()]
-
-    def recipients(self, holder_digest: str, department: str, topic: Topic) -> list[Recipient]:
-        """Active subscriptions of the holder and of the department that receive `topic`."""
-        s = subscriptions_table.c
-        query = select(subscriptions_table).where(
-            s.active.is_(True),
-            or_(
-                and_(s.owner_kind == OwnerKind.HOLDER.value, s.owner == holder_digest),
-                and_(s.owner_kind == OwnerKind.DEPARTMENT.value, s.owner == department),
-            ),
-        )
-        with self._read() as conn:
-            subs = [_subscription(r) for r in conn.execute(query.order_by(s.id)).mappings()]
-        return [sub.recipient() for sub in subs if topic in sub.topics]
-
-    def digest_subscribers(self) -> dict[str, list[Recipient]]:
-        """Active department subscriptions that receive the monthly digest, by department USCC."""
-        s = subscriptions_table.c
-        query = (
-            select(subscriptions_table)
-            .where(s.active.is_(True), s.owner_kind == OwnerKind.DEPARTMENT.value)
-            .order_by(s.owner, s.id)
-        )
-        result: dict[str, list[Recipient]] = {}
-        with self._read() as conn:
-            for row in conn.execute(query).mappings():
-                sub = _subscription(row)
-                if Topic.DIGEST in sub.topics:
-                    result.setdefault(sub.owner, []).append(sub.recipient())
-        return result
 
 
 def _row(m: OutboxMessage, now: datetime) -> dict[str, Any]:
@@ -518,17 +347,4 @@ def _outbox_row(r: Any) -> OutboxRow:
         last_error=r["last_error"],
         stage=r["stage"],
         month=r["month"],
-    )
-
-
-def _subscription(r: Any) -> Subscription:
-    return Subscription(
-        id=UUID(r["id"]),
-        owner_kind=OwnerKind(r["owner_kind"]),
-        owner=r["owner"],
-        channel=Channel(r["channel"]),
-        address=r["address"],
-        secret=r["secret"],
-        topics=tuple(Topic(t) for t in r["topics"].split(",") if t),
-        active=bool(r["active"]),
     )

@@ -15,7 +15,8 @@ from uuid import UUID
 
 from sqlalchemy import ColumnElement, Engine, and_, case, func, literal, or_, select, tuple_
 
-from licences.store import aware, licence_index
+from licences.store import licence_index
+from licences.store_columns import aware
 from reminders.model import DigestItem, DueLicence, StageWindow
 
 _ACTIVE = "active"

@@ -19,8 +19,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from demo.seed import seed_licences
-from licences.bulk import DEFAULT_BATCH, BulkImporter, Hook, ImportReport, detect_format
+from licences.bulk import DEFAULT_BATCH, BulkImporter, Hook, ImportReport
 from licences.errors import ImportFileError, LicenceError
+from licences.import_rows import detect_format
 from licences.store_imports import ImportStore
 from trustledger.cli_common import CTX, emit, fail, region
 

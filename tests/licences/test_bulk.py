@@ -18,9 +18,10 @@ from sqlalchemy import create_engine, text
 from demo.seed import LicenceFactory, seed_licences
 from demo.synthetic import SyntheticHolders
 from licences.application import LicenceView
-from licences.bulk import BulkImporter, ImportReport, detect_format, parse_when, scan_file
+from licences.bulk import BulkImporter, ImportReport
 from licences.errors import ImportFileError, InvalidFieldError
 from licences.identifiers import HolderKind, parse_holder_id, parse_identifier
+from licences.import_rows import detect_format, parse_when, scan_file
 from licences.store_imports import ImportStore
 from licences.values import LicenceStatus
 from tests.conftest import BACKENDS, PG_ADMIN_URL, FakeClock

@@ -13,7 +13,7 @@ from anchors import store as anchors_store
 from anchors import store_crossregion
 from ledger import store as ledger_store
 from licences import store as licences_store
-from licences import store_imports, store_seals
+from licences import store_imports, store_registry, store_seals
 from reminders import store_outbox
 from trustledger import store_trustlists
 from verify_api import store as verify_api_store
@@ -21,6 +21,7 @@ from verify_api import store as verify_api_store
 STORE_METADATA: tuple[MetaData, ...] = (
     ledger_store.metadata,
     licences_store.metadata,
+    store_registry.metadata,
     store_seals.metadata,
     store_imports.metadata,
     store_outbox.metadata,
