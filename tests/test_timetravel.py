@@ -21,12 +21,13 @@ pytestmark = pytest.mark.calendar
 HOOK = Path(__file__).parents[1] / "scripts" / "timetravel_hook.py"
 TARGET, ORIGIN = "TRUSTLEDGER_TEST_TRAVEL_TO", "TRUSTLEDGER_TEST_TRAVEL_ORIGIN"
 # A child that prints its wall clock, then (after a real second) its own child's: both must have travelled.
-FAMILY = """
-import datetime, subprocess, sys, time
-print(datetime.datetime.now(datetime.UTC).isoformat())
+# The children read time through the project's one clock provider, as every process of the project does.
+READ_CLOCK = "from clock import system_clock; print(system_clock().isoformat())"
+FAMILY = f"""
+import subprocess, sys, time
+{READ_CLOCK}
 time.sleep(1)
-code = "import datetime; print(datetime.datetime.now(datetime.UTC).isoformat())"
-print(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip())
+print(subprocess.run([sys.executable, "-c", {READ_CLOCK!r}], capture_output=True, text=True, check=True).stdout.strip())
 """
 
 
@@ -38,7 +39,7 @@ def _run(code: str, env: dict[str, str]) -> list[datetime]:
 def test_a_child_interpreter_reads_the_same_wall_clock() -> None:
     """Under scripts/date-free.sh the servers and CLIs a test starts live on the test's date, not a day apart."""
     before = system_clock()
-    (child,) = _run("import datetime; print(datetime.datetime.now(datetime.UTC).isoformat())", dict(os.environ))
+    (child,) = _run(READ_CLOCK, dict(os.environ))
     after = system_clock()
     assert before - timedelta(seconds=2) <= child <= after + timedelta(seconds=2)
 

@@ -4,7 +4,6 @@ process) with the background loops of `serve` beside the checkpoint signer every
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -18,9 +17,6 @@ from trustledger.settings import Settings
 from verify_api import app as api
 from verify_api.services import OwnedRegion
 
-if TYPE_CHECKING:  # FastAPI stays in verify_api; this module only names the type of the app it hands to uvicorn
-    from fastapi import FastAPI
-
 
 def serve_workers(region: Region) -> list[PeriodicWorker]:
     """The loops of `serve` (not started): the expiry reminders (DESIGN §10; unless turned off) and the anchoring
@@ -29,7 +25,7 @@ def serve_workers(region: Region) -> list[PeriodicWorker]:
     return [*([] if reminders is None else [reminders]), AnchorWorker(region).periodic]
 
 
-def create_app() -> FastAPI:
+def create_app() -> api.ApiApp:
     """The uvicorn factory of `serve`: the API on the environment's region, with the loops of `serve`.
 
     The app opens the region when it starts (on the clock fixed here) and closes it when it stops; a `Region` is what

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import TypeAlias
 
 from fastapi import FastAPI
 
@@ -34,6 +35,7 @@ from verify_api.schemas import PROBLEM_RESPONSES
 from verify_api.services import OwnedRegion, S, Worker
 from verify_api.store import ApiKeyStore
 
+ApiApp: TypeAlias = FastAPI  # what `create_app` returns, named for callers that must not import FastAPI
 PDF_UPLOAD_LIMIT = MAX_PDF_BYTES + 64 * 1024  # the PDF plus multipart framing
 TAGS = [
     {"name": "licences", "description": "Issuing departments: issue, renew, amend, suspend, reinstate, revoke, PDF"},

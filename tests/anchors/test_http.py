@@ -3,7 +3,6 @@ status codes and content types follow C2SP tlog-witness; bad input is a problem+
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from clock import Clock, StartedClock
 from signatures.errors import VerificationError
 from tests.anchors.helpers import append
 from tests.conftest import START, FakeClock
-from tests.support import deadline
+from tests.support import deadline, free_port
 from trustledger.anchoring import anchor_latest, region_federation, witness_signer
 from trustledger.region import Region, init_region
 from trustledger.settings import Settings
@@ -33,12 +32,6 @@ from verify_api.app import create_app
 
 HA = ("410000", "河南省", "ledger.ha.gov.example/log")
 JS = ("320000", "江苏省", "ledger.js.gov.example/log")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -50,7 +43,7 @@ class Served:
 
 
 def _serve(region: Region) -> Served:
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(create_app(region), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

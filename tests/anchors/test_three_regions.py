@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.seals.wiring import FIELDS, holder_uscc
-from tests.support import deadline
+from tests.support import deadline, free_port
 from trustledger.cli import app
 from verify_api.client import TrustLedgerClient
 from verify_api.federation_schemas import FederationVerifyOut
@@ -43,12 +42,6 @@ USE = {"matter_code": "320100-KB-001", "purpose": "跨省通办：开办企业",
 _HARNESS = "TRUSTLEDGER_TEST_"  # scripts/date-free.sh moves every process's clock with these
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Node:
     """One region: its identity, home and database, and the server process while it runs."""
@@ -58,7 +51,7 @@ class Node:
     origin: str
     home: Path
     db_url: str
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     runs: int = 0
 

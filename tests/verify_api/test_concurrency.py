@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +26,7 @@ import pytest
 
 from demo.synthetic import SyntheticHolders
 from ledger.store import LedgerStore
+from tests.support import served as served_by
 from tests.support import stopwatch
 from tests.verify_api.conftest import DRIVING, driving_fields
 from trustledger.region import init_region
@@ -51,24 +50,6 @@ class Served:
     keys: dict[str, str]
     workers: int
     clock_at: str
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_until_up(proc: subprocess.Popen[str], base: str) -> None:
-    for _ in range(600):  # at most ~2 minutes; a server that exits fails at once
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else "server exited"
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    pytest.fail("server did not come up")
 
 
 NEW_YEAR_IN_CHINA = "2027-12-31T18:00:00Z"
@@ -102,32 +83,8 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
         }
     finally:
         region.close()
-    port = _free_port()
-    proc = subprocess.Popen(
-        [TRUSTLEDGER, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(proc, base)
+    with served_by(env, workers) as base:
         yield Served(base, url, env, keys, workers, clock_at)
-    finally:
-        _stop(proc)
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
 
 
 def _checkpoint_size(base: str) -> int:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +17,7 @@ import httpx
 import pytest
 
 from demo.synthetic import SyntheticHolders
-from tests.support import deadline
+from tests.support import deadline, served
 from tests.verify_api.conftest import DRIVING, driving_fields
 from trustledger.region import init_region
 from trustledger.settings import Settings
@@ -31,12 +29,6 @@ TRUSTLEDGER = str(Path(sys.executable).with_name("trustledger"))
 POLICE = "11410100003615377U"
 THREADS = 4
 PER_THREAD = 5
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -51,8 +43,7 @@ def server(pg_schema: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]
         "TRUSTLEDGER_PUBLIC_RATE_LIMIT": "0",
         "TRUSTLEDGER_CHECKPOINT_INTERVAL": "0.2",
     }
-    # As `init`, and on the system clock like the server: its two workers each start a TRUSTLEDGER_CLOCK_AT clock of
-    # their own, so they would disagree by their start-up skew (a licence issued on one, "not yet valid" on the other).
+    # As `trustledger init`, on the clock the server will use (the system clock: no TRUSTLEDGER_CLOCK_AT here).
     region = init_region(Settings(home=tmp_path / "home", database_url=pg_schema), None, None, None)
     try:
         store = ApiKeyStore(region.store.engine)
@@ -62,35 +53,8 @@ def server(pg_schema: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]
         }
     finally:
         region.close()
-    port = _free_port()
-    proc = subprocess.Popen(
-        [TRUSTLEDGER, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    budget = deadline(60)
-    while True:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else "server exited"
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert budget, "server did not come up"
-        time.sleep(0.2)
-    try:
+    with served(env, workers=2) as base:
         yield base, env, keys
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
 
 
 def _worker(base: str, keys: dict[str, str], seed: int) -> tuple[int, list[str]]:
