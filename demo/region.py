@@ -17,6 +17,7 @@ from clock import CHINA_TIME
 from demo.synthetic import SyntheticHolders
 from licences.application import IDEMPOTENCY_SCOPE, LicenceService, LicenceView
 from licences.store import LicenceStore
+from licences.values import LicenceId
 
 CHINA = CHINA_TIME
 _holders = SyntheticHolders("trustledger-demo")
@@ -131,7 +132,7 @@ def _issue(svc: LicenceService, store: LicenceStore, demo: DemoLicence, today: d
     key = f"demo/{demo.name}"
     known = store.idempotent_result(IDEMPOTENCY_SCOPE, key)
     if known is not None:  # issued by an earlier run (whose computed dates may differ from today's)
-        return svc.get(UUID(known[1]["licence_id"]))
+        return svc.get(LicenceId(UUID(known[1]["licence_id"])))  # our stored result, from a `LicenceId`
     return svc.issue(
         type_code=demo.type_code,
         issuer=demo.issuer,

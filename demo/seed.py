@@ -20,6 +20,7 @@ from eventsourcing.domain import DomainEventProtocol
 
 from clock import CHINA_TIME
 from demo.synthetic import HENAN_AREAS, SyntheticCitizen, SyntheticHolders
+from ledger.ids import LeafIndex
 from licences.application import IssueRequest, LicenceService
 from licences.catalogue import Catalogue, FieldSpec, FieldType, FieldValue, LicenceType
 from licences.domain import Licence
@@ -238,7 +239,7 @@ class UseSpec:
     purpose: str
 
 
-def record_uses(service: LicenceService, uses: Sequence[UseSpec], now: datetime) -> list[int]:
+def record_uses(service: LicenceService, uses: Sequence[UseSpec], now: datetime) -> list[LeafIndex]:
     """Record many uses in one transaction (each `LicenceInvoked` in its own stream, its history row with it)."""
     if not uses:
         return []
@@ -254,7 +255,7 @@ def record_uses(service: LicenceService, uses: Sequence[UseSpec], now: datetime)
         )
         events += invocation.collect_events()
 
-    def project(conn: Connection, leaves: Sequence[int]) -> None:
+    def project(conn: Connection, leaves: Sequence[LeafIndex]) -> None:
         rows = [
             (u.licence.id, leaf, "invoked", u.licence.licence_version) for u, leaf in zip(uses, leaves, strict=True)
         ]

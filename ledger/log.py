@@ -9,6 +9,7 @@ from clock import Clock
 from ledger.edge import TILE_HEIGHT, TILE_WIDTH
 from ledger.envelope import Envelope, format_recorded_at
 from ledger.errors import LedgerError, ProofError
+from ledger.ids import LeafIndex
 from ledger.merkle import prove_consistency, prove_inclusion, tree_hash
 from ledger.store import Checkpoint, LedgerStore
 from ledger.tiles import tile_path, tile_paths
@@ -44,7 +45,7 @@ class Log:
             raise ProofError(f"tree size {n} is beyond the log size {current}")
         return n, current
 
-    def inclusion_proof(self, index: int, size: int | None = None) -> tuple[int, list[bytes]]:
+    def inclusion_proof(self, index: LeafIndex, size: int | None = None) -> tuple[int, list[bytes]]:
         """(tree size, proof) for leaf `index` (RFC 9162 §2.1.3)."""
         with self.store.read() as conn:
             n, current = self._proof_size(conn, size)
@@ -56,7 +57,7 @@ class Log:
             n, current = self._proof_size(conn, second)
             return prove_consistency(self.store.reader(conn, n, current), first, n)
 
-    def leaves(self, first: int, count: int) -> list[tuple[bytes, bytes]]:
+    def leaves(self, first: LeafIndex, count: int) -> list[tuple[bytes, bytes]]:
         """(leaf data, stored leaf hash) of leaves [first, first+count), re-derived from their stored events."""
         with self.store.read() as conn:
             rows = self.store.event_rows(conn, first, count)
@@ -64,7 +65,7 @@ class Log:
             raise ProofError(f"no leaves [{first}, {first + count})")
         return [(Envelope.of(r[0], r[1], r[2], r[3], r[5], bytes(r[4])).leaf_data(), bytes(r[6])) for r in rows]
 
-    def leaf(self, index: int) -> tuple[bytes, bytes]:
+    def leaf(self, index: LeafIndex) -> tuple[bytes, bytes]:
         """(leaf data, stored leaf hash) of leaf `index`."""
         if index < 0:
             raise ProofError(f"no leaf {index}")
@@ -84,7 +85,7 @@ class Log:
 
     def entry_bundle(self, index: int, width: int | None = None) -> bytes:
         """C2SP tlog-tiles entry bundle: each leaf's data prefixed with its 2-byte big-endian length."""
-        first = index * TILE_WIDTH
+        first = LeafIndex(index * TILE_WIDTH)  # the first leaf of bundle `index`, checked against the size below
         want = TILE_WIDTH if width is None else width
         size = self.size()
         if not 1 <= want <= TILE_WIDTH or first + want > size:

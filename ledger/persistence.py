@@ -30,13 +30,14 @@ from sqlalchemy import exc as sa_exc
 from clock import Clock, system_clock
 from ledger.edge import push_leaves
 from ledger.envelope import Envelope, format_recorded_at
+from ledger.ids import LeafIndex
 from ledger.merkle import leaf_hash
 from ledger.store import EventRow, LedgerStore, events_table
 
 # `Clock` and `system_clock` come from the one clock provider; re-exported so `ledger.persistence` imports still work.
 __all__ = ["Clock", "LedgerRecorder", "SameTransaction", "system_clock"]
 # Extra writes that must commit with the events (read models): called with the connection and the leaf indexes.
-SameTransaction = Callable[[Connection, Sequence[int]], None]
+SameTransaction = Callable[[Connection, Sequence[LeafIndex]], None]
 
 
 _DBAPI_ERRORS: list[tuple[str, type[PersistenceError]]] = [
@@ -112,7 +113,7 @@ class LedgerRecorder(ApplicationRecorder):
             raise
         return [i + 1 for i in indexes]
 
-    def append(self, conn: Connection, stored_events: Sequence[StoredEvent]) -> list[int]:
+    def append(self, conn: Connection, stored_events: Sequence[StoredEvent]) -> list[LeafIndex]:
         """Append inside an open writer transaction; returns the leaf indexes assigned."""
         edge = self.store.begin_append(conn)
         first = edge.size
@@ -128,7 +129,7 @@ class LedgerRecorder(ApplicationRecorder):
         self.store.insert_event_rows(conn, rows)
         completed = push_leaves(edge, hashes)
         self.store.finish_append(conn, edge, completed)
-        return list(range(first, first + len(rows)))
+        return [LeafIndex(i) for i in range(first, first + len(rows))]
 
     def select_events(
         self,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from clock import Clock
+from ledger.ids import LeafIndex
 from licences.catalogue import Catalogue, LicenceType
 from licences.commands import LicenceCommands
 from licences.domain import Licence
@@ -33,6 +34,7 @@ from licences.recording import Recording
 from licences.registry import RegistryService
 from licences.serials import SerialReserver
 from licences.store import LicenceStore
+from licences.values import LicenceId
 from licences.views import HistoryEntry, LicenceView, UseResult
 
 if TYPE_CHECKING:  # the read models' SQL stays in licences/store.py
@@ -109,11 +111,11 @@ class LicenceService:
         """The catalogue as published on the ledger."""
         return self.queries.catalogue
 
-    def resolve(self, text: str) -> UUID:
+    def resolve(self, text: str) -> LicenceId:
         """A licence id from its UUID or any of its identifiers; `LicenceNotFoundError` otherwise."""
         return self.queries.resolve(text)
 
-    def get(self, licence_id: UUID) -> LicenceView:
+    def get(self, licence_id: LicenceId) -> LicenceView:
         """The licence's current view; `LicenceNotFoundError` if unknown."""
         return self.queries.get(licence_id)
 
@@ -133,15 +135,15 @@ class LicenceService:
         """Licences whose validity ends in [start, end), soonest first."""
         return self.queries.expiring_between(start, end, limit)
 
-    def history(self, licence_id: UUID) -> list[HistoryEntry]:
+    def history(self, licence_id: LicenceId) -> list[HistoryEntry]:
         """The licence's lifecycle events and uses, in leaf order, each with its leaf index."""
         return self.queries.history(licence_id)
 
-    def holder(self, licence_id: UUID) -> HolderData:
+    def holder(self, licence_id: LicenceId) -> HolderData:
         """Open the holder's sealed personal data (raises `HolderDataShreddedError` once shredded)."""
         return self.queries.holder(licence_id)
 
-    def masked_holder_name(self, licence_id: UUID) -> str | None:
+    def masked_holder_name(self, licence_id: LicenceId) -> str | None:
         """The holder's name masked for public pages (张*三), or None once the holder is shredded (one SELECT)."""
         return self.queries.masked_holder_name(licence_id)
 
@@ -152,7 +154,7 @@ class LicenceService:
         """
         self.vault.shred(self.holder_digest_of(holder_id))
 
-    def load(self, licence_id: UUID) -> Licence:
+    def load(self, licence_id: LicenceId) -> Licence:
         """The `Licence` aggregate, replayed from its lifecycle stream (uses live elsewhere, so this stays fast)."""
         return self.queries.load(licence_id)
 
@@ -192,14 +194,19 @@ class LicenceService:
         )
 
     def renew(
-        self, licence_id: UUID, *, actor: str, valid_until: datetime | None = None, idempotency_key: str | None = None
+        self,
+        licence_id: LicenceId,
+        *,
+        actor: str,
+        valid_until: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> LicenceView:
         """Renew within the renewal window: new validity period, version + 1, a new token."""
         return self.commands.renew(licence_id, actor=actor, valid_until=valid_until, idempotency_key=idempotency_key)
 
     def amend(
         self,
-        licence_id: UUID,
+        licence_id: LicenceId,
         *,
         actor: str,
         changes: Mapping[str, object],
@@ -211,35 +218,43 @@ class LicenceService:
             licence_id, actor=actor, changes=changes, holder_name=holder_name, idempotency_key=idempotency_key
         )
 
-    def suspend(self, licence_id: UUID, *, actor: str, reason: str, idempotency_key: str | None = None) -> LicenceView:
+    def suspend(
+        self, licence_id: LicenceId, *, actor: str, reason: str, idempotency_key: str | None = None
+    ) -> LicenceView:
         """Suspend (暂扣): the licence is not valid until reinstated."""
         return self.commands.suspend(licence_id, actor=actor, reason=reason, idempotency_key=idempotency_key)
 
     def reinstate(
-        self, licence_id: UUID, *, actor: str, reason: str = "", idempotency_key: str | None = None
+        self, licence_id: LicenceId, *, actor: str, reason: str = "", idempotency_key: str | None = None
     ) -> LicenceView:
         """Lift a suspension."""
         return self.commands.reinstate(licence_id, actor=actor, reason=reason, idempotency_key=idempotency_key)
 
     def revoke(
-        self, licence_id: UUID, *, actor: str, reason: str, kind: str = "voluntary", idempotency_key: str | None = None
+        self,
+        licence_id: LicenceId,
+        *,
+        actor: str,
+        reason: str,
+        kind: str = "voluntary",
+        idempotency_key: str | None = None,
     ) -> LicenceView:
         """Revoke for good (注销 voluntary, 吊销 penalty)."""
         return self.commands.revoke(licence_id, actor=actor, reason=reason, kind=kind, idempotency_key=idempotency_key)
 
     def record_reminder(
-        self, licence_id: UUID, stage: int, *, same_transaction: Callable[[Connection, int], None] | None = None
-    ) -> int:
+        self, licence_id: LicenceId, stage: int, *, same_transaction: Callable[[Connection, int], None] | None = None
+    ) -> LeafIndex:
         """Record `ExpiryReminderSent(stage)`; `same_transaction(conn, leaf)` runs in its transaction (the outbox)."""
         return self.commands.record_reminder(licence_id, stage, same_transaction=same_transaction)
 
-    def record_sealed_document(self, licence_id: UUID, pdf_sha256: str) -> int:
+    def record_sealed_document(self, licence_id: LicenceId, pdf_sha256: str) -> LeafIndex:
         """Record the SHA-256 of a sealed PDF of the current version (`DocumentSealed`); returns its leaf."""
         return self.commands.record_sealed_document(licence_id, pdf_sha256)
 
     def use(
         self,
-        licence_id: UUID,
+        licence_id: LicenceId,
         *,
         verifier: str,
         matter_code: str,

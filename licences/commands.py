@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from clock import Clock
+from ledger.ids import LeafIndex
 from licences.catalogue import LicenceType
 from licences.domain import Licence
 from licences.errors import InvalidFieldError
@@ -23,7 +24,7 @@ from licences.invocation import Invocation, invocation_id_for
 from licences.projector import Pending, Projector
 from licences.queries import LicenceQueries
 from licences.recording import Recording
-from licences.values import RevocationKind, utc
+from licences.values import LicenceId, RevocationKind, utc
 from licences.views import LicenceView, UseResult, iso
 
 if TYPE_CHECKING:  # the read models' SQL stays in licences/store.py
@@ -54,7 +55,12 @@ class LicenceCommands:
         self.clock = clock
 
     def renew(
-        self, licence_id: UUID, *, actor: str, valid_until: datetime | None = None, idempotency_key: str | None = None
+        self,
+        licence_id: LicenceId,
+        *,
+        actor: str,
+        valid_until: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> LicenceView:
         """Renew within the renewal window: new validity period, version + 1, a new token."""
 
@@ -66,7 +72,7 @@ class LicenceCommands:
 
     def amend(
         self,
-        licence_id: UUID,
+        licence_id: LicenceId,
         *,
         actor: str,
         changes: Mapping[str, object],
@@ -90,7 +96,9 @@ class LicenceCommands:
         signature = json.dumps(dict(changes), sort_keys=True, default=str)
         return self._lifecycle("amend", licence_id, command, idempotency_key, actor, signature, holder_name)
 
-    def suspend(self, licence_id: UUID, *, actor: str, reason: str, idempotency_key: str | None = None) -> LicenceView:
+    def suspend(
+        self, licence_id: LicenceId, *, actor: str, reason: str, idempotency_key: str | None = None
+    ) -> LicenceView:
         """Suspend (暂扣): the licence is not valid until reinstated."""
 
         def command(licence: Licence, licence_type: LicenceType, now: datetime) -> None:
@@ -100,7 +108,7 @@ class LicenceCommands:
         return self._lifecycle("suspend", licence_id, command, idempotency_key, actor, reason)
 
     def reinstate(
-        self, licence_id: UUID, *, actor: str, reason: str = "", idempotency_key: str | None = None
+        self, licence_id: LicenceId, *, actor: str, reason: str = "", idempotency_key: str | None = None
     ) -> LicenceView:
         """Lift a suspension."""
 
@@ -111,7 +119,13 @@ class LicenceCommands:
         return self._lifecycle("reinstate", licence_id, command, idempotency_key, actor, reason)
 
     def revoke(
-        self, licence_id: UUID, *, actor: str, reason: str, kind: str = "voluntary", idempotency_key: str | None = None
+        self,
+        licence_id: LicenceId,
+        *,
+        actor: str,
+        reason: str,
+        kind: str = "voluntary",
+        idempotency_key: str | None = None,
     ) -> LicenceView:
         """Revoke for good (注销 voluntary, 吊销 penalty)."""
         try:
@@ -125,7 +139,7 @@ class LicenceCommands:
 
         return self._lifecycle("revoke", licence_id, command, idempotency_key, actor, reason, kind)
 
-    def record_reminder(self, licence_id: UUID, stage: int, *, same_transaction: After | None = None) -> int:
+    def record_reminder(self, licence_id: LicenceId, stage: int, *, same_transaction: After | None = None) -> LeafIndex:
         """Record `ExpiryReminderSent(stage)`; `same_transaction(conn, leaf)` runs in its transaction (the outbox)."""
 
         def command(licence: Licence, licence_type: LicenceType, now: datetime) -> None:
@@ -133,7 +147,7 @@ class LicenceCommands:
 
         return self._apply(licence_id, command, after=same_transaction).last_leaf
 
-    def record_sealed_document(self, licence_id: UUID, pdf_sha256: str) -> int:
+    def record_sealed_document(self, licence_id: LicenceId, pdf_sha256: str) -> LeafIndex:
         """Record the SHA-256 of a sealed PDF of the current version (`DocumentSealed`); returns its leaf."""
 
         def command(licence: Licence, _: LicenceType, now: datetime) -> None:
@@ -143,7 +157,7 @@ class LicenceCommands:
 
     def use(
         self,
-        licence_id: UUID,
+        licence_id: LicenceId,
         *,
         verifier: str,
         matter_code: str,
@@ -184,7 +198,7 @@ class LicenceCommands:
             "refusal_reason": None if invocation.refusal_reason is None else invocation.refusal_reason.value,
         }
 
-        def remember(conn: Connection, leaf: int) -> None:
+        def remember(conn: Connection, leaf: LeafIndex) -> None:
             result["leaf_index"] = leaf
             self.idempotency.remember(conn, idempotency_key, request, result)
 
@@ -196,12 +210,12 @@ class LicenceCommands:
             UUID(stored["invocation_id"]),
             stored["outcome"],
             stored["refusal_reason"],
-            int(stored["leaf_index"]),
-            self.queries.get(UUID(stored["licence_id"])),
+            LeafIndex(int(stored["leaf_index"])),  # our own stored result: written from a `LeafIndex`
+            self.queries.get(LicenceId(UUID(stored["licence_id"]))),  # likewise from a `LicenceId`
         )
 
     def _lifecycle(
-        self, name: str, licence_id: UUID, command: Command, idempotency_key: str | None, *request: str | None
+        self, name: str, licence_id: LicenceId, command: Command, idempotency_key: str | None, *request: str | None
     ) -> LicenceView:
         """Apply a department's command once per idempotency key (`name` and the licence are part of the hash)."""
         request_id = request_hash([name, str(licence_id), *request])
@@ -214,7 +228,7 @@ class LicenceCommands:
                 return self.queries.get(licence_id)
             return self._apply(licence_id, command, after=remember)
 
-    def _apply(self, licence_id: UUID, command: Command, *, after: After | None = None) -> LicenceView:
+    def _apply(self, licence_id: LicenceId, command: Command, *, after: After | None = None) -> LicenceView:
         """Load, decide and commit in one unit of work; `after(conn, leaf)` runs last in its transaction."""
         with self.recording.unit():
             licence = self.queries.load(licence_id)

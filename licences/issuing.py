@@ -26,7 +26,7 @@ from licences.queries import LicenceQueries
 from licences.recording import Recording
 from licences.serials import SerialReserver
 from licences.store import LicenceStore
-from licences.values import utc
+from licences.values import LicenceId, utc
 from licences.views import LicenceView, iso
 
 if TYPE_CHECKING:  # the read models' SQL stays in licences/store.py
@@ -102,7 +102,7 @@ class Issuing:
         with self.recording.unit():
             replay = self.idempotency.replay(idempotency_key, issue_request_hash(request))
             if replay is not None:
-                return self.queries.get(UUID(replay["licence_id"]))
+                return self.queries.get(LicenceId(UUID(replay["licence_id"])))  # our stored result, from a `LicenceId`
             return self.issue_batch([request], idempotency_key=idempotency_key)[0]
 
     def issue_batch(

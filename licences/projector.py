@@ -16,6 +16,7 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 
+from ledger.ids import LeafIndex
 from licences.domain import (
     DocumentSealed,
     ExpiryReminderSent,
@@ -35,6 +36,7 @@ from licences.recording import Recording
 from licences.registry import RegistryService
 from licences.store import LicenceRow, LicenceStore
 from licences.token_issuer import TokenIssuer
+from licences.values import LicenceId
 
 if TYPE_CHECKING:  # the read models' SQL stays in licences/store.py
     from sqlalchemy import Connection
@@ -70,7 +72,7 @@ class Pending:
 
 @dataclass(frozen=True, slots=True)
 class _Minted:
-    leaf: int
+    leaf: LeafIndex
     token: str
     at: datetime | None
     kid: str | None
@@ -104,7 +106,7 @@ class Projector:
         names = {p.licence.id: self.display_name(p, previous.get(p.licence.id)) for p in pending}
         tokens = TokenIssuer(self.registry, self.origin)
 
-        def project(conn: Connection, leaves: Sequence[int]) -> None:
+        def project(conn: Connection, leaves: Sequence[LeafIndex]) -> None:
             history: list[HistoryRow] = []
             offset = 0
             for p in pending:
@@ -125,14 +127,14 @@ class Projector:
         self,
         events: Sequence[DomainEventProtocol[Any]],
         licence: Licence,
-        extra: Callable[[Connection, int], None] | None = None,
-    ) -> int:
+        extra: Callable[[Connection, LeafIndex], None] | None = None,
+    ) -> LeafIndex:
         """Append a use's events (its own stream) and its history row on the licence; returns the use's leaf.
 
         `extra(conn, leaf)` runs last in the same transaction.
         """
 
-        def project(conn: Connection, leaves: Sequence[int]) -> None:
+        def project(conn: Connection, leaves: Sequence[LeafIndex]) -> None:
             LicenceStore.add_history(conn, [(licence.id, leaves[0], KINDS[LicenceInvoked], licence.licence_version)])
             if extra is not None:
                 extra(conn, leaves[0])
@@ -158,13 +160,13 @@ class Projector:
 
 
 def row_for(
-    p: Pending, leaves: Sequence[int], previous: LicenceRow | None, display_name: str | None, tokens: TokenIssuer
+    p: Pending, leaves: Sequence[LeafIndex], previous: LicenceRow | None, display_name: str | None, tokens: TokenIssuer
 ) -> LicenceRow:
     """The licence's index row after `p.events` landed at `leaves` (a new token if a version was minted)."""
     licence = p.licence
     minted = _minted(p, leaves, previous, tokens)
     return LicenceRow(
-        licence_id=licence.id,
+        licence_id=LicenceId(licence.id),  # the aggregate's id, minted by `licence_id_for`
         identifier=str(licence.identifier),
         type_code=licence.type_code,
         issuer=licence.issuer,
@@ -188,7 +190,7 @@ def row_for(
     )
 
 
-def history_rows(p: Pending, leaves: Sequence[int]) -> list[HistoryRow]:
+def history_rows(p: Pending, leaves: Sequence[LeafIndex]) -> list[HistoryRow]:
     """One history row per event of `p`, at its leaf."""
     return [
         (p.licence.id, leaf, KINDS[type(e)], int(getattr(e, "licence_version", p.licence.licence_version)))
@@ -196,7 +198,7 @@ def history_rows(p: Pending, leaves: Sequence[int]) -> list[HistoryRow]:
     ]
 
 
-def _minted(p: Pending, leaves: Sequence[int], previous: LicenceRow | None, tokens: TokenIssuer) -> _Minted:
+def _minted(p: Pending, leaves: Sequence[LeafIndex], previous: LicenceRow | None, tokens: TokenIssuer) -> _Minted:
     minting = [(e, leaf) for e, leaf in zip(p.events, leaves, strict=True) if isinstance(e, MINTING)]
     if minting:
         event, leaf = minting[-1]

@@ -20,7 +20,7 @@ from licences.privacy import HolderData, holder_digest
 from licences.recording import Recording
 from licences.registry import RegistryService
 from licences.store import LicenceRow, LicenceStore
-from licences.values import utc
+from licences.values import LicenceId, utc
 from licences.views import HistoryEntry, LicenceView, view_of
 
 
@@ -55,11 +55,11 @@ class LicenceQueries:
         """The view of a read-model row at the clock's now."""
         return view_of(row, catalogue or self.catalogue, utc(self.clock()), self.public_base_url)
 
-    def resolve(self, text: str) -> UUID:
+    def resolve(self, text: str) -> LicenceId:
         """A licence id from its UUID or any of its identifiers; `LicenceNotFoundError` otherwise."""
         value = text.strip()
         try:
-            licence_id = UUID(value)
+            licence_id = LicenceId(UUID(value))  # checked to exist below
         except ValueError:
             found = self.store.licence_id_for_identifier(value)
             if found is None:
@@ -69,7 +69,7 @@ class LicenceQueries:
             raise LicenceNotFoundError(f"no licence {licence_id}")
         return licence_id
 
-    def get(self, licence_id: UUID) -> LicenceView:
+    def get(self, licence_id: LicenceId) -> LicenceView:
         """The licence's current view; `LicenceNotFoundError` if unknown."""
         row = self.store.licence(licence_id)
         if row is None:
@@ -93,7 +93,7 @@ class LicenceQueries:
         """Licences whose validity ends in [start, end), soonest first."""
         return [self.view(r) for r in self.store.expiring_between(utc(start, "start"), utc(end, "end"), limit)]
 
-    def history(self, licence_id: UUID) -> list[HistoryEntry]:
+    def history(self, licence_id: LicenceId) -> list[HistoryEntry]:
         """The licence's lifecycle events and uses, in leaf order, each with its leaf index."""
         if self.store.licence(licence_id) is None:
             raise LicenceNotFoundError(f"no licence {licence_id}")
@@ -102,12 +102,12 @@ class LicenceQueries:
             for h in self.store.history(licence_id)
         ]
 
-    def holder(self, licence_id: UUID) -> HolderData:
+    def holder(self, licence_id: LicenceId) -> HolderData:
         """Open the holder's sealed personal data (raises `HolderDataShreddedError` once shredded)."""
         licence = self.load(licence_id)
         return licence.holder(self.vault.get(licence.holder_digest))
 
-    def masked_holder_name(self, licence_id: UUID) -> str | None:
+    def masked_holder_name(self, licence_id: LicenceId) -> str | None:
         """The holder's name masked for public pages (张*三), or None once the holder is shredded.
 
         Read from `licence_index.display_name` (one SELECT). A row without one is either a shredded holder's (its
@@ -123,7 +123,7 @@ class LicenceQueries:
         key = self.vault.get(digest)
         return None if key is None else mask_name(self.load(licence_id).holder(key).name)
 
-    def load(self, licence_id: UUID) -> Licence:
+    def load(self, licence_id: LicenceId) -> Licence:
         """The `Licence` aggregate, replayed from its lifecycle stream (uses live elsewhere, so this stays fast)."""
         aggregate = self.recording.load_aggregate(licence_id)
         if not isinstance(aggregate, Licence):

@@ -21,13 +21,14 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
+from ledger.ids import LeafIndex
 from ledger.persistence import LedgerRecorder
 from licences.errors import ConcurrentUpdateError
 
 if TYPE_CHECKING:  # the read models' SQL stays in licences/store.py
     from sqlalchemy import Connection
 
-Project = Callable[["Connection", Sequence[int]], None]
+Project = Callable[["Connection", Sequence[LeafIndex]], None]
 
 
 def _transcoder() -> JSONTranscoder:
@@ -56,15 +57,15 @@ class Recording:
         """The stored form of `events` (JSON state, topic)."""
         return [self.mapper.to_stored_event(e) for e in events]
 
-    def save(self, events: Sequence[DomainEventProtocol[Any]], project: Project | None = None) -> list[int]:
+    def save(self, events: Sequence[DomainEventProtocol[Any]], project: Project | None = None) -> list[LeafIndex]:
         """Append `events` (and run `project(conn, leaf_indexes)` in the same transaction); returns leaf indexes.
 
         A stream-version clash means someone else wrote the same aggregate first: `ConcurrentUpdateError`.
         """
         stored = self.to_stored(events)
-        leaves: list[int] = []
+        leaves: list[LeafIndex] = []
 
-        def in_transaction(conn: Connection, indexes: Sequence[int]) -> None:
+        def in_transaction(conn: Connection, indexes: Sequence[LeafIndex]) -> None:
             leaves.extend(indexes)
             if project is not None:
                 project(conn, indexes)

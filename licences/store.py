@@ -40,10 +40,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from ledger.ids import LeafIndex
 from ledger.store import LedgerStore, events_table
 from licences.store_columns import LEAF, WHEN, aware
 from licences.store_registry import RegistryQueries
 from licences.store_registry import metadata as registry_metadata
+from licences.values import LicenceId
 
 metadata = MetaData()
 
@@ -128,7 +130,7 @@ holder_keys = Table(
 class LicenceRow:
     """One row of `licence_index`."""
 
-    licence_id: UUID
+    licence_id: LicenceId
     identifier: str
     type_code: str
     issuer: str
@@ -139,8 +141,8 @@ class LicenceRow:
     valid_from: datetime
     valid_until: datetime | None
     reminded_stage: int | None
-    minted_leaf: int
-    last_leaf: int
+    minted_leaf: LeafIndex
+    last_leaf: LeafIndex
     aggregate_version: int
     fields: dict[str, Any]
     token: str
@@ -182,7 +184,7 @@ class LicenceRow:
         valid_from = aware(m["valid_from"])
         assert valid_from is not None
         return cls(
-            licence_id=UUID(m["licence_id"]),
+            licence_id=LicenceId(UUID(m["licence_id"])),  # our own rows: written from a `LicenceId`
             identifier=m["identifier"],
             type_code=m["type_code"],
             issuer=m["issuer"],
@@ -193,8 +195,8 @@ class LicenceRow:
             valid_from=valid_from,
             valid_until=aware(m["valid_until"]),
             reminded_stage=m["reminded_stage"],
-            minted_leaf=m["minted_leaf"],
-            last_leaf=m["last_leaf"],
+            minted_leaf=LeafIndex(m["minted_leaf"]),
+            last_leaf=LeafIndex(m["last_leaf"]),
             aggregate_version=m["aggregate_version"],
             fields=json.loads(m["fields"]),
             token=m["token"],
@@ -210,7 +212,7 @@ class LicenceRow:
 class HistoryRow:
     """One event of a licence's history: its leaf, kind, licence version, and the stored event."""
 
-    leaf_index: int
+    leaf_index: LeafIndex
     kind: str
     licence_version: int
     topic: str
@@ -251,13 +253,13 @@ class LicenceStore(RegistryQueries):
             row = conn.execute(query).first()
         return None if row is None else (row[0], row[1])
 
-    def licence_id_for_identifier(self, identifier: str) -> UUID | None:
+    def licence_id_for_identifier(self, identifier: str) -> LicenceId | None:
         """The licence that carries (or carried) this identifier."""
         with self.read() as conn:
             found = conn.execute(
                 select(licence_identifiers.c.licence_id).where(licence_identifiers.c.identifier == identifier)
             ).scalar()
-        return None if found is None else UUID(found)
+        return None if found is None else LicenceId(UUID(found))
 
     def _licences(self, *conditions: Any, order: Any, limit: int) -> list[LicenceRow]:
         query = select(licence_index).where(*conditions).order_by(*order).limit(limit)
@@ -347,7 +349,7 @@ class LicenceStore(RegistryQueries):
             .order_by(licence_history.c.leaf_index)
         )
         with self.read() as conn:
-            return [HistoryRow(r[0], r[1], r[2], r[3], bytes(r[4]), r[5]) for r in conn.execute(query)]
+            return [HistoryRow(LeafIndex(r[0]), r[1], r[2], r[3], bytes(r[4]), r[5]) for r in conn.execute(query)]
 
     def use_count(self, licence_id: UUID) -> int:
         """How many uses (accepted or refused) a licence has."""

@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import NewType
 from uuid import NAMESPACE_OID, UUID, uuid5
 
 from licences.errors import InvalidFieldError
 from licences.identifiers import LicenceIdentifier
 
 LICENCE_NAMESPACE = uuid5(NAMESPACE_OID, "1.2.156.3005.2")
+
+LicenceId = NewType("LicenceId", UUID)
+"""The stream id of a licence; produced by `licence_id_for` (minting) and `LicenceService.resolve` (lookups)."""
 
 
 class Lifecycle(StrEnum):
@@ -47,10 +51,10 @@ class SealedDocument:
     sealed_at: datetime
 
 
-def licence_id_for(identifier: LicenceIdentifier) -> UUID:
+def licence_id_for(identifier: LicenceIdentifier) -> LicenceId:
     """The stream id of a licence: uuid5 of type, issuer and serial, so every version shares it and a retried issue
     lands on the same stream (the store's version check then makes the retry return the first result)."""
-    return uuid5(LICENCE_NAMESPACE, f"{identifier.type_code}.{identifier.issuer}.{identifier.serial}")
+    return LicenceId(uuid5(LICENCE_NAMESPACE, f"{identifier.type_code}.{identifier.issuer}.{identifier.serial}"))
 
 
 def utc(moment: datetime, field: str = "now") -> datetime:

@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from ledger.ids import LeafIndex
 from licences.catalogue import Catalogue
 from licences.store import LicenceRow
-from licences.values import LicenceStatus
+from licences.values import LicenceId, LicenceStatus
 from signatures.cose import token_url
 
 
@@ -26,7 +27,7 @@ def iso(value: datetime | None) -> str | None:
 class LicenceView:
     """A licence as verifiers and departments see it: public fields, status at the clock's now, current token."""
 
-    id: UUID
+    id: LicenceId
     identifier: str
     type_code: str
     type_name_zh: str
@@ -41,8 +42,8 @@ class LicenceView:
     valid_from: datetime
     valid_until: datetime | None
     fields: dict[str, Any]
-    minted_leaf: int
-    last_leaf: int
+    minted_leaf: LeafIndex
+    last_leaf: LeafIndex
     token: str
     qr_url: str
     reminded_stage: int | None = None
@@ -82,7 +83,7 @@ class UseResult:
     invocation_id: UUID
     outcome: str
     refusal_reason: str | None
-    leaf_index: int
+    leaf_index: LeafIndex
     licence: LicenceView
 
     def to_json(self) -> dict[str, Any]:
@@ -100,7 +101,7 @@ class UseResult:
 class HistoryEntry:
     """One event in a licence's history, with its leaf index; personal data stays sealed in `event`."""
 
-    leaf_index: int
+    leaf_index: LeafIndex
     kind: str
     recorded_at: str
     licence_version: int

@@ -24,7 +24,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from clock import CHINA_TIME
 from licences.catalogue.model import Catalogue, Channel, Department, LicenceType
 from licences.identifiers import mask_name
-from licences.values import utc
+from licences.values import LicenceId, utc
 from reminders.messages import RenderedMessage
 
 DELIVERY_NAMESPACE = uuid5(NAMESPACE_URL, "https://trustledger.example/ns/reminder-delivery")
@@ -98,7 +98,7 @@ def zh_date(moment: datetime) -> str:
 class DueLicence:
     """A licence the index says is due for a reminder stage (values of `licence_index`, no personal data)."""
 
-    licence_id: UUID
+    licence_id: LicenceId
     identifier: str
     type_code: str
     issuer: str
@@ -287,7 +287,7 @@ class OutboxMessage:
     channel: Channel
     department: str
     payload: str
-    licence_id: UUID | None = None
+    licence_id: LicenceId | None = None
     stage: int | None = None
     leaf_index: int | None = None
     month: str | None = None

@@ -18,12 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
-from uuid import UUID
 
 from clock import Clock
 from licences.catalogue.model import Catalogue
 from licences.errors import ConcurrentUpdateError, LicenceError, ReminderError
-from licences.values import utc
+from licences.values import LicenceId, utc
 from reminders.errors import MessageRenderError
 from reminders.messages import ReminderCatalogue
 from reminders.model import (
@@ -57,7 +56,7 @@ class ReminderRecorder(Protocol):
 
     def record_reminder(
         self,
-        licence_id: UUID,
+        licence_id: LicenceId,
         stage: int,
         *,
         same_transaction: Callable[[Connection, int], None] | None = None,
@@ -65,7 +64,7 @@ class ReminderRecorder(Protocol):
         """Write `ExpiryReminderSent(stage)`, running `same_transaction` inside its transaction."""
         ...
 
-    def masked_holder_name(self, licence_id: UUID) -> str | None:
+    def masked_holder_name(self, licence_id: LicenceId) -> str | None:
         """The holder's masked name, None once shredded."""
         ...
 

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Engine, and_, case, func, literal, or_, se
 
 from licences.store import licence_index
 from licences.store_columns import aware
+from licences.values import LicenceId
 from reminders.model import DigestItem, DueLicence, StageWindow
 
 _ACTIVE = "active"
@@ -94,7 +95,7 @@ class ReminderScan:
                 return
             yield [
                 DueLicence(
-                    licence_id=UUID(r.licence_id),
+                    licence_id=LicenceId(UUID(r.licence_id)),  # a `licence_index` row, written from a `LicenceId`
                     identifier=r.identifier,
                     type_code=r.type_code,
                     issuer=r.issuer,

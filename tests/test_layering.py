@@ -21,10 +21,12 @@ PACKAGES = [
     "anchors",
     "trustledger",
     "demo",
+    "trustlists",
 ]
 NOT_LAYERED = {"tests", "bench"}  # packages of the repository that ship nothing
 ALLOWED = {  # `clock` is the bottom package: every package may import it, it imports none
     "verify_api": {
+        "trustlists",
         "verification",
         "reminders",
         "licences",
@@ -36,6 +38,7 @@ ALLOWED = {  # `clock` is the bottom package: every package may import it, it im
     },
     "trustledger": {
         "verify_api",
+        "trustlists",
         "verification",
         "reminders",
         "licences",
@@ -46,6 +49,7 @@ ALLOWED = {  # `clock` is the bottom package: every package may import it, it im
         "clock",
         "demo",
     },
+    "trustlists": {"licences", "seals", "ledger", "signatures", "clock"},  # trust list publishing and its store
     "verification": {"licences", "seals", "anchors", "ledger", "signatures", "clock"},
     "reminders": {"licences", "ledger", "signatures", "clock"},
     "licences": {"ledger", "seals", "signatures", "clock"},

@@ -19,6 +19,7 @@ from eventsourcing.persistence import StoredEvent
 from clock import Clock
 from ledger.audit import run_audit
 from ledger.errors import AuditFailure, LedgerError
+from ledger.ids import LeafIndex
 from ledger.log import Log
 from ledger.persistence import LedgerRecorder
 from ledger.store import LedgerStore
@@ -126,7 +127,7 @@ def log_verifier_key() -> None:
 def log_leaf(index: int) -> None:
     """Print base64 of a leaf's data."""
     with region() as r:
-        data, leaf_hash = r.log.leaf(index)
+        data, leaf_hash = r.log.leaf(LeafIndex(index))  # the log refuses a negative index
         b64 = base64.b64encode(data).decode()
         emit({"index": index, "leaf_data": b64, "leaf_hash": base64.b64encode(leaf_hash).decode()}, b64)
 
@@ -141,7 +142,7 @@ def proof_inclusion(
 ) -> None:
     """Inclusion proof of leaf INDEX."""
     with region() as r:
-        n, proof = r.log.inclusion_proof(index, size)
+        n, proof = r.log.inclusion_proof(LeafIndex(index), size)  # the proof refuses one beyond the tree
         doc = {"leaf_index": index, "tree_size": n, "hashes": _b64(proof)}
         sys.stdout.write(json.dumps(doc) + "\n")
 

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, time
 from typing import Annotated, Any
-from uuid import UUID
 
 import typer
 
 from clock import CHINA_TIME
 from licences.application import LicenceService, LicenceView
 from licences.errors import InvalidFieldError, LicenceError
+from licences.values import LicenceId
 from trustledger.cli_common import CTX, emit, fail, region
 
 CHINA = CHINA_TIME
@@ -70,7 +70,7 @@ def service() -> Iterator[LicenceService]:
             raise fail(str(exc).strip("'\"")) from exc
 
 
-def _resolve(svc: LicenceService, text: str) -> UUID:
+def _resolve(svc: LicenceService, text: str) -> LicenceId:
     return svc.resolve(text)
 
 

@@ -26,7 +26,6 @@ from trustledger import cli_seals
 from trustledger.cli_common import emit, fail, region
 from trustledger.region import Region, load_config, region_now
 from trustledger.settings import Settings
-from trustledger.store_trustlists import TrustListStore
 from trustledger.trust import current_trust_list, region_trust_inputs, root_signer, trust_list_period
 from trustledger.verification import (
     Reason,
@@ -37,6 +36,7 @@ from trustledger.verification import (
     parse_root_key,
     root_key_text,
 )
+from trustlists.store import TrustListStore
 from verification import TokenStatus, check_token_offline, check_token_online
 
 trust_list_app = typer.Typer(no_args_is_help=True, help="The region's signed trust list (DESIGN §6).")

@@ -34,7 +34,7 @@ from trustledger.region_core import (
     region_clock,
 )
 from trustledger.settings import Settings
-from trustledger.store_trustlists import TrustListRow, TrustListStore
+from trustlists.store import TrustListRow, TrustListStore
 from verification import LedgerSources
 from verification.pdf import PdfCheck
 

@@ -20,10 +20,12 @@ from uuid import UUID
 from cryptography import x509
 
 from clock import CHINA_TIME
+from ledger.ids import LeafIndex
 from licences.catalogue import LicenceType
 from licences.errors import ConcurrentUpdateError, LicenceRevokedError, RegistryError
 from licences.privacy import HolderData
 from licences.seal_registry import SealRegistry
+from licences.values import LicenceId
 from seals import pki
 from seals.render import LicenceDocument, render_licence_pdf
 from seals.sign import SealKey, async_seal_pdf, seal_pdf
@@ -47,12 +49,12 @@ class SealedPdf:
 
     pdf: bytes
     sha256: str
-    leaf_index: int
+    leaf_index: LeafIndex
 
 
 @dataclass(frozen=True)
 class _Prepared:
-    licence_id: UUID
+    licence_id: LicenceId
     licence_version: int
     pdf: bytes
     key: SealKey
@@ -166,13 +168,13 @@ def _rows(view: LicenceView, licence_type: LicenceType, holder: HolderData) -> l
     return rows
 
 
-def _minted_on(region: RegionCore, leaf_index: int) -> datetime | None:
+def _minted_on(region: RegionCore, leaf_index: LeafIndex) -> datetime | None:
     data, _ = region.log.leaf(leaf_index)
     text = json.loads(data).get("recorded_at")
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if isinstance(text, str) else None
 
 
-def licence_document(region: RegionCore, licence_id: UUID) -> tuple[LicenceView, LicenceDocument]:
+def licence_document(region: RegionCore, licence_id: LicenceId) -> tuple[LicenceView, LicenceDocument]:
     """The licence as a printable page: its type's titles and field labels, holder, validity, issuer and QR URL."""
     service = region.licences
     view = service.get(licence_id)
@@ -198,7 +200,7 @@ def licence_document(region: RegionCore, licence_id: UUID) -> tuple[LicenceView,
 # -- sealing -----------------------------------------------------------------------------------------------------------
 
 
-def _prepare(region: RegionCore, licence_id: UUID, level: str) -> _Prepared:
+def _prepare(region: RegionCore, licence_id: LicenceId, level: str) -> _Prepared:
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}")
     view, document = licence_document(region, licence_id)
@@ -209,14 +211,14 @@ def _prepare(region: RegionCore, licence_id: UUID, level: str) -> _Prepared:
     return _Prepared(licence_id, view.licence_version, pdf, key, wiring.authority(region), crl)
 
 
-def _record(region: RegionCore, prepared: _Prepared, sha256: str) -> int:
+def _record(region: RegionCore, prepared: _Prepared, sha256: str) -> LeafIndex:
     # The page shows one licence version: if the licence changed while we sealed, the PDF is stale. Refuse.
     if region.licences.get(prepared.licence_id).licence_version != prepared.licence_version:
         raise ConcurrentUpdateError("the licence changed while its PDF was being sealed; make the PDF again")
     return region.licences.record_sealed_document(prepared.licence_id, sha256)
 
 
-def seal_licence_pdf(region: RegionCore, licence_id: UUID, *, level: str = "b-lta") -> SealedPdf:
+def seal_licence_pdf(region: RegionCore, licence_id: LicenceId, *, level: str = "b-lta") -> SealedPdf:
     """Render and seal a licence's PDF (PAdES B-LTA with the region CRL, or `level="b-t"`), then record its SHA-256
     on the ledger (`DocumentSealed`). For the CLI and scripts; the server uses `async_seal_licence_pdf`."""
     prepared = _prepare(region, licence_id, level)
@@ -227,7 +229,8 @@ def seal_licence_pdf(region: RegionCore, licence_id: UUID, *, level: str = "b-lt
 async def async_seal_licence_pdf(region: RegionCore, licence_id: UUID, *, level: str = "b-lta") -> SealedPdf:
     """`seal_licence_pdf` for a running event loop: database work and rendering in a worker thread, signing on
     pyHanko's async API with the in-process TSA."""
-    prepared = await asyncio.to_thread(_prepare, region, licence_id, level)
+    # `Region.seal_licence_pdf` hands on a resolved id (`view.id`) but still types it `UUID`.
+    prepared = await asyncio.to_thread(_prepare, region, LicenceId(licence_id), level)
     sealed = await async_seal_pdf(
         prepared.pdf, prepared.key, authority=prepared.authority, crl=prepared.crl, moment=region.clock()
     )

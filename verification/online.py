@@ -13,16 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
-from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
 from clock import Clock
 from ledger.envelope import parse_leaf_data
 from ledger.errors import LedgerError
+from ledger.ids import LeafIndex
 from licences.application import LicenceView
 from licences.domain import LicenceAmended, LicenceIssued, LicenceRenewed
 from licences.errors import LicenceNotFoundError
+from licences.values import LicenceId
 from signatures.cose import LicenceClaims, decode_token, parse_token_text, verify_token_signature
 from signatures.errors import MalformedError, TokenRejectedError
 from signatures.keyring import KeyRecord, KeyRing, key_problem_at_second
@@ -35,11 +36,11 @@ _LEAF_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # ledger.envelope.format_recorded_at
 class LicenceLookup(Protocol):
     """The licence library's read side, as far as a token check needs it (`LicenceService` has it)."""
 
-    def resolve(self, text: str) -> UUID:
+    def resolve(self, text: str) -> LicenceId:
         """The licence id of an identifier (any version's); `LicenceNotFoundError` if none."""
         ...
 
-    def get(self, licence_id: UUID) -> LicenceView:
+    def get(self, licence_id: LicenceId) -> LicenceView:
         """The licence's current view (status at the service's clock)."""
         ...
 
@@ -55,7 +56,7 @@ class KeyDirectory(Protocol):
 class LeafSource(Protocol):
     """The log's leaves (`ledger.log.Log` has it)."""
 
-    def leaf(self, index: int) -> tuple[bytes, bytes]:
+    def leaf(self, index: LeafIndex) -> tuple[bytes, bytes]:
         """(leaf data, leaf hash) of leaf `index`; `LedgerError` if there is none."""
         ...
 
@@ -169,7 +170,7 @@ def _minting_leaf(claims: LicenceClaims, view: LicenceView, log: LeafSource) -> 
     if claims.version > view.licence_version:
         raise _Refused(Code.UNKNOWN_VERSION, f"the token shows version {claims.version}; the ledger has fewer")
     try:
-        envelope = parse_leaf_data(log.leaf(li)[0])
+        envelope = parse_leaf_data(log.leaf(LeafIndex(li))[0])  # the token parser checked its leaf index
         signed_at = datetime.strptime(envelope.recorded_at, _LEAF_TIME).replace(tzinfo=UTC)
     except (LedgerError, ValueError) as exc:
         raise _Refused(Code.NOT_ON_LEDGER, f"leaf {li} of the token is not in the log") from exc

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
-from uuid import UUID
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -28,6 +27,7 @@ from licences.domain import Licence
 from licences.errors import InvalidFieldError, LicenceNotFoundError
 from licences.identifiers import parse_identifier
 from licences.store_seals import SealCertificateRow
+from licences.values import LicenceId
 from seals import validate as v
 from seals.errors import UnusablePdfError
 from seals.validate import SealStatus, async_validate_sealed_pdf, validate_sealed_pdf
@@ -54,15 +54,15 @@ class SealAuthority(Protocol):
 class SealedLicences(Protocol):
     """The licence library as the PDF check reads it (`LicenceService` has it)."""
 
-    def resolve(self, text: str) -> UUID:
+    def resolve(self, text: str) -> LicenceId:
         """The licence id of an identifier; `LicenceNotFoundError` if none."""
         ...
 
-    def get(self, licence_id: UUID) -> LicenceView:
+    def get(self, licence_id: LicenceId) -> LicenceView:
         """The licence's current view."""
         ...
 
-    def load(self, licence_id: UUID) -> Licence:
+    def load(self, licence_id: LicenceId) -> Licence:
         """The aggregate (its sealed documents)."""
         ...
 

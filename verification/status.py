@@ -13,13 +13,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
-from uuid import UUID
 
 from signatures.cose import LicenceClaims
 from signatures.trustlist import TrustList
 
 if TYPE_CHECKING:  # a type only: the status carries the view the licence library handed out
     from licences.application import LicenceView
+    from licences.values import LicenceId
 
 
 class Verdict(StrEnum):
@@ -234,7 +234,7 @@ class TokenStatus:
         return None if self.claims is None else self.claims.leaf_index
 
     @property
-    def licence_id(self) -> UUID | None:
+    def licence_id(self) -> LicenceId | None:
         """The licence's id when known."""
         return None if self.licence is None else self.licence.id
 

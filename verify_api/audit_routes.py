@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from ledger.log import Checkpoint
 from licences.application import HistoryEntry, LicenceView
 from licences.errors import LicenceNotFoundError
+from licences.values import LicenceId
 from verify_api.auth import OptionalKey, ReaderKey
 from verify_api.deps import EvidenceDep, RegionDep
 from verify_api.evidence import Evidence
@@ -64,7 +65,13 @@ class Trail:
 
 
 def build_trail(
-    region: RegionServices, evidence: Evidence, licence_id: UUID, size: int | None, *, public: bool, after: int = -1
+    region: RegionServices,
+    evidence: Evidence,
+    licence_id: LicenceId,
+    size: int | None,
+    *,
+    public: bool,
+    after: int = -1,
 ) -> Trail:
     """The history with a proof per event under the checkpoint of `size` (default: the newest, signed if needed)."""
     view = region.licences.get(licence_id)
@@ -134,16 +141,16 @@ def provenance_page(
 ) -> HTMLResponse:
     """The provenance trail as a page: full for an auditor's key, lifecycle-only for the holder of the QR token."""
     try:
-        view = region.licences.get(licence_id)
+        view = region.licences.get(region.licences.resolve(str(licence_id)))
     except LicenceNotFoundError:
         view = None
     full = principal is not None and view is not None and may_read(principal, view, region.catalogue)
     if not full:
         public_rate_limit(request)
-        if view is None or token is None or not _token_opens(region, token, licence_id):
+        if view is None or token is None or not _token_opens(region, token, view.id):
             return _not_found(request, region)
     assert view is not None
-    trail = build_trail(region, evidence, licence_id, size, public=not full)
+    trail = build_trail(region, evidence, view.id, size, public=not full)
     status = Verdict(view.status.value)
     context = {
         "region_name": region.config.name,
@@ -157,7 +164,7 @@ def provenance_page(
     return render(request, "provenance.html", context)
 
 
-def _token_opens(region: RegionServices, token: str, licence_id: UUID) -> bool:
+def _token_opens(region: RegionServices, token: str, licence_id: LicenceId) -> bool:
     """Whether `token` is an authentic token (any version) of this very licence."""
     try:
         check = check_token(region, parse_token(token))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
+from ledger.ids import LeafIndex
 from ledger.log import Checkpoint
 from ledger.merkle import leaf_hash
 from signatures.note import NoteSigner
@@ -60,14 +61,14 @@ class Evidence:
             verifier_key=self.signer.verifier.to_string(),
         )
 
-    def inclusion(self, leaf_index: int, cp: Checkpoint) -> InclusionProofOut | None:
+    def inclusion(self, leaf_index: LeafIndex, cp: Checkpoint) -> InclusionProofOut | None:
         """Inclusion proof of `leaf_index` under `cp`, or None when the leaf is newer than the checkpoint."""
         if leaf_index >= cp.tree_size:
             return None
         size, hashes = self.region.log.inclusion_proof(leaf_index, cp.tree_size)
         return InclusionProofOut(leaf_index=leaf_index, tree_size=size, hashes=[b64(h) for h in hashes])
 
-    def leaf_hash(self, leaf_index: int) -> str:
+    def leaf_hash(self, leaf_index: LeafIndex) -> str:
         """base64 of the stored leaf hash (RFC 9162 §2.1.1: SHA-256(0x00 ‖ leaf data))."""
         data, stored = self.region.log.leaf(leaf_index)
         if leaf_hash(data) != stored:  # the audit's job in full; here a cheap guard before we vouch for it

@@ -11,6 +11,7 @@ from typing import Literal
 from anchors.crossregion import CrossVerdict
 from anchors.uses import UseRequest
 from clock import iso_utc
+from ledger.ids import LeafIndex
 from verification.crossregion import cross_verdict_of
 from verify_api.evidence import Evidence
 from verify_api.federation_schemas import (
@@ -50,7 +51,7 @@ def _inclusion(check: TokenStatus, evidence: Evidence) -> InclusionOut | None:
     if check.claims is None or check.licence is None:
         return None
     cp = evidence.covering(check.claims.leaf_index)
-    proof = evidence.inclusion(check.claims.leaf_index, cp)
+    proof = evidence.inclusion(LeafIndex(check.claims.leaf_index), cp)  # checked by the token's verifier
     if proof is None:
         return None
     recorded = None if check.signed_at is None else check.signed_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from ledger import tiles
 from ledger.errors import LedgerError
+from ledger.ids import LeafIndex
 from verify_api.problems import NOT_FOUND, ProblemError
 from verify_api.services import RegionServices
 
@@ -96,7 +97,7 @@ def hash_tile(
 @router.get("/v1/log/proof/inclusion", response_model=InclusionProof)
 def inclusion(region: RegionDep, index: Index, tree_size: Annotated[int, Query(ge=1, le=MAX_INDEX)]) -> InclusionProof:
     """Inclusion proof of leaf `index` in the tree of `tree_size` leaves."""
-    n, proof = region.log.inclusion_proof(index, tree_size)
+    n, proof = region.log.inclusion_proof(LeafIndex(index), tree_size)  # `Index` is range-checked by FastAPI
     return InclusionProof(leaf_index=index, tree_size=n, hashes=_b64(proof))
 
 
@@ -109,5 +110,5 @@ def consistency(region: RegionDep, first: Index, second: Index) -> ConsistencyPr
 @router.get("/v1/log/leaves/{index}")
 def leaf(index: Annotated[int, Path(ge=0, le=MAX_INDEX)], region: RegionDep) -> Response:
     """The leaf data of leaf `index` (canonical JSON envelope)."""
-    data, _ = region.log.leaf(index)
+    data, _ = region.log.leaf(LeafIndex(index))  # range-checked by `Path(ge=0)`
     return Response(data, media_type="application/json", headers=_IMMUTABLE)

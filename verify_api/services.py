@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
-from uuid import UUID
 
 from prometheus_client.registry import Collector
 
@@ -26,6 +25,7 @@ from ledger.store import LedgerStore
 from licences.application import LicenceService
 from licences.catalogue import Catalogue
 from licences.registry import RegistryService
+from licences.values import LicenceId
 from signatures.note import NoteSigner
 from verification import LedgerSources
 from verification.pdf import PdfCheck
@@ -156,7 +156,7 @@ class RegionServices(Protocol):
         """The online check of a sealed licence PDF against the region."""
         ...
 
-    async def seal_licence_pdf(self, licence_id: UUID) -> SealedDocument:
+    async def seal_licence_pdf(self, licence_id: LicenceId) -> SealedDocument:
         """Seal the licence's current version (PAdES B-LTA) and record the PDF's SHA-256 on the ledger."""
         ...
 

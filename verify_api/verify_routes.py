@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from ledger.ids import LeafIndex
 from licences.errors import InvalidFieldError
 from verification.pdf import PdfCheck
 from verify_api.auth import CheckerKey, VerifierKey
@@ -92,7 +93,7 @@ def token_check_out(status: TokenStatus, evidence: Evidence) -> TokenCheckOut:
     authentic = status.authentic and claims is not None and view is not None
     if authentic and claims is not None:
         cp = evidence.covering(claims.leaf_index)
-        proof = evidence.inclusion(claims.leaf_index, cp)
+        proof = evidence.inclusion(LeafIndex(claims.leaf_index), cp)  # checked by the token's verifier
         checkpoint = evidence.checkpoint_out(cp)
     return TokenCheckOut(
         verdict=status.verdict.value,

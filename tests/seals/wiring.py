@@ -14,7 +14,8 @@ from licences.identifiers import uscc_check_char
 from signatures.trustlist import sign_trust_list
 from trustledger.region import Region
 from trustledger.sealing import seal_ca_pem, seal_certificates_pem
-from trustledger.trust import region_trust_inputs, root_signer, trusted_issuers
+from trustledger.trust import region_trust_inputs, root_signer
+from trustlists.publisher import trusted_issuers
 
 PUBLIC_BASE = "https://ledger.ha.gov.example"
 HOLDER_NAME = "郑州市龘鑫科技有限公司"

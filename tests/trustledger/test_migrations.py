@@ -24,7 +24,7 @@ from trustledger.migrations.schema import STORE_METADATA, declared_metadata
 
 ROOT = Path(__file__).parents[2]
 PACKAGES = ["clock", "ledger", "licences", "reminders", "seals", "signatures", "verification", "verify_api", "anchors"]
-PACKAGES += ["trustledger", "demo"]
+PACKAGES += ["trustledger", "demo", "trustlists"]
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ from signatures.keyring import KeyRecord
 from signatures.trustlist import TrustList, parse_signed_trust_list, verify_trust_list
 from tests.conftest import FakeClock
 from tests.signatures import helpers as h
-from trustledger.store_trustlists import TrustListConflictError, TrustListRow, TrustListStore
-from trustledger.trust import TrustInputs, TrustListPublisher, parse_document, trusted_issuers
+from trustlists.errors import TrustListConflictError
+from trustlists.publisher import TrustInputs, TrustListPublisher, parse_document, trusted_issuers
+from trustlists.store import TrustListRow, TrustListStore
 
 PERIOD = timedelta(hours=24)
 

@@ -15,7 +15,7 @@ from ledger import store as ledger_store
 from licences import store as licences_store
 from licences import store_imports, store_registry, store_seals
 from reminders import store_outbox
-from trustledger import store_trustlists
+from trustlists import store as trustlists_store
 from verify_api import store as verify_api_store
 
 STORE_METADATA: tuple[MetaData, ...] = (
@@ -28,7 +28,7 @@ STORE_METADATA: tuple[MetaData, ...] = (
     anchors_store.metadata,
     store_crossregion.metadata,
     verify_api_store.metadata,
-    store_trustlists.metadata,
+    trustlists_store.metadata,
 )
 
 

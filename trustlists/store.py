@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from sqlalchemy import BigInteger, Column, DateTime, Engine, Integer, MetaData, String, Table, Text, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from trustlists.errors import TrustListConflictError
+
 metadata = MetaData()
 _version = BigInteger().with_variant(Integer, "sqlite")
 
@@ -26,10 +28,6 @@ trust_lists = Table(
     Column("next_update", DateTime(timezone=True), nullable=False),
     Column("document", Text, nullable=False),
 )
-
-
-class TrustListConflictError(Exception):
-    """Another writer published this version first; re-read the latest and decide again."""
 
 
 @dataclass(frozen=True)
