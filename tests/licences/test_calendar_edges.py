@@ -27,6 +27,7 @@ from signatures.errors import VerificationError
 from signatures.keyring import check_key_valid_at
 from tests.calendar_instants import INSTANTS, NEW_YEAR_IN_CHINA, each_instant, init_home
 from tests.conftest import BACKENDS, PG_ADMIN_URL, FakeClock
+from tests.samples import CITIZEN_ID, CITIZEN_NAME, COMPANY_ID, COMPANY_NAME, DRIVING, FOOD
 from trustledger.region import Region, open_region
 from trustledger.settings import Settings
 
@@ -35,21 +36,6 @@ pytestmark = pytest.mark.calendar
 ZZ_AMR = "11410100007409378P"  # 郑州市市场监督管理局: reminders, renewals, serials
 JINSHUI_AMR = "11410105004277269C"  # 郑州市金水区市场监督管理局: the digest (its own department, its own month)
 TRAFFIC_POLICE = "11410100003615377U"  # 郑州市公安局交通管理支队: driving licences, 6 years
-COMPANY_ID, COMPANY_NAME = "91350100M000100Y43", "郑州鼎盛商贸有限公司"
-CITIZEN_ID, CITIZEN_NAME = "11010519491231002X", "张三丰"
-FOOD = {
-    "legal_representative": "张伟",
-    "premises": "郑州市金水区花园路1号",
-    "main_format": "餐饮服务经营者",
-    "business_items": "热食类食品制售",
-}
-DRIVING = {
-    "sex": "男",
-    "address": "郑州市金水区花园路2号",
-    "date_of_birth": "1949-12-31",
-    "first_issued_on": "2020-01-02",
-    "vehicle_class": "C1",
-}
 DAY, SECOND = timedelta(days=1), timedelta(seconds=1)
 
 

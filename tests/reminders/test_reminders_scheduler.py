@@ -29,25 +29,11 @@ from reminders.store_outbox import OutboxStore
 from reminders.store_scan import ReminderScan
 from tests.conftest import BACKENDS, PG_ADMIN_URL, START, FakeClock
 from tests.reminders.reminder_servers import MailBox, WebhookReceiver, smtp_server, webhook_server
+from tests.samples import CITIZEN_ID, CITIZEN_NAME, COMPANY_ID, COMPANY_NAME, DRIVING, FOOD
 from trustledger.region import Region, init_region, open_region
 from trustledger.settings import Settings
 
 ZZ_AMR = "11410100007409378P"
-COMPANY_ID, COMPANY_NAME = "91350100M000100Y43", "郑州鼎盛商贸有限公司"
-CITIZEN_ID, CITIZEN_NAME = "11010519491231002X", "张三丰"
-FOOD = {
-    "legal_representative": "张伟",
-    "premises": "郑州市金水区花园路1号",
-    "main_format": "餐饮服务经营者",
-    "business_items": "热食类食品制售",
-}
-DRIVING = {
-    "sex": "男",
-    "address": "郑州市金水区花园路2号",
-    "date_of_birth": "1949-12-31",
-    "first_issued_on": "2020-01-02",
-    "vehicle_class": "C1",
-}
 CHILD = Path(__file__).with_name("reminder_delivery_child.py")
 PASSPHRASE = "reminder-tests"
 
