@@ -31,3 +31,11 @@ class BusyError(StorageError):
     def __init__(self, reason: str, retry_after: float = 1.0) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+
+
+class ConcurrentUpdateError(LedgerError):
+    """Another writer appended to the same stream first (stream-version clash); the save wrote nothing.
+
+    `licences.errors.ConcurrentUpdateError` derives from it, so the licence library's callers keep catching it as a
+    `LicenceError`; packages that know no licence (`seals`) catch this one.
+    """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -11,14 +12,18 @@ from ledger.envelope import Envelope, format_recorded_at
 from ledger.errors import LedgerError, ProofError
 from ledger.ids import LeafIndex
 from ledger.merkle import prove_consistency, prove_inclusion, tree_hash
+from ledger.statusmap import StatusMapStore
 from ledger.store import Checkpoint, LedgerStore
 from ledger.tiles import tile_path, tile_paths
-from signatures.note import CheckpointBody, NoteSigner, sign_note
+from signatures.note import CheckpointBody, NoteSigner, parse_checkpoint, sign_note
+from signatures.statusmap import path_of
+from signatures.statusproof import StatusProof
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 GENESIS_PREV_HASH = bytes(32)
+STATUS_MAP_LINE = "status-map "  # the checkpoint's first extension line: the status map root at its size (§4b)
 
 
 class Log:
@@ -27,6 +32,7 @@ class Log:
     def __init__(self, store: LedgerStore, origin: str) -> None:
         self.store = store
         self.origin = origin
+        self.status_map = StatusMapStore()
 
     def size(self) -> int:
         """Current number of leaves."""
@@ -106,6 +112,22 @@ class Log:
                 return self.latest_checkpoint(c)
         return self.store.latest_checkpoint(conn)
 
+    def commits_to_status_map(self) -> bool:
+        """Whether the newest checkpoint carries a status map root."""
+        cp = self.latest_checkpoint()
+        return cp is not None and _has_status_map(cp.note)
+
+    def status_proof(self, identifier: str, size: int | None = None) -> StatusProof:
+        """The status map proof of `identifier` (DESIGN §4b) against the newest checkpoint, or the newest one of
+        exactly `size` leaves; `ProofError` when there is no such checkpoint carrying a status map."""
+        with self.store.reading() as conn:
+            cp = self.store.latest_checkpoint(conn) if size is None else self.store.checkpoint_of_size(conn, size)
+            if cp is None or not _has_status_map(cp.note):
+                where = "" if size is None else f" of size {size}"
+                raise ProofError(f"no signed checkpoint{where} commits to a status map")
+            proof = self.status_map.prove(conn, path_of(identifier), cp.tree_size)
+        return StatusProof(cp.note, identifier, proof.value, proof.leaf, proof.siblings)
+
     def sign_checkpoint(self, signer: NoteSigner, now: datetime, *, force: bool = False) -> Checkpoint:
         """Sign and store a checkpoint if the tree grew since the last one (or none exists); return the newest."""
         with self.store.write() as conn:
@@ -114,7 +136,8 @@ class Log:
             if last is not None and last.tree_size == size and not force:
                 return last
             root = tree_hash(self.store.reader(conn, size), size)
-            note = sign_note(CheckpointBody(self.origin, size, root).to_text(), signer)
+            extension = STATUS_MAP_LINE + base64.b64encode(self.status_map.root(conn, size)).decode()
+            note = sign_note(CheckpointBody(self.origin, size, root, (extension,)).to_text(), signer)
             cp = Checkpoint(
                 seq=0 if last is None else last.seq + 1,
                 tree_size=size,
@@ -125,6 +148,11 @@ class Log:
             )
             self.store.insert_checkpoint(conn, cp)
             return cp
+
+
+def _has_status_map(note: str) -> bool:
+    text = note.split("\n\n", 1)[0] + "\n"
+    return any(line.startswith(STATUS_MAP_LINE) for line in parse_checkpoint(text).extensions[:1])
 
 
 class CheckpointSigner:

@@ -29,18 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Connection,
     Engine,
-    Integer,
-    LargeBinary,
-    MetaData,
-    SmallInteger,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
     event,
     func,
     select,
@@ -54,45 +44,13 @@ from ledger.store_engine import WriteLimits as WriteLimits
 from ledger.store_engine import _WriterGate
 from ledger.store_engine import as_busy as as_busy
 from ledger.store_engine import make_engine as make_engine
+from ledger.store_tables import checkpoints_table as checkpoints_table
+from ledger.store_tables import events_table as events_table
+from ledger.store_tables import metadata as metadata
+from ledger.store_tables import tiles_table as tiles_table
 
 _ADVISORY_LOCK_KEY = 0x7472_7573_746C_6764  # "trustlgd": one log per database
 _TILE_CACHE_SIZE = 4096  # full tiles are immutable: cache them forever (8 KiB each, 16 KiB with inner nodes)
-
-metadata = MetaData()
-_pk_int = BigInteger().with_variant(Integer, "sqlite")  # INTEGER PRIMARY KEY is SQLite's rowid: no extra index
-
-events_table = Table(
-    "ledger_events",
-    metadata,
-    Column("leaf_index", _pk_int, primary_key=True, autoincrement=False),
-    Column("stream", String(255), nullable=False),
-    Column("version", BigInteger, nullable=False),
-    Column("topic", Text, nullable=False),
-    Column("state", LargeBinary, nullable=False),
-    Column("recorded_at", String(32), nullable=False),
-    Column("leaf_hash", LargeBinary(32), nullable=False),
-    UniqueConstraint("stream", "version", name="uq_ledger_events_stream_version"),
-)
-
-tiles_table = Table(
-    "ledger_tiles",
-    metadata,
-    Column("level", SmallInteger, primary_key=True, autoincrement=False),
-    Column("idx", BigInteger, primary_key=True, autoincrement=False),
-    Column("hashes", LargeBinary, nullable=False),
-    Column("root", LargeBinary(32), nullable=False),
-)
-
-checkpoints_table = Table(
-    "ledger_checkpoints",
-    metadata,
-    Column("seq", _pk_int, primary_key=True, autoincrement=False),
-    Column("tree_size", BigInteger, nullable=False),
-    Column("root_hash", LargeBinary(32), nullable=False),
-    Column("note", Text, nullable=False),
-    Column("prev_hash", LargeBinary(32), nullable=False),
-    Column("signed_at", String(32), nullable=False),
-)
 
 
 @dataclass(frozen=True)
@@ -436,6 +394,12 @@ class LedgerStore:
     def latest_checkpoint(self, conn: Connection) -> Checkpoint | None:
         """The newest stored checkpoint, or None."""
         row = conn.execute(select(checkpoints_table).order_by(checkpoints_table.c.seq.desc()).limit(1)).first()
+        return None if row is None else Checkpoint(**row._mapping)
+
+    def checkpoint_of_size(self, conn: Connection, size: int) -> Checkpoint | None:
+        """The newest stored checkpoint of exactly `size` leaves, or None."""
+        c = checkpoints_table.c
+        row = conn.execute(select(checkpoints_table).where(c.tree_size == size).order_by(c.seq.desc()).limit(1)).first()
         return None if row is None else Checkpoint(**row._mapping)
 
     def checkpoint_pages(self, conn: Connection, page: int = 5000) -> Iterator[Checkpoint]:

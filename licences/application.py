@@ -33,6 +33,7 @@ from licences.queries import LicenceQueries
 from licences.recording import Recording
 from licences.registry import RegistryService
 from licences.serials import SerialReserver
+from licences.status_entries import StatusEntries
 from licences.store import LicenceStore
 from licences.values import LicenceId
 from licences.views import HistoryEntry, LicenceView, UseResult
@@ -65,6 +66,7 @@ class LicenceService:
         clock: Clock,
         origin: str,
         public_base_url: str,
+        status: StatusEntries | None = None,
     ) -> None:
         self.recording = recording
         self.store = store
@@ -83,7 +85,9 @@ class LicenceService:
             clock=clock,
             public_base_url=public_base_url,
         )
-        self.projector = Projector(recording=recording, store=store, registry=registry, vault=vault, origin=origin)
+        self.projector = Projector(
+            recording=recording, store=store, registry=registry, vault=vault, origin=origin, status=status
+        )
         self.idempotency = Idempotency(store)
         self.issuing = Issuing(
             recording=recording,

@@ -4,6 +4,8 @@ Every error raised by `licences` derives from `LicenceError`. Input errors name 
 with a 422 pointing at it; lifecycle errors name the invariant that refused the command.
 """
 
+from ledger import errors as ledger_errors
+
 
 class LicenceError(Exception):
     """Root of every error raised by `licences`."""
@@ -84,8 +86,11 @@ class LicenceNotFoundError(LicenceError, LookupError):
     """No licence with this id or identifier is in the library."""
 
 
-class ConcurrentUpdateError(LicenceError):
-    """Another writer changed the same licence (or registry entry) first; the command wrote nothing."""
+class ConcurrentUpdateError(LicenceError, ledger_errors.ConcurrentUpdateError):
+    """Another writer changed the same licence (or registry entry) first; the command wrote nothing.
+
+    Raised by `licences.recording.Recording`; a `ledger.errors.ConcurrentUpdateError` too, for code below licences.
+    """
 
 
 class IdempotencyConflictError(LicenceError):

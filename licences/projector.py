@@ -34,6 +34,7 @@ from licences.identifiers import mask_name
 from licences.invocation import LicenceInvoked
 from licences.recording import Recording
 from licences.registry import RegistryService
+from licences.status_entries import StatusEntries
 from licences.store import LicenceRow, LicenceStore
 from licences.token_issuer import TokenIssuer
 from licences.values import LicenceId
@@ -89,7 +90,9 @@ class Projector:
         registry: RegistryService,
         vault: SqlHolderKeyVault,
         origin: str,
+        status: StatusEntries | None = None,
     ) -> None:
+        self.status = status
         self.recording = recording
         self.store = store
         self.registry = registry
@@ -109,8 +112,10 @@ class Projector:
         def project(conn: Connection, leaves: Sequence[LeafIndex]) -> None:
             history: list[HistoryRow] = []
             offset = 0
+            streams: list[tuple[str, Sequence[DomainEventProtocol[Any]], Sequence[LeafIndex]]] = []
             for p in pending:
                 own = leaves[offset : offset + len(p.events)]
+                streams.append((str(p.licence.id), p.events, own))
                 offset += len(p.events)
                 p.row = row_for(p, own, previous.get(p.licence.id), names[p.licence.id], tokens)
                 if not p.new:
@@ -118,6 +123,8 @@ class Projector:
                 history += history_rows(p, own)
             LicenceStore.put_new_licences(conn, [p.row for p in pending if p.new and p.row is not None])
             LicenceStore.add_history(conn, history)
+            if self.status is not None:
+                self.status.record(conn, streams, new_streams=frozenset(str(p.licence.id) for p in pending if p.new))
             if extra is not None:
                 extra(conn)
 

@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.ids import LeafIndex
 from ledger.store import LedgerStore, events_table
-from licences.store_columns import LEAF, WHEN, aware
+from ledger.store_columns import LEAF, WHEN, aware
 from licences.store_registry import RegistryQueries
 from licences.store_registry import metadata as registry_metadata
 from licences.values import LicenceId

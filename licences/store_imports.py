@@ -13,8 +13,8 @@ from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, Connection, DateTime, Engine, Integer, MetaData, String, Table, select
 
+from ledger.store_columns import aware
 from licences.store import licence_index
-from licences.store_columns import aware
 
 metadata = MetaData()
 

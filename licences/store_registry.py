@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 
 from ledger.store import LedgerStore
-from licences.store_columns import LEAF, WHEN, aware
+from ledger.store_columns import LEAF, WHEN, aware
 
 metadata = MetaData()
 

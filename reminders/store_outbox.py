@@ -39,8 +39,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from ledger.store_columns import aware
 from licences.catalogue.model import Channel
-from licences.store_columns import aware
 from reminders.errors import OutboxError
 from reminders.model import OutboxMessage
 from reminders.store_contacts import ContactStore, as_utc, subscriptions_table

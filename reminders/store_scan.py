@@ -15,8 +15,8 @@ from uuid import UUID
 
 from sqlalchemy import ColumnElement, Engine, and_, case, func, literal, or_, select, tuple_
 
+from ledger.store_columns import aware
 from licences.store import licence_index
-from licences.store_columns import aware
 from licences.values import LicenceId
 from reminders.model import DigestItem, DueLicence, StageWindow
 

@@ -1,5 +1,7 @@
 """Errors of the seals package."""
 
+from ledger.errors import LedgerError
+
 
 class SealError(Exception):
     """Root of every error raised by `seals`."""
@@ -39,3 +41,12 @@ class SealingError(SealError):
 
 class UnusablePdfError(SealError):
     """An uploaded PDF is too large, a decompression bomb, or not a PDF at all; it is refused before validation."""
+
+
+class SealRegistryError(SealError, LedgerError):
+    """The region's seal registry refused a change or has no usable seal CA, TSA or seal certificate.
+
+    Also a `LedgerError`: the registry is state kept on the ledger, and callers that report ledger refusals to the
+    user (the CLI's region handler) report these the same way; it was a `licences.errors.RegistryError` before the
+    registry moved here from `licences/`.
+    """

@@ -21,8 +21,7 @@ from anchors.model import CollectedCosignature, PeerRecord, TimestampAnchor
 from anchors.peers import DEFAULT_TIMEOUT, HttpPeerSource
 from anchors.store import AnchorStore
 from anchors.witness import Witness
-from licences.errors import LicenceError
-from seals.errors import SealError
+from seals.errors import SealError, SealRegistryError
 from seals.timestamps import LocalTimestamper, verify_timestamp_token
 from seals.tsa import TimeStampAuthority
 from signatures.errors import SignatureError
@@ -97,7 +96,7 @@ def region_timestamping(region: RegionCore) -> RegionTimestamping:
     try:
         authority = time_stamp_authority(region)
         ca = seal_registry(region).ca_certificate()
-    except LicenceError as exc:
+    except SealRegistryError as exc:
         raise TimestampUnavailableError(str(exc)) from exc
     if ca is None:
         raise TimestampUnavailableError("the region has no seal CA yet: run `trustledger init`")

@@ -14,6 +14,7 @@ from ledger.errors import LedgerError
 from signatures.errors import SignatureError
 from trustledger.region import Region, RegionError, open_region
 from trustledger.settings import Settings
+from verification import StatusUnprovenError
 
 
 class Ctx:
@@ -55,5 +56,7 @@ def region() -> Iterator[Region]:
         yield r
     except (LedgerError, SignatureError, RegionError) as exc:
         raise fail(str(exc)) from exc
+    except StatusUnprovenError as exc:  # a table contradicts the signed log: no verdict, and say so loudly
+        raise fail(f"ALARM: {exc}; run `trustledger audit`") from exc
     finally:
         r.close()

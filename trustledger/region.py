@@ -34,6 +34,7 @@ from trustledger.region_core import (
     region_clock,
 )
 from trustledger.settings import Settings
+from trustledger.status import backfill_status_map
 from trustlists.store import TrustListRow, TrustListStore
 from verification import LedgerSources
 from verification.pdf import PdfCheck
@@ -127,7 +128,10 @@ def init_region(
     region.registry.publish_catalogue(departments, [doc for _, doc in types])
     region.registry.ensure_token_keys()
     region.ensure_seal_pki()
+    backfill_status_map(region.store, region.log.status_map, region.recording)
     region.sign_checkpoint()
+    if not region.log.commits_to_status_map():  # a region older than the map: commit to it now
+        region.log.sign_checkpoint(region.log_signer, region.clock(), force=True)
     return region
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -26,13 +27,17 @@ from licences.catalogue import Catalogue
 from licences.holder_keys import SqlHolderKeyVault
 from licences.recording import Recording
 from licences.registry import RegistryService
-from licences.seal_registry import SealRegistry
+from licences.status_entries import StatusEntries
 from licences.store import LicenceStore
-from licences.store_seals import SealStore
+from seals.registry import SealRegistry
+from seals.store import SealStore
 from signatures.keys import FileKeyStore, load_or_create_passphrase
 from signatures.note import NoteSigner
 from trustledger.periodic import PeriodicWorker
 from trustledger.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 DEMO_REGION = {"code": "410000", "name": "河南省", "origin": "ledger.ha.gov.example/log"}
 _ORIGIN = re.compile(r"[a-z0-9.-]+(/[A-Za-z0-9._-]+)*")
@@ -104,7 +109,13 @@ class RegionCore:
             clock=self.clock,
             origin=self.config.origin,
             public_base_url=self.public_base_url,
+            status=StatusEntries(self.log.status_map, after_change=self._checkpoint_in),
         )
+
+    def _checkpoint_in(self, conn: Connection) -> None:
+        """Sign a checkpoint inside the unit of work that changed a status, so the change is provable at once."""
+        del conn  # `Log.sign_checkpoint` joins the open unit of work
+        self.log.sign_checkpoint(self.log_signer, self.clock())
 
     @property
     def crl_url(self) -> str:

@@ -22,11 +22,12 @@ from cryptography import x509
 from clock import CHINA_TIME
 from ledger.ids import LeafIndex
 from licences.catalogue import LicenceType
-from licences.errors import ConcurrentUpdateError, LicenceRevokedError, RegistryError
+from licences.errors import ConcurrentUpdateError, LicenceRevokedError
 from licences.privacy import HolderData
-from licences.seal_registry import SealRegistry
 from licences.values import LicenceId
 from seals import pki
+from seals.errors import SealRegistryError
+from seals.registry import SealRegistry
 from seals.render import LicenceDocument, render_licence_pdf
 from seals.sign import SealKey, async_seal_pdf, seal_pdf
 from seals.tsa import TimeStampAuthority
@@ -112,7 +113,7 @@ def seal_ca_pem(region: RegionCore) -> str:
     """The region seal CA certificate (PEM) that verifiers trust; published in the trust list."""
     certificate = seal_registry(region).ca_certificate()
     if certificate is None:
-        raise RegistryError("the region has no seal CA yet: run `trustledger init`")
+        raise SealRegistryError("the region has no seal CA yet: run `trustledger init`")
     return pki.certificate_pem(certificate).decode("ascii")
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from licences.errors import LicenceError
+from seals.errors import SealRegistryError
 from signatures.cose import Ed25519Signer
 from trustledger.region_core import RegionCore, RegionError
 from trustledger.sealing import seal_ca_pem, seal_certificates_pem
@@ -21,7 +21,7 @@ def _seal_sources(region: RegionCore) -> tuple[str | None, Callable[[str], list[
     """The region seal CA PEM (None before the seal PKI exists) and the per-issuer seal certificate PEMs."""
     try:
         ca: str | None = seal_ca_pem(region) or None
-    except LicenceError:  # no seal CA yet: the trust list simply lists none
+    except SealRegistryError:  # no seal CA yet: the trust list simply lists none
         ca = None
     return ca, lambda uscc: list(seal_certificates_pem(region, uscc))
 

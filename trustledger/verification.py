@@ -55,6 +55,8 @@ def ledger_sources(region: RegionCore) -> LedgerSources:
         keys=region.registry,
         log=region.log,
         clock=region.clock,
+        statuses=region.log,
+        log_verifier=region.log_signer.verifier,
     )
 
 

@@ -1,7 +1,8 @@
 """The verification core: one check per artefact, each returning one frozen status (docs/verification.md).
 
 - `check_token_online` (`online.py`): a licence QR token against this region's ledger — signature, key lifecycle at
-  `iat` and at the minting leaf's time, the minting leaf on our log, the licence's status now;
+  `iat` and at the minting leaf's time, the minting leaf on our log, the licence's status now — proven with the
+  status map against a signed checkpoint (`StatusUnprovenError` when it cannot be: no verdict without proof);
 - `check_token_offline` (`offline.py`): a token against a signed trust list (`open_trust_list` verifies the list);
 - `verification.pdf.check_pdf_online` / `check_pdf_offline`: a sealed licence PDF (imported from its module: it
   loads the PDF stack, which a token check does not need);
@@ -13,7 +14,7 @@ the composition root (`trustledger`), never the region object itself.
 """
 
 from verification.offline import check_token_offline, open_trust_list
-from verification.online import LedgerSources, check_token_online
+from verification.online import LedgerSources, StatusUnprovenError, check_token_online
 from verification.status import AUTHENTIC, CODES, Code, Reason, TokenStatus, Verdict, verdict_of_code
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Code",
     "LedgerSources",
     "Reason",
+    "StatusUnprovenError",
     "TokenStatus",
     "Verdict",
     "check_token_offline",

@@ -23,10 +23,13 @@ from ledger.ids import LeafIndex
 from licences.application import LicenceView
 from licences.domain import LicenceAmended, LicenceIssued, LicenceRenewed
 from licences.errors import LicenceNotFoundError
+from licences.identifiers import parse_identifier
 from licences.values import LicenceId
 from signatures.cose import LicenceClaims, decode_token, parse_token_text, verify_token_signature
-from signatures.errors import MalformedError, TokenRejectedError
+from signatures.errors import MalformedError, SignatureError, TokenRejectedError
 from signatures.keyring import KeyRecord, KeyRing, key_problem_at_second
+from signatures.note import NoteVerifier
+from signatures.statusproof import ProvenStatus, StatusProof, StatusValue, verify_status_proof
 from verification.status import Code, Reason, TokenStatus, merge_reasons
 
 MINTING_TOPICS = frozenset(get_topic(c) for c in (LicenceIssued, LicenceRenewed, LicenceAmended))
@@ -61,15 +64,31 @@ class LeafSource(Protocol):
         ...
 
 
+class StatusSource(Protocol):
+    """Status map proofs against the region's signed checkpoints (`ledger.log.Log` has it)."""
+
+    def status_proof(self, identifier: str, size: int | None = None) -> StatusProof:
+        """The proof of `identifier`'s entry against the newest checkpoint (or the one of `size` leaves)."""
+        ...
+
+
 @dataclass(frozen=True)
 class LedgerSources:
-    """What the online check reads: this region's log origin, licences, key registry, log and clock."""
+    """What the online check reads: this region's log origin, licences, key registry, log, clock, and the status
+    map's proofs with the log key that signs the checkpoints they are checked against."""
 
     origin: str
     licences: LicenceLookup
     keys: KeyDirectory
     log: LeafSource
     clock: Clock
+    statuses: StatusSource
+    log_verifier: NoteVerifier
+
+
+class StatusUnprovenError(Exception):
+    """The licence's status cannot be proven against a signed checkpoint, or the read model contradicts the proven
+    status (a tampered or stale table): no verdict is given, and the operator must be alarmed."""
 
 
 class _Refused(Exception):
@@ -99,9 +118,73 @@ def check_token_online(token: bytes | str, sources: LedgerSources, *, at: dateti
         _as_recorded(claims, view)  # (7)
     except _Refused as refused:
         return TokenStatus("online", now, (refused.reason,))
-    # (8): from here on the claims are authentic
-    reasons = merge_reasons(period_reasons(claims, now), ledger_reasons(claims, view))
-    return TokenStatus("online", now, reasons, claims, view, data, signed_at, view.issuer_name)
+    # (8): from here on the claims are authentic; the status is the one proven against the signed checkpoint
+    proven = prove_status(claims.subject, sources)
+    value = _matching(proven, claims, view)
+    found = proven_reasons(claims, value, view, now)
+    if value.status == Code.SUPERSEDED:  # the current version's revocation or suspension outranks "superseded"
+        found = _current_version_reasons(view, sources) + found
+    reasons = merge_reasons(period_reasons(claims, now), found)
+    return TokenStatus("online", now, reasons, claims, view, data, signed_at, view.issuer_name, proven=proven)
+
+
+def prove_status(identifier: str, sources: LedgerSources) -> ProvenStatus:
+    """The entry of `identifier` in the status map, proven against a checkpoint signed by the region's log key;
+    `StatusUnprovenError` when no proof checks out."""
+    try:
+        proof = sources.statuses.status_proof(identifier)
+        return verify_status_proof(proof, sources.log_verifier, sources.origin)
+    except (LedgerError, SignatureError) as exc:
+        raise StatusUnprovenError(f"the status of {identifier} cannot be proven: {exc}") from exc
+
+
+def _matching(proven: ProvenStatus, claims: LicenceClaims, view: LicenceView) -> StatusValue:
+    """The proven entry of the token's version, after checking the read model says the same (else refuse)."""
+    value = proven.value
+    if value is None:
+        raise StatusUnprovenError(f"the status map has no entry for {claims.subject} at size {proven.size}")
+    current = claims.version == view.licence_version
+    expected = {
+        "version": (value.version, claims.version),
+        "status": (value.status, view.lifecycle if current else "superseded"),
+    }
+    if current:
+        expected["valid_until"] = (_second(value.valid_until), _second(view.valid_until))
+        expected["valid_from"] = (_second(value.valid_from), _second(view.valid_from))
+    differing = [name for name, (proved, read) in expected.items() if proved != read]
+    if differing:
+        raise StatusUnprovenError(
+            f"the read model contradicts the proven status of {claims.subject} at size {proven.size} "
+            f"({', '.join(differing)}): refusing to answer"
+        )
+    return value
+
+
+def _current_version_reasons(view: LicenceView, sources: LedgerSources) -> list[Reason]:
+    """Revoked or suspended, as proven for the licence's current version (the read model only names it)."""
+    current = prove_status(view.identifier, sources).value
+    mine = parse_identifier(view.identifier, strict=False)
+    if (
+        current is None
+        or current.version != view.licence_version
+        or current.status != view.lifecycle
+        or _licence_of(current.identifier) != (mine.type_code, mine.issuer, mine.serial)
+    ):
+        raise StatusUnprovenError(f"the read model contradicts the proven status of {view.identifier}")
+    if current.status == Code.REVOKED:
+        return [Reason(Code.REVOKED, "the licence has been revoked")]
+    if current.status == Code.SUSPENDED:
+        return [Reason(Code.SUSPENDED, "the licence is suspended")]
+    return []
+
+
+def _licence_of(identifier: str) -> tuple[str, str, str]:
+    parsed = parse_identifier(identifier, strict=False)
+    return parsed.type_code, parsed.issuer, parsed.serial
+
+
+def _second(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() // 1)
 
 
 def _parse(token: bytes | str, origin: str) -> tuple[bytes, LicenceClaims]:
@@ -200,17 +283,18 @@ def period_reasons(claims: LicenceClaims, now: datetime) -> list[Reason]:
     return []
 
 
-def ledger_reasons(claims: LicenceClaims, view: LicenceView) -> list[Reason]:
-    """The ledger's word on an authentic token now: the licence's lifecycle, the token's version, its status."""
-    reasons = []
-    if view.lifecycle == Code.REVOKED:
-        reasons.append(Reason(Code.REVOKED, "the licence has been revoked"))
-    elif view.lifecycle == Code.SUSPENDED:
-        reasons.append(Reason(Code.SUSPENDED, "the licence is suspended"))
-    if claims.version < view.licence_version:
+def proven_reasons(claims: LicenceClaims, value: StatusValue, view: LicenceView, now: datetime) -> list[Reason]:
+    """The ledger's proven word on an authentic token now: the version's status in the map, and its validity period
+    (from the map's entry) at `now`."""
+    if value.status == Code.REVOKED:
+        return [Reason(Code.REVOKED, "the licence has been revoked")]
+    if value.status == Code.SUSPENDED:
+        return [Reason(Code.SUSPENDED, "the licence is suspended")]
+    if value.status == Code.SUPERSEDED:
         detail = f"token shows version {claims.version}; the licence is now at version {view.licence_version}"
-        reasons.append(Reason(Code.SUPERSEDED, detail))
-    elif view.status.value in {Code.EXPIRED, Code.NOT_YET_VALID}:
-        status = view.status.value
-        reasons.append(Reason(status, f"the ledger says the licence is {status.replace('_', ' ')}"))
-    return reasons
+        return [Reason(Code.SUPERSEDED, detail)]
+    if now < value.valid_from:
+        return [Reason(Code.NOT_YET_VALID, "the ledger says the licence is not yet valid")]
+    if value.valid_until is not None and now >= value.valid_until:
+        return [Reason(Code.EXPIRED, "the ledger says the licence is expired")]
+    return []

@@ -26,10 +26,10 @@ from licences.application import LicenceView
 from licences.domain import Licence
 from licences.errors import InvalidFieldError, LicenceNotFoundError
 from licences.identifiers import parse_identifier
-from licences.store_seals import SealCertificateRow
 from licences.values import LicenceId
 from seals import validate as v
 from seals.errors import UnusablePdfError
+from seals.store import SealCertificateRow
 from seals.validate import SealStatus, async_validate_sealed_pdf, validate_sealed_pdf
 from signatures.trustlist import TrustList
 from verification.status import Reason, Verdict, verdict_of_code

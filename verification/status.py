@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from signatures.cose import LicenceClaims
+from signatures.statusproof import ProvenStatus
 from signatures.trustlist import TrustList
 
 if TYPE_CHECKING:  # a type only: the status carries the view the licence library handed out
@@ -189,6 +190,7 @@ class TokenStatus:
     signed_at: datetime | None = None  # online: when the ledger recorded the minting leaf
     issuer_name: str | None = None
     trust_list: TrustList | None = None  # offline (or online with a trust list file): what the verdict rests on
+    proven: ProvenStatus | None = None  # online: the status map proof the licence's status was checked against
     verdict: Verdict = field(init=False)
 
     def __post_init__(self) -> None:

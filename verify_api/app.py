@@ -23,6 +23,7 @@ from verify_api import (
     log_routes,
     ops_routes,
     public_routes,
+    status_routes,
     trust_routes,
     verify_routes,
 )
@@ -100,7 +101,7 @@ def create_app(region: S | OwnedRegion[S], *, workers: Callable[[S], Sequence[Wo
         RequestMiddleware, metrics=metrics, body_limits={"/v1/verify/pdf": PDF_UPLOAD_LIMIT}, clock=clock.monotonic
     )
 
-    for module in (ops_routes, log_routes, licence_routes, verify_routes, public_routes, audit_routes):
+    for module in (ops_routes, log_routes, licence_routes, verify_routes, public_routes, status_routes, audit_routes):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     for module in (trust_routes, anchor_routes):
         app.include_router(module.router)

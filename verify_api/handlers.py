@@ -18,12 +18,14 @@ from ledger.errors import BusyError, LedgerError, ProofError
 from ledger.store import as_busy
 from licences import errors as le
 from seals.errors import MissingGlyphError, SealError
+from verification import StatusUnprovenError
 from verify_api import problems as p
 from verify_api.errors import ApiKeyError
 from verify_api.middleware import request_id_of
 from verify_api.problems import ProblemError, ProblemType, problem_response
 
 log = logging.getLogger("verify_api.errors")
+_UNPROVEN_RETRY_AFTER = 60  # seconds: an operator has to repair the tables (audit) before an answer can be proven
 
 DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
     le.InvalidFieldError: p.INVALID_FIELD,
@@ -108,6 +110,22 @@ async def _on_domain(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(problem, str(exc), **_context(request), **extensions)
 
 
+def alarm(request: Request, exc: Exception) -> None:
+    """Raise the integrity alarm: an error log line and the `trustledger_integrity_alarms` counter."""
+    log.error("ALARM status unproven: %s", exc, extra={"request_id": request_id_of(request.scope)})
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.alarm("status_unproven")
+
+
+async def _on_unproven(request: Request, exc: Exception) -> JSONResponse:
+    """No verdict without proof: a table that contradicts the signed log is an alarm for the operator, and the
+    client is told to come back (never a verdict the ledger cannot prove)."""
+    alarm(request, exc)
+    headers = {"Retry-After": str(_UNPROVEN_RETRY_AFTER)}
+    return problem_response(p.STATUS_UNPROVEN, str(exc), headers=headers, **_context(request))
+
+
 def _busy(request: Request, busy: BusyError) -> JSONResponse:
     log.warning("busy: %s", busy, extra={"request_id": request_id_of(request.scope), "path": request.url.path})
     headers = {"Retry-After": str(busy.retry_after)}
@@ -132,4 +150,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)
     for cls in (le.LicenceError, LedgerError, ApiKeyError, SealError):
         app.add_exception_handler(cls, _on_domain)
+    app.add_exception_handler(StatusUnprovenError, _on_unproven)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -112,6 +112,12 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.alarms = Counter(
+            "trustledger_integrity_alarms",
+            "Answers refused because a table contradicts what the signed log proves (run `trustledger audit`)",
+            ["kind", "worker"],
+            registry=self.registry,
+        )
         self._worker = worker
         self._log_collector: _LogCollector | None = None
         self._worker_collector: _WorkerCollector | None = None
@@ -134,6 +140,10 @@ class Metrics:
         """Count one request and record its latency."""
         self.requests.labels(method, route, str(status), self._worker).inc()
         self.latency.labels(method, route, self._worker).observe(seconds)
+
+    def alarm(self, kind: str) -> None:
+        """Count one integrity alarm of `kind`."""
+        self.alarms.labels(kind, self._worker).inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of everything registered."""

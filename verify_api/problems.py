@@ -84,6 +84,9 @@ ANCHOR_NOT_FOUND = _register("anchor-not-found", 404, "No anchor of that size")
 LEDGER = _register("ledger", 400, "The ledger cannot serve this request")
 UNAVAILABLE = _register("unavailable", 503, "The service is not ready")
 BUSY = _register("busy", 503, "The ledger is busy; retry after the time in Retry-After")
+STATUS_UNPROVEN = _register(
+    "status-unproven", 503, "The licence's status cannot be proven against a signed checkpoint; the operator is alerted"
+)
 LOG_INCONSISTENT = _register("log-inconsistent", 500, "The log does not match its stored hashes; run an audit")
 INTERNAL = _register("internal", 500, "Internal error")
 HTTP_ERROR = _register("http-error", 400, "The HTTP request cannot be served")

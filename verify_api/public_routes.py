@@ -15,12 +15,15 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from signatures.cose import b64url_encode
+from verification import StatusUnprovenError
 from verify_api.deps import RegionDep
+from verify_api.handlers import alarm
 from verify_api.pages import render
 from verify_api.problems import PROBLEM_MEDIA_TYPE, ProblemError
 from verify_api.ratelimit import RateLimited
 from verify_api.schemas import PublicLicence, PublicVerdict
 from verify_api.services import RegionServices
+from verify_api.status_routes import status_proven_out
 from verify_api.tokens import AUTHENTIC as AUTHENTIC  # the provenance page asks which verdicts are authentic
 from verify_api.tokens import TokenStatus, Verdict, check_token, parse_token
 
@@ -110,6 +113,16 @@ MALFORMED_TEXT = VerdictText(
 )
 
 
+UNPROVEN_PAGE = {
+    "code": "status_unproven",
+    "title_zh": "暂时无法证明证照状态",
+    "title_en": "The licence's status cannot be proven right now",
+    "text_zh": "核验服务无法依据已签名的检查点证明该证照的状态，已通知运维人员。请稍后再试。",
+    "text_en": "The service cannot prove this licence's status against a signed checkpoint; its operators have been "
+    "alerted. Please try again later.",
+}
+
+
 def provenance_path(check: TokenStatus) -> str | None:
     """The public provenance page of an authentic token's licence (the token is the citizen's proof of access)."""
     if not check.authentic or check.licence is None:
@@ -140,6 +153,7 @@ def public_verdict(region: RegionServices, check: TokenStatus) -> PublicVerdict:
         reason_code=check.reason_code,
         licence=licence,
         provenance_url=None if path is None else region.public_base_url + path,
+        status_proven=status_proven_out(region, check.proven, public=True),
     )
 
 
@@ -173,9 +187,13 @@ def scan_page(request: Request, token: TokenText, region: RegionDep, _: RateLimi
         text = MALFORMED_TEXT
         malformed = {**context, "verdict": "malformed", "reason_code": "malformed", "v": text, "licence": None}
         return render(request, "verify.html", malformed, 400)
-    with region.store.reading():  # one read transaction: the verdict and what it shows come from one ledger state
-        check = check_token(region, data)
-        answer = public_verdict(region, check)
+    try:
+        with region.store.reading():  # one read transaction: the verdict and what it shows come from one ledger state
+            check = check_token(region, data)
+            answer = public_verdict(region, check)
+    except StatusUnprovenError as exc:
+        alarm(request, exc)
+        return render(request, "message.html", {**context, **UNPROVEN_PAGE}, 503)
     page = {
         **context,
         "verdict": check.verdict.value,
@@ -183,5 +201,6 @@ def scan_page(request: Request, token: TokenText, region: RegionDep, _: RateLimi
         "v": VERDICT_TEXT[check.verdict],
         "licence": answer.licence,
         "provenance_url": provenance_path(check),
+        "proven": answer.status_proven,
     }
     return render(request, "verify.html", page)

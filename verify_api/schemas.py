@@ -76,6 +76,30 @@ class CheckpointOut(BaseModel):
     verifier_key: str = Field(description="Go note verifier key of the log (`<name>+<id>+<key>`)")
 
 
+class StatusProvenOut(BaseModel):
+    """Against which signed checkpoint the licence's status was proven (DESIGN §4b): its size and the status map
+    root it commits to; for approval systems also the map entry the verdict rests on and where to fetch the whole
+    proof (the public answer leaves those out: they name the licence identifier)."""
+
+    checkpoint_size: int
+    map_root: str = Field(description="base64 status map root of that checkpoint (its `status-map` line)")
+    identifier: str | None = None
+    value: str | None = Field(default=None, description="the entry's canonical JSON, as committed in the map")
+    proof_url: str | None = Field(default=None, description="`GET /v1/status/proof` for this entry at that size")
+
+
+class StatusProofDoc(BaseModel):
+    """A status map proof (DESIGN §4b): check it with the log's verifier key against the checkpoint it carries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    checkpoint: str = Field(description="the signed checkpoint note; its first extension line is `status-map <root>`")
+    identifier: str
+    value: str | None = Field(description="canonical JSON of the entry, or null when the map has none")
+    leaf: dict[str, str] | None = Field(description="for non-membership ending at another entry: its path, value_hash")
+    siblings: list[str] = Field(description="bottom-up siblings, base64")
+
+
 # -- licences (issuing departments, auditors) -------------------------------------------------------------------------
 
 
@@ -240,6 +264,7 @@ class PublicVerdict(BaseModel):
     reason_code: str
     licence: PublicLicence | None
     provenance_url: str | None
+    status_proven: StatusProvenOut | None = None
 
 
 class TokenCheckOut(BaseModel):
@@ -252,6 +277,7 @@ class TokenCheckOut(BaseModel):
     token_version: int | None
     licence: DisclosedLicence | None
     leaf_index: int | None = Field(description="the token's minting leaf (`li`)")
+    status_proven: StatusProvenOut | None = None
     inclusion_proof: InclusionProofOut | None
     checkpoint: CheckpointOut | None
 

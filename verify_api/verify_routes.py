@@ -27,6 +27,7 @@ from verify_api.schemas import (
     VerifyIn,
     VerifyOut,
 )
+from verify_api.status_routes import status_proven_out
 from verify_api.tokens import TokenStatus, check_token, parse_token
 from verify_api.views import disclosed
 
@@ -105,6 +106,7 @@ def token_check_out(status: TokenStatus, evidence: Evidence) -> TokenCheckOut:
         leaf_index=claims.leaf_index if authentic and claims else None,
         inclusion_proof=proof,
         checkpoint=checkpoint,
+        status_proven=status_proven_out(evidence.region, status.proven),
     )
 
 

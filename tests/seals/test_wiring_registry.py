@@ -7,19 +7,19 @@ import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import uuid5
 
 import pytest
 from asn1crypto import tsp
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from eventsourcing.utils import get_topic, resolve_topic
 
-from licences.errors import RegistryError
-from licences.seal_registry import (
-    AUTHORITY_STREAM,
-    SealAuthorityCertified,
-    department_stream,
-)
+from licences.values import LICENCE_NAMESPACE
+from seals.errors import SealRegistryError
+from seals.events import SEAL_EVENTS, SealAuthorityCertified
+from seals.registry import AUTHORITY_STREAM, SEALS_NAMESPACE, department_stream
 from tests.conftest import FakeClock
 from tests.seals.wiring import PUBLIC_BASE
 from trustledger.region import Region, init_region
@@ -59,6 +59,18 @@ def _profile_ok(cert: x509.Certificate, ca: x509.Certificate, name: str, uscc: s
     assert points[0].full_name is not None and points[0].full_name[0].value == PUBLIC_BASE + "/v1/seals/crl"
 
 
+def test_the_move_to_seals_changed_no_topic_and_no_stream() -> None:
+    """The registry moved from `licences/` to `seals/`: the events keep their released topics (part of the leaf data)
+    and resolve from them, and the stream ids stay under the licence namespace they were released under."""
+    assert uuid5(LICENCE_NAMESPACE, "seals") == SEALS_NAMESPACE
+    assert [get_topic(cls) for cls in SEAL_EVENTS] == [
+        "licences.seal_registry:SealAuthorityCertified",
+        "licences.seal_registry:SealCertificateIssued",
+        "licences.seal_registry:SealCertificateRevoked",
+    ]
+    assert [resolve_topic(get_topic(cls)) for cls in SEAL_EVENTS] == list(SEAL_EVENTS)
+
+
 def test_init_certifies_the_ca_the_tsa_and_every_issuer(region: tuple[Region, FakeClock], tmp_path: Path) -> None:
     r, _ = region
     ca = x509.load_pem_x509_certificate(seal_ca_pem(r).encode())
@@ -75,6 +87,8 @@ def test_init_certifies_the_ca_the_tsa_and_every_issuer(region: tuple[Region, Fa
         "ca",
         "tsa",
     ]
+    stored = r.recorder.select_events(AUTHORITY_STREAM)
+    assert {s.topic for s in stored} == {"licences.seal_registry:SealAuthorityCertified"}  # the released topic
     size = r.log.size()
     assert ensure_seal_pki(r) == {"authorities": 0, "seal_certificates": 0}  # idempotent
     assert r.log.size() == size
@@ -116,12 +130,12 @@ def test_revocation_is_an_event_and_goes_into_the_crl(region: tuple[Region, Fake
         ({"revoked_at": row.not_before - timedelta(seconds=1)}, "notBefore"),
         ({"reason": "because"}, "revocation reason"),
     ):
-        with pytest.raises(RegistryError, match=message):
+        with pytest.raises(SealRegistryError, match=message):
             registry.revoke(row.serial, **bad)
-    with pytest.raises(RegistryError, match="no seal certificate"):
+    with pytest.raises(SealRegistryError, match="no seal certificate"):
         registry.revoke("abc123")
     registry.revoke(row.serial, reason="key_compromise", revoked_at=since)
-    with pytest.raises(RegistryError, match="already revoked"):
+    with pytest.raises(SealRegistryError, match="already revoked"):
         registry.revoke(row.serial)
     events = r.recording.load(department_stream(issuer.uscc))
     assert [type(e).__name__ for e in events] == ["SealCertificateIssued", "SealCertificateRevoked"]
@@ -139,7 +153,7 @@ def test_revocation_is_an_event_and_goes_into_the_crl(region: tuple[Region, Fake
     assert current_crl(r) == current_crl(r)  # same revocations, same hour: the same bytes
 
     assert seal_certificates_pem(r, issuer.uscc) == []  # an offline verifier no longer finds it
-    with pytest.raises(RegistryError, match="no valid seal certificate"):
+    with pytest.raises(SealRegistryError, match="no valid seal certificate"):
         registry.seal_key(issuer.uscc, clock())
     assert ensure_seal_pki(r)["seal_certificates"] == 1  # a new certificate for the department
     assert registry.seal_key(issuer.uscc, clock()).certificate.serial_number != int(row.serial, 16)

@@ -297,7 +297,7 @@ def test_pdf_is_handed_to_the_seals_command(world: World, monkeypatch: pytest.Mo
 def test_the_trust_list_carries_the_seal_ca_and_each_issuers_seal_certificates(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from licences.errors import RegistryError
+    from seals.errors import SealRegistryError
     from tests.signatures.helpers import p256, self_signed_pem
     from trustledger import trust
 
@@ -309,7 +309,7 @@ def test_the_trust_list_carries_the_seal_ca_and_each_issuers_seal_certificates(
     assert payload["issuers"][0]["seal_certificates"] == [seal] and payload["issuers"][1]["seal_certificates"] == []
 
     def no_ca(region: Region) -> str:
-        raise RegistryError("the region has no seal CA yet")
+        raise SealRegistryError("the region has no seal CA yet")
 
     monkeypatch.setattr(trust, "seal_ca_pem", no_ca)  # before `init` made the seal PKI: the list names no CA
     world.clock.advance(minutes=1)

@@ -23,6 +23,7 @@ from verify_api import (
     log_routes,
     ops_routes,
     public_routes,
+    status_routes,
     trust_routes,
     verify_routes,
 )
@@ -124,6 +125,7 @@ TABLE: list[Access] = [
     Access("GET", "/v1/licences/{licence_id}/history", frozenset({"issuer", "auditor"}), _lic("/history")),
     # public, rate-limited; the provenance page is public only with the licence's token
     Access("GET", "/v1/public/verify", ANY, lambda lic: f"/v1/public/verify?token={lic.token}"),
+    Access("GET", "/v1/status/proof", ANY, lambda lic: f"/v1/status/proof?identifier={lic.identifier}"),
     Access("GET", "/v/{token}", ANY, lambda lic: f"/v/{lic.token}"),
     Access(
         "GET", "/licences/{licence_id}/provenance", ANY, lambda lic: f"/licences/{lic.id}/provenance?token={lic.token}"
@@ -160,7 +162,8 @@ def _methods(routes: list[Any]) -> set[tuple[str, str]]:
 
 def test_every_route_is_in_the_table(http: TestClient) -> None:
     ours = _methods(http.app.routes)  # type: ignore[attr-defined]  # the framework's own pages
-    for module in (ops_routes, log_routes, licence_routes, verify_routes, public_routes, audit_routes, anchor_routes):
+    modules = (ops_routes, log_routes, licence_routes, verify_routes, public_routes, status_routes, audit_routes)
+    for module in (*modules, anchor_routes):
         ours |= _methods(module.router.routes)
     declared = {(a.method, a.template) for a in TABLE}
     assert ours == declared

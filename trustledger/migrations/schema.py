@@ -1,6 +1,6 @@
 """The schema the migrations must build: every table the stores declare in SQLAlchemy Core, gathered in one place.
 
-Each store keeps its own `metadata` next to its SQL (the stores of five packages, two of them edited elsewhere), so
+Each store keeps its own `metadata` next to its SQL (the stores of seven packages, two of them edited elsewhere), so
 instead of one shared `MetaData` this module collects them. Alembic's autogenerate compares against the result
 (`env.py`) and tests/trustledger/test_migrations.py checks the revisions build exactly it, table for table.
 """
@@ -13,8 +13,9 @@ from anchors import store as anchors_store
 from anchors import store_crossregion
 from ledger import store as ledger_store
 from licences import store as licences_store
-from licences import store_imports, store_registry, store_seals
+from licences import store_imports, store_registry
 from reminders import store_outbox
+from seals import store as seals_store
 from trustlists import store as trustlists_store
 from verify_api import store as verify_api_store
 
@@ -22,7 +23,7 @@ STORE_METADATA: tuple[MetaData, ...] = (
     ledger_store.metadata,
     licences_store.metadata,
     store_registry.metadata,
-    store_seals.metadata,
+    seals_store.metadata,
     store_imports.metadata,
     store_outbox.metadata,
     anchors_store.metadata,

@@ -1,5 +1,5 @@
 """Seal PKI read models (DESIGN §7): the region seal CA and TSA certificates, department seal certificates and their
-revocations (see licences/store_seals.py).
+revocations (see seals/store.py).
 
 Revision ID: 0007_seals
 Revises: 0001_ledger

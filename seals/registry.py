@@ -7,6 +7,9 @@ The CRL is derived from the revocation events. Private keys live in the region k
 
 Streams: one for the region's authorities (CA, TSA) and one per department, so two workers that race to certify the
 same department clash on the stream version and only one certificate is issued.
+
+Moved from `licences/seal_registry.py`: the events (`seals.events`) keep their released topics, the stream ids their
+released namespace, the read models (`seals.store`) their tables.
 """
 
 from __future__ import annotations
@@ -14,30 +17,30 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
-from uuid import UUID, uuid5
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+from uuid import NAMESPACE_OID, UUID, uuid5
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from eventsourcing.domain import DomainEvent
 
 from clock import Clock
-from licences.errors import RegistryError
-from licences.recording import Recording
-from licences.registry import KeySource
-from licences.store_seals import AuthorityRow, SealCertificateRow, SealStore
-from licences.values import LICENCE_NAMESPACE, utc
+from ledger.recording import Recording
 from seals import pki
+from seals.errors import SealRegistryError
+from seals.events import SealAuthorityCertified, SealCertificateIssued, SealCertificateRevoked
 from seals.image import render_seal_png
 from seals.sign import SealKey
+from seals.store import AuthorityRow, SealCertificateRow, SealStore
 from signatures.errors import KeyStoreError
+from signatures.keys import PrivateKey
 
-if TYPE_CHECKING:  # the read models' SQL stays in licences/store_seals.py
+if TYPE_CHECKING:  # the read models' SQL stays in seals/store.py
     from sqlalchemy import Connection
 
-SEALS_NAMESPACE = uuid5(LICENCE_NAMESPACE, "seals")
+# The released stream ids: uuid5 under `licences.values.LICENCE_NAMESPACE` (the licence OID arc), spelled out here
+# because seals imports no licence code (tests/seals/test_wiring_registry.py checks the two agree).
+SEALS_NAMESPACE = uuid5(uuid5(NAMESPACE_OID, "1.2.156.3005.2"), "seals")
 AUTHORITY_STREAM = uuid5(SEALS_NAMESPACE, "authority")
 CA_LIFETIME = timedelta(days=365 * 20)
 TSA_LIFETIME = timedelta(days=365 * 10)
@@ -55,40 +58,23 @@ REVOCATION_REASONS: dict[str, x509.ReasonFlags] = {
 }
 
 
-# -- Events ------------------------------------------------------------------------------------------------------------
+class KeySource(Protocol):
+    """Port: where the seal CA, TSA and department seal keys live (the region keystore)."""
+
+    def load(self, name: str) -> PrivateKey:
+        """The private key stored under `name`."""
+        ...
+
+    def store(self, name: str, key: PrivateKey) -> PrivateKey:
+        """Keep a newly generated key under `name` (never overwriting)."""
+        ...
 
 
-@dataclass(frozen=True)
-class SealAuthorityCertified(DomainEvent):
-    """The region seal CA (`role` "ca", self-signed) or its time-stamp authority (`role` "tsa") got a certificate."""
-
-    role: str
-    serial: str
-    not_before: datetime
-    not_after: datetime
-    cert_sha256: str
-    pem: str
-
-
-@dataclass(frozen=True)
-class SealCertificateIssued(DomainEvent):
-    """The region CA issued a department's seal certificate (serial in lower-case hex; SHA-256 of its DER)."""
-
-    serial: str
-    issuer_uscc: str
-    not_before: datetime
-    not_after: datetime
-    cert_sha256: str
-    pem: str
-
-
-@dataclass(frozen=True)
-class SealCertificateRevoked(DomainEvent):
-    """A seal certificate is revoked from `revoked_at` on (RFC 5280 §5.3.1 reason code name in `reason`)."""
-
-    serial: str
-    revoked_at: datetime
-    reason: str
+def _utc(moment: datetime, field: str = "now") -> datetime:
+    """Return `moment` in UTC; naive date-times are refused because their zone is a guess."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise SealRegistryError(f"invalid {field}: must be timezone-aware")
+    return moment.astimezone(UTC)
 
 
 def department_stream(uscc: str) -> UUID:
@@ -144,22 +130,22 @@ class SealRegistry:
         return _load_pem(rows[-1].pem) if rows else None
 
     def region_ca(self) -> pki.RegionCA:
-        """The region seal CA with its private key; RegistryError before `init` created it."""
+        """The region seal CA with its private key; SealRegistryError before `init` created it."""
         certificate = self.ca_certificate()
         if certificate is None:
-            raise RegistryError("the region has no seal CA yet: run `trustledger init`")
+            raise SealRegistryError("the region has no seal CA yet: run `trustledger init`")
         return pki.RegionCA(certificate, self._private("seal-ca"))
 
     def tsa(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-        """The region TSA's certificate and key; RegistryError before `init` created them."""
+        """The region TSA's certificate and key; SealRegistryError before `init` created them."""
         rows = self.store.authorities("tsa")
         if not rows:
-            raise RegistryError("the region has no time-stamp authority yet: run `trustledger init`")
+            raise SealRegistryError("the region has no time-stamp authority yet: run `trustledger init`")
         return _load_pem(rows[-1].pem), self._private("seal-tsa")
 
     def ensure_authorities(self, region_name: str) -> int:
         """Create the region seal CA and TSA certificates if absent or near expiry; returns how many were made."""
-        now = utc(self.clock())
+        now = _utc(self.clock())
         made = 0
         ca_rows = self.store.authorities("ca")
         if not ca_rows or ca_rows[-1].not_after - RENEW_BEFORE <= now:
@@ -194,7 +180,7 @@ class SealRegistry:
         event = SealAuthorityCertified(
             originator_id=AUTHORITY_STREAM,
             originator_version=version,
-            timestamp=utc(self.clock()),
+            timestamp=_utc(self.clock()),
             role=role,
             serial=serial_hex(certificate.serial_number),
             not_before=certificate.not_valid_before_utc,
@@ -224,7 +210,7 @@ class SealRegistry:
 
     def current_certificate(self, uscc: str, at: datetime) -> SealCertificateRow | None:
         """The department's newest unrevoked seal certificate valid at `at`, or None."""
-        moment = utc(at, "at")
+        moment = _utc(at, "at")
         usable = [
             row
             for row in self.store.certificates(uscc)
@@ -235,7 +221,7 @@ class SealRegistry:
     def ensure_seal_certificates(self, departments: Sequence[tuple[str, str]]) -> int:
         """Certify every (USCC, name) department without a usable seal certificate (none, near expiry, revoked, or
         issued under another name); returns how many certificates were issued."""
-        now = utc(self.clock())
+        now = _utc(self.clock())
         issued = 0
         for uscc, name in departments:
             row = self.current_certificate(uscc, now)
@@ -249,7 +235,7 @@ class SealRegistry:
     def issue_seal_certificate(self, uscc: str, department_name: str) -> SealCertificateRow:
         """Generate a P-256 seal key for the department, certify it under the region CA and record the issuance."""
         ca = self.region_ca()
-        now = utc(self.clock())
+        now = _utc(self.clock())
         serial = _random_serial()
         key = pki.generate_key()
         certificate = pki.issue_seal_certificate(
@@ -286,17 +272,18 @@ class SealRegistry:
         """Revoke a seal certificate from `revoked_at` (default now; earlier for a key compromised in the past)."""
         row = self.certificate(serial)
         if row is None:
-            raise RegistryError(f"no seal certificate with serial {serial}")
+            raise SealRegistryError(f"no seal certificate with serial {serial}")
         if row.revoked_at is not None:
-            raise RegistryError(f"seal certificate {row.serial} is already revoked since {row.revoked_at.isoformat()}")
+            since = row.revoked_at.isoformat()
+            raise SealRegistryError(f"seal certificate {row.serial} is already revoked since {since}")
         if reason not in REVOCATION_REASONS:
-            raise RegistryError(f"revocation reason must be one of {', '.join(REVOCATION_REASONS)}")
-        now = utc(self.clock())
-        effective = utc(revoked_at or now, "revoked_at").replace(microsecond=0)  # CRL times are whole seconds
+            raise SealRegistryError(f"revocation reason must be one of {', '.join(REVOCATION_REASONS)}")
+        now = _utc(self.clock())
+        effective = _utc(revoked_at or now, "revoked_at").replace(microsecond=0)  # CRL times are whole seconds
         if effective > now:
-            raise RegistryError("revoked_at: a revocation cannot take effect in the future")
+            raise SealRegistryError("revoked_at: a revocation cannot take effect in the future")
         if effective < row.not_before:
-            raise RegistryError("revoked_at: earlier than the certificate's notBefore")
+            raise SealRegistryError("revoked_at: earlier than the certificate's notBefore")
         stream = department_stream(row.issuer_uscc)
         event = SealCertificateRevoked(
             originator_id=stream,
@@ -316,7 +303,7 @@ class SealRegistry:
         """Everything needed to seal for a department at `at`: its current certificate, key, chain and seal image."""
         row = self.current_certificate(uscc, at)
         if row is None:
-            raise RegistryError(
+            raise SealRegistryError(
                 f"department {uscc} has no valid seal certificate: run `trustledger seals issue {uscc}`"
             )
         certificate = _load_pem(row.pem)
@@ -334,7 +321,7 @@ class SealRegistry:
         give the same bytes (cacheable), and every revocation raises the number (§5.2.3), even two in one second."""
         ca = self.region_ca()
         revoked = self.store.revoked()
-        now = utc(self.clock())
+        now = _utc(self.clock())
         this_update = now.replace(minute=0, second=0, microsecond=0)
         recorded = [r.revocation_recorded_at for r in revoked if r.revocation_recorded_at is not None]
         if recorded:
@@ -362,16 +349,16 @@ class SealRegistry:
         try:
             key = self.keys.load(name)
         except KeyStoreError as e:
-            raise RegistryError(f"seal key {name!r} is missing from the keystore: {e}") from e
+            raise SealRegistryError(f"seal key {name!r} is missing from the keystore: {e}") from e
         if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise RegistryError(f"seal key {name!r} is not an ECDSA key")
+            raise SealRegistryError(f"seal key {name!r} is not an ECDSA key")
         return key
 
     def _key_or_new(self, name: str) -> ec.EllipticCurvePrivateKey:
         """The stored key (a crash after storing it but before the event left it behind), or a new one."""
         try:
             return self._private(name)
-        except RegistryError:
+        except SealRegistryError:
             key = pki.generate_key()
             self.keys.store(name, key)
             return key

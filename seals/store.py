@@ -2,7 +2,8 @@
 
 Tables: `seal_authorities` (the region seal CA and TSA certificates, one row per certificate) and `seal_certificates`
 (each department's seal certificates with their revocation). Serial numbers are stored as lower-case hex: RFC 5280
-serials run to 20 octets, beyond any SQL integer. SQL lives here only; the registry hands rows in and gets rows out.
+serials run to 20 octets, beyond any SQL integer. SQL lives here only; the registry (`seals.registry`) hands rows in and
+gets rows out. Moved from `licences/store_seals.py`; the tables and their names are unchanged (migration `0007_seals`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     Connection,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -31,23 +30,21 @@ from sqlalchemy import (
 )
 
 from ledger.store import LedgerStore
-from licences.store_columns import aware
+from ledger.store_columns import LEAF, WHEN, aware
 
 metadata = MetaData()
-_leaf = BigInteger().with_variant(Integer, "sqlite")
-_when = DateTime(timezone=True)
 
 seal_authorities = Table(
     "seal_authorities",
     metadata,
     Column("role", String(8), nullable=False),
     Column("serial", String(40), nullable=False),
-    Column("not_before", _when, nullable=False),
-    Column("not_after", _when, nullable=False),
+    Column("not_before", WHEN, nullable=False),
+    Column("not_after", WHEN, nullable=False),
     Column("cert_sha256", String(64), nullable=False),
     Column("pem", Text, nullable=False),
     Column("version", Integer, nullable=False),
-    Column("leaf_index", _leaf, nullable=False),
+    Column("leaf_index", LEAF, nullable=False),
     PrimaryKeyConstraint("role", "serial", name="pk_seal_authorities"),
 )
 
@@ -56,15 +53,15 @@ seal_certificates = Table(
     metadata,
     Column("serial", String(40), primary_key=True),
     Column("issuer_uscc", String(18), nullable=False),
-    Column("not_before", _when, nullable=False),
-    Column("not_after", _when, nullable=False),
+    Column("not_before", WHEN, nullable=False),
+    Column("not_after", WHEN, nullable=False),
     Column("cert_sha256", String(64), nullable=False),
     Column("pem", Text, nullable=False),
-    Column("issued_leaf", _leaf, nullable=False),
-    Column("revoked_at", _when, nullable=True),
+    Column("issued_leaf", LEAF, nullable=False),
+    Column("revoked_at", WHEN, nullable=True),
     Column("revocation_reason", String(32), nullable=True),
-    Column("revocation_recorded_at", _when, nullable=True),
-    Column("revoked_leaf", _leaf, nullable=True),
+    Column("revocation_recorded_at", WHEN, nullable=True),
+    Column("revoked_leaf", LEAF, nullable=True),
     Index("ix_seal_certificates_issuer", "issuer_uscc", "issued_leaf"),
 )
 

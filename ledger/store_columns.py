@@ -1,4 +1,4 @@
-"""Column types and the date-time helper the licence stores share (`licences.store`, `licences.store_registry`)."""
+"""Column types and the date-time helper shared by the stores built on the ledger (`licences`, `reminders`, `seals`)."""
 
 from __future__ import annotations
 
