@@ -16,6 +16,7 @@ import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import StoredEvent
 
+from anchors.audit import AnchorReferences
 from clock import Clock
 from ledger.audit import run_audit
 from ledger.errors import AuditFailure, LedgerError
@@ -23,9 +24,21 @@ from ledger.ids import LeafIndex
 from ledger.log import Log
 from ledger.persistence import LedgerRecorder
 from ledger.store import LedgerStore
+from ledger.store_statusmap_audit import scratch_status_map
+from ledger.trusted import TrustedFileError, read_trusted
+from licences.status_audit import StatusMapAudit
 from signatures.errors import SignatureError
 from signatures.note import NoteSigner
-from trustledger import cli_apikeys, cli_bulk, cli_licence, cli_peers, cli_remind, cli_seals, cli_trust
+from trustledger import (
+    cli_apikeys,
+    cli_bulk,
+    cli_licence,
+    cli_peers,
+    cli_remind,
+    cli_seals,
+    cli_status,
+    cli_trust,
+)
 from trustledger.cli_common import CTX, emit, fail, region
 from trustledger.region import RegionError, init_region, region_clock
 from trustledger.settings import Settings
@@ -82,16 +95,47 @@ def init(
         r.close()
 
 
+TRUSTED_HELP = (
+    "a file of signed checkpoint notes of this log published earlier, or a witness's or peer's view of it: each note "
+    "as published (text, a blank line, its signature lines; cosignature lines of others are ignored), notes separated "
+    "by blank lines (docs/formats.md); repeatable. The log must still hold each one (else 'rollback') with the same "
+    "root and status map (else 'rewrite'). A file with no note signed by our log key is a usage error (exit 2)"
+)
+
+
 @app.command()
-def audit() -> None:
-    """Full audit of the log; exit 1 naming the first bad index on any tampering."""
+def audit(
+    trusted_checkpoint: Annotated[
+        list[Path] | None, typer.Option("--trusted-checkpoint", metavar="FILE", help=TRUSTED_HELP)
+    ] = None,
+) -> None:
+    """Full audit of the log, its status map and its anchors; exit 1 naming the first bad index or row on any tampering.
+
+    Re-derives every leaf, tile and checkpoint, the status map at each checkpoint (its `status-map` line and the
+    stored map) and the newest stored map rows, and checks that every anchored (timestamped or cosigned) checkpoint is
+    still stored. Deleting the newest checkpoints and re-signing is caught only against a checkpoint kept outside the
+    database: pass those with --trusted-checkpoint.
+    """
     with region() as r:
-        try:
-            report = run_audit(r.store, r.log_signer.verifier, r.config.origin)
-        except AuditFailure as exc:
-            if CTX.json:
-                sys.stdout.write(json.dumps({"ok": False, "first_bad_index": exc.index, "reason": exc.reason}) + "\n")
-            raise fail(f"audit FAILED at index {exc.index}: {exc.reason}") from exc
+        verifier = r.log_signer.verifier
+        trusted = []
+        for path in trusted_checkpoint or []:
+            try:
+                trusted += read_trusted(path.read_bytes(), str(path), verifier, r.config.origin)
+            except OSError as exc:
+                raise fail(f"--trusted-checkpoint {path}: {exc.strerror or exc}", code=2) from exc
+            except TrustedFileError as exc:
+                raise fail(f"--trusted-checkpoint {exc}", code=2) from exc
+        with scratch_status_map() as scratch:
+            status_map, anchors = StatusMapAudit(r.recording.mapper, scratch), AnchorReferences()
+            try:
+                report = run_audit(r.store, verifier, r.config.origin, hooks=[status_map, anchors], trusted=trusted)
+            except AuditFailure as exc:
+                if CTX.json:
+                    doc = {"ok": False, "first_bad_index": exc.index, "reason": exc.reason}
+                    sys.stdout.write(json.dumps(doc) + "\n")
+                where = f" at index {exc.index}" if exc.index >= 0 else ""
+                raise fail(f"audit FAILED{where}: {exc.reason}") from exc
         emit(
             {
                 "ok": True,
@@ -99,8 +143,13 @@ def audit() -> None:
                 "tiles": report.tiles,
                 "checkpoints": report.checkpoints,
                 "root_hash": base64.b64encode(report.root_hash).decode(),
+                "status_map_root": base64.b64encode(status_map.root or bytes(32)).decode(),
+                "anchored_checkpoints": anchors.count,
+                "trusted_checkpoints": report.trusted,
             },
-            f"audit OK: {report.leaves} leaves, {report.tiles} tiles, {report.checkpoints} checkpoints",
+            f"audit OK: {report.leaves} leaves, {report.tiles} tiles, {report.checkpoints} checkpoints, status map "
+            f"re-derived, {anchors.count} anchored checkpoint(s) present, {report.trusted} trusted checkpoint(s) "
+            "matched",
         )
 
 
@@ -233,7 +282,7 @@ def serve(
 
 
 # Each capability registers its commands from its own module (DESIGN §13 names stay here in one list).
-for _module in (cli_licence, cli_bulk, cli_trust, cli_seals, cli_remind, cli_peers, cli_apikeys):
+for _module in (cli_licence, cli_bulk, cli_trust, cli_seals, cli_remind, cli_peers, cli_apikeys, cli_status):
     _module.register(app)
 
 
