@@ -157,6 +157,23 @@ class LedgerRecorder(ApplicationRecorder):
             raise _translate(exc) from exc
         return [StoredEvent(self._originator(r[0]), r[1], r[2], bytes(r[3])) for r in rows]
 
+    def select_streams(self, originator_ids: Sequence[UUID | str]) -> dict[str, list[StoredEvent]]:
+        """Events of several streams in one query, each stream's in version order (keyed by stream text)."""
+        t = events_table.c
+        streams = [self._stream(o) for o in originator_ids]
+        found: dict[str, list[StoredEvent]] = {s: [] for s in streams}
+        if not streams:
+            return found
+        q = select(t.stream, t.version, t.topic, t.state).where(t.stream.in_(streams)).order_by(t.stream, t.version)
+        try:
+            with self.store.read() as conn:
+                rows = conn.execute(q).all()
+        except sa_exc.SQLAlchemyError as exc:
+            raise _translate(exc) from exc
+        for r in rows:
+            found[r[0]].append(StoredEvent(self._originator(r[0]), r[1], r[2], bytes(r[3])))
+        return found
+
     def select_notifications(
         self,
         start: int | None,

@@ -85,6 +85,11 @@ class Recording:
         """Every event of a stream, in version order."""
         return [self.mapper.to_domain_event(s) for s in self.recorder.select_events(stream_id)]
 
+    def load_streams(self, stream_ids: Sequence[UUID]) -> dict[UUID, list[DomainEventProtocol[Any]]]:
+        """Every event of each stream (one query for all), each in version order."""
+        stored = self.recorder.select_streams(list(stream_ids))
+        return {s: [self.mapper.to_domain_event(e) for e in stored[str(s)]] for s in stream_ids}
+
     def load_aggregate(self, stream_id: UUID) -> Aggregate | None:
         """Replay a stream into its aggregate, or None if the stream is empty."""
         aggregate: Any = None

@@ -8,6 +8,7 @@ its `Catalogue` from the registry read model, so what the service enforces is ex
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import threading
@@ -136,6 +137,31 @@ def key_record(row: KeyRow) -> KeyRecord:
     )
 
 
+def key_record_from_log(events: Sequence[Any]) -> KeyRecord | None:
+    """A key's record folded from its stream's events (None without a registration)."""
+    record: KeyRecord | None = None
+    for event in events:
+        if isinstance(event, SigningKeyRegistered):
+            record = KeyRecord(
+                kid=bytes.fromhex(event.kid),
+                alg=event.alg,
+                public_key=base64.b64decode(event.public_key),
+                owner=event.owner,
+                not_before=event.not_before,
+                not_after=event.not_after,
+                retired_at=None,
+                compromised_since=None,
+            )
+        elif record is not None and isinstance(event, SigningKeyRetired):
+            record = dataclasses.replace(record, retired_at=event.retired_at)
+        elif record is not None and isinstance(event, SigningKeyCompromised):
+            earliest = event.compromised_since
+            if record.compromised_since is not None:
+                earliest = min(earliest, record.compromised_since)
+            record = dataclasses.replace(record, compromised_since=earliest)
+    return record
+
+
 class RegistryService:
     """Publishes the catalogue and manages signing keys, each change a ledger event with its read-model row."""
 
@@ -241,8 +267,19 @@ class RegistryService:
     # -- keys -------------------------------------------------------------------------------------------------------
 
     def keys_of(self, owner: str | None = None) -> list[KeyRecord]:
-        """Registered keys with their lifecycle, oldest first."""
-        return [key_record(r) for r in self.store.keys(owner)]
+        """Registered keys with their lifecycle, oldest first, as the log records them.
+
+        The `registry_keys` table only says which keys to look at: each key's record is re-derived from its own
+        stream of events (registered, retired, compromised), so clearing a column (a compromise, a retirement)
+        changes no verdict and no published trust list. A row the log does not back is left out (fail closed)."""
+        rows = self.store.keys(owner)
+        streams = self.recording.load_streams([key_stream(row.kid) for row in rows])
+        records = []
+        for row in rows:
+            record = key_record_from_log(streams[key_stream(row.kid)])
+            if record is not None and record.kid.hex() == row.kid and (owner is None or record.owner == owner):
+                records.append(record)
+        return records
 
     def register_key(
         self, owner: str, purpose: str, key: PrivateKey, not_before: datetime, not_after: datetime | None = None

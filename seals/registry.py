@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 from uuid import NAMESPACE_OID, UUID, uuid5
@@ -68,6 +69,9 @@ class KeySource(Protocol):
     def store(self, name: str, key: PrivateKey) -> PrivateKey:
         """Keep a newly generated key under `name` (never overwriting)."""
         ...
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _utc(moment: datetime, field: str = "now") -> datetime:
@@ -200,20 +204,54 @@ class SealRegistry:
     # -- department seal certificates -------------------------------------------------------------------------------
 
     def certificates(self, uscc: str | None = None) -> list[SealCertificateRow]:
-        """Seal certificates (of one department), in order of issue, revoked ones included."""
-        return self.store.certificates(uscc)
+        """Seal certificates (of one department), in order of issue, revoked ones included, each with its revocation
+        as the log records it."""
+        return self._as_logged(self.store.certificates(uscc))
 
     def certificate(self, serial: int | str) -> SealCertificateRow | None:
         """A seal certificate by serial (an int, or hex text as stored), or None."""
         text = serial_hex(serial) if isinstance(serial, int) else serial.strip().lower().removeprefix("0x")
-        return self.store.certificate(text)
+        row = self.store.certificate(text)
+        found = self._as_logged([] if row is None else [row])
+        return found[0] if found else None
+
+    def _as_logged(self, rows: Sequence[SealCertificateRow]) -> list[SealCertificateRow]:
+        """The rows the log backs, with their revocation re-derived from their department's stream of events.
+
+        The seal tables only say which certificates to look at: clearing a revocation column changes no verdict and
+        no CRL, and a row without its issuing event on the log is not one of ours (left out: fail closed)."""
+        if not rows:
+            return []
+        streams = self.recording.load_streams(sorted({department_stream(r.issuer_uscc) for r in rows}, key=str))
+        issued: dict[str, str] = {}  # serial -> SHA-256 of its DER, as the log recorded it
+        revoked: dict[str, SealCertificateRevoked] = {}
+        for events in streams.values():
+            for event in events:
+                if isinstance(event, SealCertificateIssued):
+                    issued[event.serial] = event.cert_sha256
+                elif isinstance(event, SealCertificateRevoked):
+                    revoked.setdefault(event.serial, event)
+        logged = []
+        for row in rows:
+            if issued.get(row.serial) != row.cert_sha256:
+                continue
+            revocation = revoked.get(row.serial)
+            if revocation is not None:
+                row = replace(
+                    row,
+                    revoked_at=revocation.revoked_at,
+                    revocation_reason=revocation.reason,
+                    revocation_recorded_at=revocation.timestamp,
+                )
+            logged.append(row)
+        return logged
 
     def current_certificate(self, uscc: str, at: datetime) -> SealCertificateRow | None:
         """The department's newest unrevoked seal certificate valid at `at`, or None."""
         moment = _utc(at, "at")
         usable = [
             row
-            for row in self.store.certificates(uscc)
+            for row in self.certificates(uscc)
             if row.revoked_at is None and row.not_before <= moment < row.not_after
         ]
         return usable[-1] if usable else None
@@ -320,7 +358,10 @@ class SealRegistry:
         is thisUpdate in Unix seconds × 1000 + the revocation count (mod 1000): the same revocations in the same hour
         give the same bytes (cacheable), and every revocation raises the number (§5.2.3), even two in one second."""
         ca = self.region_ca()
-        revoked = self.store.revoked()
+        revoked = sorted(
+            (r for r in self.certificates() if r.revoked_at is not None),
+            key=lambda r: (r.revocation_recorded_at or r.revoked_at or _EPOCH, r.serial),
+        )
         now = _utc(self.clock())
         this_update = now.replace(minute=0, second=0, microsecond=0)
         recorded = [r.revocation_recorded_at for r in revoked if r.revocation_recorded_at is not None]

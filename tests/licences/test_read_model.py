@@ -194,4 +194,7 @@ def test_a_scan_replays_nothing_and_reads_no_holder_key(
     assert answer["verdict"] == "valid" and answer["licence"]["holder_name_masked"] == "郑州**有限公司"
     assert not [s for s in statements if "holder_keys" in s]
     events_read = [s for s in statements if "ledger_events" in s]
-    assert len(events_read) == 2  # the token's minting leaf, once per request; no stream replay
+    # Per request: the token's minting leaf, and the issuer's key streams in one query (a key's lifecycle is re-derived
+    # from its events, not read from a column); never the licence's stream.
+    assert len(events_read) == 4
+    assert sum(" IN (" in s for s in events_read) == 2

@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from eventsourcing.utils import get_topic, resolve_topic
+from sqlalchemy import text
 
 from licences.values import LICENCE_NAMESPACE
 from seals.errors import SealRegistryError
@@ -157,3 +158,31 @@ def test_revocation_is_an_event_and_goes_into_the_crl(region: tuple[Region, Fake
         registry.seal_key(issuer.uscc, clock())
     assert ensure_seal_pki(r)["seal_certificates"] == 1  # a new certificate for the department
     assert registry.seal_key(issuer.uscc, clock()).certificate.serial_number != int(row.serial, 16)
+
+
+def test_a_revocation_is_read_from_the_log_not_from_its_columns(region: tuple[Region, FakeClock]) -> None:
+    """Clearing a revocation in the seal table changes no CRL, no certificate lookup and no choice of seal key: the
+    revocation is re-derived from the department's stream of events."""
+    r, clock = region
+    registry = seal_registry(r)
+    issuer = r.registry.issuers()[1]
+    row = registry.current_certificate(issuer.uscc, clock())
+    assert row is not None
+    clock.advance(hours=1)
+    registry.revoke(row.serial, reason="key_compromise")
+    with r.store.engine.begin() as conn:
+        cleared = conn.execute(
+            text(
+                "UPDATE seal_certificates SET revoked_at = NULL, revocation_reason = NULL,"
+                " revocation_recorded_at = NULL, revoked_leaf = NULL WHERE serial = :s"
+            ),
+            {"s": row.serial},
+        )
+        assert cleared.rowcount == 1
+    again = registry.certificate(row.serial)
+    assert again is not None and again.revoked_at is not None and again.revocation_reason == "key_compromise"
+    crl = x509.load_der_x509_crl(current_crl(r))
+    assert crl.get_revoked_certificate_by_serial_number(int(row.serial, 16)) is not None
+    assert seal_certificates_pem(r, issuer.uscc) == []
+    with pytest.raises(SealRegistryError, match="no valid seal certificate"):
+        registry.seal_key(issuer.uscc, clock())

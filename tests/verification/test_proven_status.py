@@ -7,6 +7,7 @@ checkpoint a status was proven, and the proof it names checks out with the log's
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -14,6 +15,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
+from signatures.cose import b64url_decode, decode_token
 from signatures.note import parse_verifier_key
 from signatures.statusproof import parse_status_proof, verify_status_proof
 from tests.verification.test_same_verdict_everywhere import Scene
@@ -127,3 +129,23 @@ def test_each_surface_says_which_checkpoint_proved_the_status(scene: Scene) -> N
     assert public["checkpoint_size"] == proven["checkpoint_size"] and public["identifier"] is None
     page = scene.http.get(f"/v/{view.token}").text
     assert f'data-checkpoint-size="{proven["checkpoint_size"]}"' in page
+
+
+def test_clearing_a_key_compromise_column_changes_no_verdict_and_no_trust_list(scene: Scene) -> None:
+    """A key's lifecycle is re-derived from its events on the log: the `registry_keys` row only says which keys to
+    look at, so `compromised_since = NULL` neither revives its tokens nor drops the compromise from the trust list."""
+    view = scene.issue()
+    kid = decode_token(b64url_decode(view.token))[0].kid
+    scene.region.registry.compromise_key(kid, since=view.valid_from - timedelta(seconds=5))
+    _sql(scene, "UPDATE registry_keys SET compromised_since = NULL, retired_at = NULL")
+    answer = scene.http.post(
+        "/v1/verify/token", json={"token": view.token}, headers={"Authorization": f"Bearer {scene.keys.verifier}"}
+    ).json()
+    assert (answer["verdict"], answer["reason_code"]) == ("invalid", "key_compromised")
+    code, out = scene.run("--json", "verify", view.token)
+    assert code == 1 and "key_compromised" in out
+    exported = scene.region.settings.home / "after-tampering.json"
+    assert scene.run("trust-list", "export", "-o", str(exported))[0] == 0
+    listed = [k for issuer in json.loads(exported.read_text())["payload"]["issuers"] for k in issuer["keys"]]
+    mine = [k for k in listed if base64.urlsafe_b64decode(k["kid"] + "=" * (-len(k["kid"]) % 4)) == kid]
+    assert len(mine) == 1 and mine[0]["compromised_since"] is not None
