@@ -14,7 +14,7 @@ the composition root (`trustledger`), never the region object itself.
 """
 
 from verification.offline import check_token_offline, open_trust_list
-from verification.online import LedgerSources, StatusUnprovenError, check_token_online
+from verification.online import LedgerSources, StatusUnprovenError, check_token_online, prove_current
 from verification.status import AUTHENTIC, CODES, Code, Reason, TokenStatus, Verdict, verdict_of_code
 
 __all__ = [
@@ -29,5 +29,6 @@ __all__ = [
     "check_token_offline",
     "check_token_online",
     "open_trust_list",
+    "prove_current",
     "verdict_of_code",
 ]

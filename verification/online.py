@@ -160,6 +160,21 @@ def _matching(proven: ProvenStatus, claims: LicenceClaims, view: LicenceView) ->
     return value
 
 
+def prove_current(view: LicenceView, sources: LedgerSources) -> ProvenStatus:
+    """The proven entry of the licence's current version, checked against the read model's view of it (a use's
+    answer, for instance); `StatusUnprovenError` when it cannot be proven or the two disagree."""
+    proven = prove_status(view.identifier, sources)
+    value = proven.value
+    if (
+        value is None
+        or value.version != view.licence_version
+        or value.status != view.lifecycle
+        or _second(value.valid_until) != _second(view.valid_until)
+    ):
+        raise StatusUnprovenError(f"the read model contradicts the proven status of {view.identifier}")
+    return proven
+
+
 def _current_version_reasons(view: LicenceView, sources: LedgerSources) -> list[Reason]:
     """Revoked or suspended, as proven for the licence's current version (the read model only names it)."""
     current = prove_status(view.identifier, sources).value

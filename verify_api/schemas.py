@@ -228,6 +228,7 @@ class VerifyOut(BaseModel):
     inclusion_proof: InclusionProofOut
     checkpoint: CheckpointOut
     use: UseOut
+    status_proven: StatusProvenOut | None = None
 
 
 class TokenIn(_Request):

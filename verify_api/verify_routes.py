@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 
 from ledger.ids import LeafIndex
 from licences.errors import InvalidFieldError
+from verification import prove_current
 from verification.pdf import PdfCheck
 from verify_api.auth import CheckerKey, VerifierKey
 from verify_api.deps import EvidenceDep, IdempotencyKey, RegionDep
@@ -71,6 +72,7 @@ def verify_licence(
             idempotency_key=idempotency_key,
         )
     view = result.licence
+    proven = prove_current(view, region.ledger_sources())  # the status answered is the one the signed map holds
     cp = evidence.covering(view.minted_leaf)
     proof = evidence.inclusion(view.minted_leaf, cp)
     assert proof is not None  # `covering` guarantees the checkpoint includes the leaf
@@ -83,6 +85,7 @@ def verify_licence(
         inclusion_proof=proof,
         checkpoint=evidence.checkpoint_out(cp),
         use=UseOut(invocation_id=str(result.invocation_id), leaf_index=result.leaf_index),
+        status_proven=status_proven_out(region, proven),
     )
 
 

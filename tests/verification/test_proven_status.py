@@ -149,3 +149,17 @@ def test_clearing_a_key_compromise_column_changes_no_verdict_and_no_trust_list(s
     listed = [k for issuer in json.loads(exported.read_text())["payload"]["issuers"] for k in issuer["keys"]]
     mine = [k for k in listed if base64.urlsafe_b64decode(k["kid"] + "=" * (-len(k["kid"]) % 4)) == kid]
     assert len(mine) == 1 and mine[0]["compromised_since"] is not None
+
+
+def test_a_use_answers_with_the_proven_status_or_not_at_all(scene: Scene) -> None:
+    use = {"matter_code": "410100-KB-001", "purpose": "开办企业", "consent": "授权书 A-1"}
+    auth = {"Authorization": f"Bearer {scene.keys.verifier}"}
+    view = scene.issue()
+    answer = scene.http.post(f"/v1/licences/{view.id}/verify", json=use, headers=auth)
+    assert answer.status_code == 200 and answer.json()["outcome"] == "accepted"
+    proven = answer.json()["status_proven"]
+    assert json.loads(proven["value"])["status"] == "active" and proven["checkpoint_size"] >= 1
+    scene.region.licences.revoke(view.id, actor=scene.amr, reason="吊销")
+    _index_says_active(scene, view.identifier)
+    refused = scene.http.post(f"/v1/licences/{view.id}/verify", json=use, headers=auth)
+    assert refused.status_code == 503 and refused.json()["type"].endswith("/status-unproven"), refused.text
