@@ -13,8 +13,10 @@ import pytest
 
 from ledger.log import Log, tile_path, tile_paths
 from ledger.persistence import LedgerRecorder
+from ledger.statusmap import MapUpdate
 from ledger.store import LedgerStore
 from signatures.note import NoteSigner
+from signatures.statusmap import path_of
 from tests.conftest import FakeClock
 from tests.ledger.helpers import append
 
@@ -49,7 +51,14 @@ def test_go_accepts_checkpoint_tiles_and_proofs(
 ) -> None:
     append(LedgerRecorder(store, clock=clock), size, batch=5000)
     log = Log(store, note_signer.name)
+    present = [f"licence-{i}" for i in range(min(size, 40))]  # status map entries (any text: Go hashes it)
+    with store.write() as conn:
+        updates = [MapUpdate(path_of(i), "s", json.dumps({"identifier": i, "status": "active"})) for i in present]
+        log.status_map.apply(conn, updates, size)
     cp = log.sign_checkpoint(note_signer, clock())
+    status_proofs = [
+        {**log.status_proof(i).to_json(), "present": i in present} for i in [*present[:5], "absent-1", "absent-2"]
+    ]
     _export_tiles(log, size, tmp_path / "tiles")
     indexes = sorted({0, size // 3, size // 2, size - 1})
     inclusion = []
@@ -70,6 +79,7 @@ def test_go_accepts_checkpoint_tiles_and_proofs(
         "leaves": {str(i): base64.b64encode(log.leaf(i)[0]).decode() for i in indexes},
         "inclusion": inclusion,
         "consistency": consistency,
+        "status_proofs": status_proofs,
     }
     result = subprocess.run([str(gocheck)], input=json.dumps(doc), capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
@@ -95,3 +105,39 @@ def test_go_rejects_a_forged_checkpoint(
     }
     result = subprocess.run([str(gocheck)], input=json.dumps(doc), capture_output=True, text=True, check=False)
     assert result.returncode == 1 and "note.Open" in result.stderr
+
+
+@pytest.mark.parametrize("forgery", ["sibling", "value", "absent claimed present"])
+def test_go_rejects_a_forged_status_proof(
+    forgery: str, store: LedgerStore, clock: FakeClock, note_signer: NoteSigner, gocheck: Path, tmp_path: Path
+) -> None:
+    append(LedgerRecorder(store, clock=clock), 10)
+    log = Log(store, note_signer.name)
+    entries = [f"licence-{i}" for i in range(8)]
+    with store.write() as conn:
+        updates = [MapUpdate(path_of(i), "s", json.dumps({"identifier": i, "status": "revoked"})) for i in entries]
+        log.status_map.apply(conn, updates, 10)
+    note = log.sign_checkpoint(note_signer, clock()).note
+    honest = log.status_proof(entries[3])
+    proof: dict[str, object] = {**honest.to_json(), "present": True}
+    if forgery == "sibling":
+        first = honest.siblings[0]
+        forged = [bytes([first[0] ^ 1]) + first[1:], *honest.siblings[1:]]
+        proof["siblings"] = [base64.b64encode(s).decode() for s in forged]
+    elif forgery == "value":
+        proof["value"] = str(honest.value).replace("revoked", "active")
+    else:
+        proof = {**log.status_proof("licence-absent").to_json(), "present": True}
+    _export_tiles(log, 10, tmp_path / "tiles")
+    doc = {
+        "vkey": note_signer.verifier.to_string(),
+        "note": note,
+        "origin": note_signer.name,
+        "tiles_dir": str(tmp_path / "tiles"),
+        "leaves": {},
+        "inclusion": [],
+        "consistency": [],
+        "status_proofs": [proof],
+    }
+    result = subprocess.run([str(gocheck)], input=json.dumps(doc), capture_output=True, text=True, check=False)
+    assert result.returncode == 1 and "status proof" in result.stderr, result.stderr

@@ -1,8 +1,12 @@
 // gocheck verifies TrustLedger's checkpoint, tiles and proofs with Go's golang.org/x/mod/sumdb/note and tlog:
-// an independent implementation of the formats of DESIGN §4. Input: one JSON document on stdin.
+// an independent implementation of the formats of DESIGN §4. It also checks the checkpoint's status-map line and
+// status map proofs (DESIGN §4b) with its own compact sparse Merkle tree verifier, written from the spec alone.
+// Input: one JSON document on stdin.
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -23,14 +27,23 @@ type proof struct {
 	Hashes    []string `json:"hashes"`
 }
 
+type statusProof struct {
+	Identifier string            `json:"identifier"`
+	Value      *string           `json:"value"`
+	Leaf       map[string]string `json:"leaf"`
+	Siblings   []string          `json:"siblings"`
+	Present    bool              `json:"present"`
+}
+
 type input struct {
-	VKey        string            `json:"vkey"`
-	Note        string            `json:"note"`
-	Origin      string            `json:"origin"`
-	TilesDir    string            `json:"tiles_dir"`
-	Leaves      map[string]string `json:"leaves"`
-	Inclusion   []proof           `json:"inclusion"`
-	Consistency []proof           `json:"consistency"`
+	StatusProofs []statusProof     `json:"status_proofs"`
+	VKey         string            `json:"vkey"`
+	Note         string            `json:"note"`
+	Origin       string            `json:"origin"`
+	TilesDir     string            `json:"tiles_dir"`
+	Leaves       map[string]string `json:"leaves"`
+	Inclusion    []proof           `json:"inclusion"`
+	Consistency  []proof           `json:"consistency"`
 }
 
 type dirTiles struct{ dir string }
@@ -102,6 +115,18 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if !strings.HasPrefix(lines[3], "status-map ") {
+		return fmt.Errorf("first extension line is not status-map: %q", lines[3])
+	}
+	mapRoot, err := hashes([]string{strings.TrimPrefix(lines[3], "status-map ")})
+	if err != nil {
+		return err
+	}
+	for _, p := range in.StatusProofs {
+		if err := checkStatus(p, mapRoot[0][:]); err != nil {
+			return fmt.Errorf("status proof of %s: %v", p.Identifier, err)
+		}
+	}
 	tree := tlog.Tree{N: size, Hash: root[0]}
 	reader := tlog.TileHashReader(tree, dirTiles{in.TilesDir})
 	if th, err := tlog.TreeHash(size, reader); err != nil || th != tree.Hash {
@@ -154,6 +179,61 @@ func run() error {
 		if err := tlog.CheckTree(ours, p.Second, h2, p.First, h1); err != nil {
 			return fmt.Errorf("consistency %d->%d: %v", p.First, p.Second, err)
 		}
+	}
+	return nil
+}
+
+func h(parts ...[]byte) []byte {
+	d := sha256.New()
+	for _, p := range parts {
+		d.Write(p)
+	}
+	return d.Sum(nil)
+}
+
+func bitAt(path []byte, i int) byte { return (path[i/8] >> (7 - uint(i%8))) & 1 }
+
+// checkStatus walks a status proof bottom-up from the entry's leaf node (or the other entry's, or 32 zero bytes).
+func checkStatus(p statusProof, root []byte) error {
+	path := h([]byte(p.Identifier))
+	d := len(p.Siblings)
+	var node []byte
+	switch {
+	case p.Value != nil && p.Leaf == nil:
+		node = h([]byte{0}, path, h([]byte(*p.Value)))
+	case p.Value == nil && p.Leaf != nil:
+		other, err1 := base64.StdEncoding.DecodeString(p.Leaf["path"])
+		vh, err2 := base64.StdEncoding.DecodeString(p.Leaf["value_hash"])
+		if err1 != nil || err2 != nil || len(other) != 32 || len(vh) != 32 || bytes.Equal(other, path) {
+			return fmt.Errorf("bad other leaf")
+		}
+		for i := 0; i < d; i++ {
+			if bitAt(other, i) != bitAt(path, i) {
+				return fmt.Errorf("other leaf is not on the path")
+			}
+		}
+		node = h([]byte{0}, other, vh)
+	case p.Value == nil && p.Leaf == nil:
+		node = make([]byte, 32)
+	default:
+		return fmt.Errorf("value and leaf both set")
+	}
+	if (p.Value != nil) != p.Present {
+		return fmt.Errorf("membership is not what was expected")
+	}
+	for i, s := range p.Siblings {
+		sib, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(sib) != 32 {
+			return fmt.Errorf("bad sibling")
+		}
+		if bitAt(path, d-1-i) == 1 {
+			node = h([]byte{1}, sib, node)
+		} else {
+			node = h([]byte{1}, node, sib)
+		}
+	}
+	if !bytes.Equal(node, root) {
+		return fmt.Errorf("does not lead to the checkpoint's map root")
 	}
 	return nil
 }
