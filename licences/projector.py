@@ -37,7 +37,7 @@ from licences.registry import RegistryService
 from licences.status_entries import StatusEntries
 from licences.store import LicenceRow, LicenceStore
 from licences.token_issuer import TokenIssuer
-from licences.values import LicenceId
+from licences.values import LicenceId, Uscc
 
 if TYPE_CHECKING:  # the read models' SQL stays in licences/store.py
     from sqlalchemy import Connection
@@ -176,7 +176,7 @@ def row_for(
         licence_id=LicenceId(licence.id),  # the aggregate's id, minted by `licence_id_for`
         identifier=str(licence.identifier),
         type_code=licence.type_code,
-        issuer=licence.issuer,
+        issuer=Uscc(licence.issuer),  # parsed (GB 32100) when the licence was minted
         holder_digest=licence.holder_digest,
         holder_kind=licence.holder_kind,
         lifecycle=licence.lifecycle.value,

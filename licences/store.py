@@ -45,7 +45,7 @@ from ledger.store import LedgerStore, events_table
 from ledger.store_columns import LEAF, WHEN, aware
 from licences.store_registry import RegistryQueries
 from licences.store_registry import metadata as registry_metadata
-from licences.values import LicenceId
+from licences.values import LicenceId, Uscc
 
 metadata = MetaData()
 
@@ -133,7 +133,7 @@ class LicenceRow:
     licence_id: LicenceId
     identifier: str
     type_code: str
-    issuer: str
+    issuer: Uscc
     holder_digest: str
     holder_kind: str
     lifecycle: str

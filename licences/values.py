@@ -15,6 +15,8 @@ LICENCE_NAMESPACE = uuid5(NAMESPACE_OID, "1.2.156.3005.2")
 
 LicenceId = NewType("LicenceId", UUID)
 """The stream id of a licence; produced by `licence_id_for` (minting) and `LicenceService.resolve` (lookups)."""
+Uscc = NewType("Uscc", str)
+"""A Unified Social Credit Code (GB 32100) as text, once `licences.identifiers.parse_uscc` has checked it."""
 
 
 class Lifecycle(StrEnum):

@@ -14,7 +14,7 @@ from uuid import UUID
 from ledger.ids import LeafIndex
 from licences.catalogue import Catalogue
 from licences.store import LicenceRow
-from licences.values import LicenceId, LicenceStatus
+from licences.values import LicenceId, LicenceStatus, Uscc
 from signatures.cose import token_url
 
 
@@ -32,7 +32,7 @@ class LicenceView:
     type_code: str
     type_name_zh: str
     type_name_en: str
-    issuer: str
+    issuer: Uscc
     issuer_name: str
     holder_kind: str
     holder_digest: str
