@@ -8,13 +8,18 @@ Three independent checks, then the verdict:
 - the inclusion of that minting event (token claim `li`) under a checkpoint of the peer that this region verified
   itself (signature under the trust-listed log key, consistent with everything it saw — `Federation.sync`); the
   leaf must be a minting event of this licence's stream. A proven leaf is kept, so it is proven once;
-- the peer's current word on the licence (`GET /v1/federation/status`), which is the only thing taken on trust.
+- the licence version's status now, proven by the peer's status map (DESIGN §4b, `GET /v1/status/proof`): the proof
+  verifies under the trust-listed log key against the checkpoint it carries, and that checkpoint is one we verified
+  ourselves — at least as large as the newest checkpoint of the peer we hold (an older one could hide a revocation:
+  the proof is asked again at our size) and consistent with everything we saw (`Federation.verify_checkpoint`).
+  Nothing of the peer's word is taken on trust (`GET /v1/federation/status` is no longer asked).
 Plus this region's acceptance rule for the peer (which licence types it recognises) and no fork alarm for the peer.
 
-Verdicts: `valid`; `valid_unconfirmed` (authentic and logged, but the peer did not answer: status cannot be
-confirmed); `unconfirmed` (authentic under a fresh trust list, but neither logging nor status could be checked);
-`invalid` (a check failed, the licence is not in force, the trust list is stale, or the peer forked); `refused` (not
-a peer this region federates with, or a licence type it does not recognise from that peer).
+Verdicts: `valid`; `valid_unconfirmed` (authentic and logged, but no current status could be proven: the peer did not
+answer, or only with a proof older than what we saw); `unconfirmed` (authentic under a fresh trust list, but neither
+logging nor status could be checked); `invalid` (a check failed, a status proof does not verify, the proven status
+is not in force, the trust list is stale, or the peer forked); `refused` (not a peer this region federates with, or
+a licence type it does not recognise from that peer).
 """
 
 from __future__ import annotations
@@ -29,18 +34,19 @@ from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from anchors.acceptance import AcceptanceRule, acceptance_problem
-from anchors.errors import ForkDetectedError, PeerError
+from anchors.errors import ForkDetectedError, PeerError, PeerUnreachableError
 from anchors.federation import Federation, InclusionEvidence, PeerView, stored_trust_list
 from anchors.model import PeerCheckpoint
-from anchors.peers import PeerSource, PeerStatus
+from anchors.peers import PeerSource
 from anchors.store_crossregion import CrossRegionStore, ProvenLeaf
 from ledger.envelope import Envelope, parse_leaf_data
 from ledger.errors import LedgerError, ProofError
 from ledger.merkle import leaf_hash, verify_inclusion
-from signatures.cose import LicenceClaims, TokenReason, b64url_encode, decode_token
+from signatures.cose import LicenceClaims, TokenReason, decode_token
 from signatures.errors import MalformedError, SignatureError, TokenRejectedError, VerificationError
 from signatures.keyring import key_problem_at_second
 from signatures.offline import TrustedToken, verify_licence_token
+from signatures.statusproof import ProvenStatus, StatusProof, verify_status_proof
 from signatures.trustlist import TrustList
 
 MINTING_EVENTS = frozenset({"LicenceIssued", "LicenceRenewed", "LicenceAmended"})
@@ -53,7 +59,8 @@ CHECKPOINT_SYNC_INTERVAL = timedelta(seconds=1)
 NOT_IN_FORCE = frozenset({"not_yet_valid", "expired", "suspended", "revoked", "superseded"})
 _T = TypeVar("_T")
 MEMORY_CAP = 100_000  # proven leaves and checkpoints kept in memory (immutable facts; the database keeps them all)
-PEER_THREADS = 16  # concurrent reads from peers (status, leaf) across requests
+PEER_THREADS = 16  # concurrent reads from peers (status proof, leaf) across requests
+ACTIVE = "active"  # the status map's word for a licence version in force (`signatures.statusmap.STATUSES`)
 
 UNKNOWN_REGION = "unknown_region"
 PEER_FORKED = "peer_forked"
@@ -63,6 +70,7 @@ NOT_IN_PEER_LOG = "not_in_peer_log"
 INCLUSION_UNCONFIRMED = "inclusion_unconfirmed"
 STATUS_UNCONFIRMED = "status_unconfirmed"
 PEER_DISOWNS = "peer_disowns"
+STATUS_PROOF_INVALID = "status_proof_invalid"
 
 
 class CrossVerdict(StrEnum):
@@ -94,8 +102,9 @@ class PeerLicenceSource(PeerSource, Protocol):
         """`GET /v1/log/leaves/<index>`: the leaf data."""
         ...
 
-    def licence_status(self, origin: str, token: str) -> PeerStatus:
-        """`GET /v1/federation/status?token=`: the peer's word on one of its tokens now."""
+    def status_proof(self, identifier: str, size: int | None = None) -> StatusProof:
+        """`GET /v1/status/proof?identifier=[&size=]`: the status map proof of a licence version, strictly parsed
+        (`PeerUnreachableError` when not answered, another `PeerError` when the answer is not a proof)."""
         ...
 
 
@@ -111,12 +120,13 @@ class CrossRegionResult:
     trust_list: TrustList | None = None
     inclusion: InclusionEvidence | None = None
     minted: Envelope | None = None
-    status: PeerStatus | None = None
+    proven: ProvenStatus | None = None
     rule: AcceptanceRule | None = None
+    peer_url: str | None = None  # the issuing region's base URL (where its proofs can be fetched again)
 
     @property
     def valid(self) -> bool:
-        """True only when every check passed and the peer says the licence is in force."""
+        """True only when every check passed and the peer's status map proves the licence in force."""
         return self.verdict is CrossVerdict.VALID
 
     @property
@@ -144,7 +154,7 @@ class _Work:
     trust_list: TrustList | None = None
     inclusion: InclusionEvidence | None = None
     minted: Envelope | None = None
-    status: PeerStatus | None = None
+    proven: ProvenStatus | None = None
     rule: AcceptanceRule | None = None
     findings: list[Finding] = field(default_factory=list)
 
@@ -158,8 +168,9 @@ class _Work:
             self.trust_list,
             self.inclusion,
             self.minted,
-            self.status,
+            self.proven,
             self.rule,
+            None if self.view is None else self.view.peer.base_url,
         )
 
 
@@ -198,7 +209,8 @@ class CrossRegionVerifier:
         """The verdict on a peer region's licence token (raw COSE_Sign1 bytes); never raises for a bad token."""
         # Steps: (1) whose token; (2) a registered peer with no fork alarm; (3) its trust list, fresh; (4) the token
         # under it; (5) the type is recognised here; (6) the minting leaf included under a checkpoint we verified, the
-        # key good at the leaf's time; (7) the peer's word on the status now.
+        # key good at the leaf's time; (7) the status now, proven by the peer's status map under a checkpoint we
+        # verified, no older than the newest we hold.
         now = self.federation.clock()
         try:
             _, claims = decode_token(token)
@@ -229,22 +241,56 @@ class CrossRegionVerifier:
         problem = acceptance_problem(work.rule, work.origin, claims.licence_type)
         if problem is not None:
             raise _Stop(CrossVerdict.REFUSED, TYPE_NOT_ACCEPTED, problem)
-        # (7), asked now, answered while we check (6): the peer's word on the licence, only for an authentic token
+        # (7), asked now, answered while we check (6): the status proof, only for an authentic token
         source = self.source_for(work.view.peer.base_url)
-        asked = self._pool.submit(source.licence_status, work.origin, b64url_encode(work.token))
+        asked = self._pool.submit(source.status_proof, claims.subject)
         try:
             # (6): the minting event on the peer's log, under a checkpoint we verified
             self._inclusion(work, source)
         except _Stop:
             asked.cancel()  # the verdict is decided: the peer's answer is not waited for
             raise
-        self._status(work, asked)
+        # (7): checked here, after (6): checking may sync the peer's checkpoints, which (6) may have done too
+        self._status(work, asked, source)
 
-    def _status(self, work: _Work, asked: Future[PeerStatus]) -> None:
+    def _status(self, work: _Work, asked: Future[StatusProof], source: PeerLicenceSource) -> None:
+        """The proven status, or a `status_unconfirmed` finding when no proof at a current checkpoint came."""
+        assert work.trusted is not None
+        subject = work.trusted.claims.subject
         try:
-            work.status = asked.result()
+            proven = self._proven(work, _answer(asked.result), source)
+            latest = self.federation.store.latest_peer_checkpoint(work.origin)
+            if latest is not None and proven.size < latest.size:
+                # Older than a checkpoint we verified: it may hide a revocation. Asked again, at our newest size.
+                proven = self._proven(work, _answer(lambda: source.status_proof(subject, latest.size)), source)
+                if proven.size < latest.size:
+                    raise PeerError(
+                        f"its status proof is against checkpoint {proven.size}, older than checkpoint {latest.size} "
+                        "this region verified: not current"
+                    )
         except PeerError as exc:
             work.findings.append(Finding(STATUS_UNCONFIRMED, f"status cannot be confirmed: {work.origin}: {exc}"))
+            return
+        work.proven = proven
+
+    def _proven(self, work: _Work, proof: StatusProof, source: PeerLicenceSource) -> ProvenStatus:
+        """A status proof verified under the trust-listed log key, its checkpoint verified and kept as one of ours.
+
+        `_Stop` for a proof that does not verify or a fork; `PeerError` when it cannot be checked now."""
+        assert work.trust_list is not None
+        try:
+            proven = verify_status_proof(proof, work.trust_list.log_verifier(), work.origin)
+        except SignatureError as exc:  # VerificationError, MalformedError
+            detail = f"the status proof of {work.origin} does not verify against its signed checkpoint: {exc}"
+            raise _Stop(CrossVerdict.INVALID, STATUS_PROOF_INVALID, detail) from exc
+        try:
+            self.federation.verify_checkpoint(work.origin, proven.checkpoint, source, work.trust_list)
+        except ForkDetectedError as exc:
+            self._no_fork(work.origin)  # the alarm is stored: stop with it
+            raise _Stop(CrossVerdict.INVALID, PEER_FORKED, str(exc)) from exc
+        except SignatureError as exc:  # verified just above: only a checkpoint we cannot use gets here
+            raise _Stop(CrossVerdict.INVALID, STATUS_PROOF_INVALID, f"status proof checkpoint: {exc}") from exc
+        return proven
 
     def _peer_view(self, origin: str) -> PeerView:
         peer = self.federation.store.peer(origin)
@@ -423,14 +469,43 @@ class CrossRegionVerifier:
     # -- (7) the bottom line -------------------------------------------------------------------------------------------
 
     def _bottom_line(self, work: _Work) -> CrossVerdict:
-        status = work.status
-        if status is not None and not status.in_force:
-            if status.verdict in NOT_IN_FORCE:
-                work.findings.append(Finding(status.verdict, f"{work.origin} says: {status.reason_code}"))
-            else:
-                detail = f"{work.origin} does not vouch for this token ({status.verdict}: {status.reason_code})"
-                work.findings.append(Finding(PEER_DISOWNS, detail))
-            return CrossVerdict.INVALID
+        if work.proven is not None and work.trusted is not None:
+            found = proven_findings(work.proven, work.trusted.claims, work.origin, work.now)
+            if found:
+                work.findings += found
+                return CrossVerdict.INVALID
         if work.inclusion is None:
             return CrossVerdict.UNCONFIRMED
-        return CrossVerdict.VALID if status is not None else CrossVerdict.VALID_UNCONFIRMED
+        return CrossVerdict.VALID if work.proven is not None else CrossVerdict.VALID_UNCONFIRMED
+
+
+def _answer(read: Callable[[], StatusProof]) -> StatusProof:
+    """A peer's status proof document: not answered is `PeerError` (unconfirmed); an answer that is no proof at all
+    (not JSON, not strictly the proof format, another identifier) is refused like a proof that does not verify."""
+    try:
+        return read()
+    except PeerUnreachableError:
+        raise
+    except PeerError as exc:
+        raise _Stop(CrossVerdict.INVALID, STATUS_PROOF_INVALID, f"not a status proof: {exc}") from exc
+
+
+def proven_findings(proven: ProvenStatus, claims: LicenceClaims, origin: str, now: datetime) -> list[Finding]:
+    """Why a proven status entry does not put the token's licence version in force at `now` (empty when it does).
+
+    No entry (non-membership proven) or an entry for another version: the issuing region's own signed map disowns
+    the token (`peer_disowns`); revoked, suspended, superseded: that code; active: the entry's validity period."""
+    where = f"{origin} status map at checkpoint {proven.size}"
+    value = proven.value
+    if value is None:
+        return [Finding(PEER_DISOWNS, f"{where} proves it has no entry for {claims.subject}")]
+    if value.version != claims.version:
+        detail = f"{where} records version {value.version} for {claims.subject}; the token shows {claims.version}"
+        return [Finding(PEER_DISOWNS, detail)]
+    if value.status != ACTIVE:
+        return [Finding(value.status, f"{where} proves: {value.status} (event {value.event_index})")]
+    if now < value.valid_from:
+        return [Finding("not_yet_valid", f"{where} proves: valid from {_time(value.valid_from)}")]
+    if value.valid_until is not None and now >= value.valid_until:
+        return [Finding("expired", f"{where} proves: valid until {_time(value.valid_until)}")]
+    return []

@@ -159,6 +159,17 @@ class Federation:
         _log.info("synced peer %s: trust list v%d, checkpoint %d", peer.origin, doc.version, body.size)
         return SyncResult(peer.origin, doc.version, doc.next_update, body.size, seen is None)
 
+    def verify_checkpoint(self, origin: str, note: str, source: PeerSource, doc: TrustList) -> PeerCheckpoint:
+        """A checkpoint of `origin` met outside a sync (the one a status proof carries): signed under the log key of
+        the trust list `doc` we verified, consistent with every checkpoint of that log we saw before (a fork is stored
+        and raised as in `sync`), then kept. Returns the stored checkpoint of its size."""
+        body = open_checkpoint(note, doc.log_verifier(), origin)
+        seen = self.store.peer_checkpoint(origin, body.size)
+        if seen is not None and seen.root_hash == body.root_hash:
+            return seen  # verified before: consistent with everything since (each newer one was checked against it)
+        self._check_consistent(origin, source, note, body)
+        return self.store.save_peer_checkpoint(PeerCheckpoint(origin, body.size, body.root_hash, note, self.clock()))
+
     def _trust_list(self, peer: PeerRecord, source: PeerSource, now: datetime) -> tuple[str, TrustList]:
         raw = source.trust_list()
         signed = parse_signed_trust_list(raw)

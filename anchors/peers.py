@@ -12,6 +12,8 @@ from typing import Protocol
 import httpx
 
 from anchors.errors import PeerError, PeerUnreachableError
+from signatures.errors import MalformedError
+from signatures.statusproof import StatusProof, parse_status_proof
 
 MAX_TRUST_LIST_BYTES = 8 << 20
 MAX_CHECKPOINT_BYTES = 64 * 1024
@@ -19,6 +21,8 @@ MAX_PROOF_BYTES = 16 * 1024
 MAX_PROOF_HASHES = 63
 MAX_LEAF_BYTES = 4096
 MAX_STATUS_BYTES = 4096
+# A status proof: a signed checkpoint note, the value, up to 256 sibling hashes in base64 (~11 KiB at most).
+MAX_STATUS_PROOF_BYTES = 96 * 1024
 # What a region's `GET /v1/federation/status` may say of a token (verify_api.tokens.Verdict): its word on the licence.
 STATUS_WORDS = frozenset(
     {"valid", "not_yet_valid", "expired", "suspended", "revoked", "superseded", "invalid", "unknown", "other_region"}
@@ -76,6 +80,22 @@ def parse_proof(data: bytes, expected: dict[str, int], what: str) -> list[bytes]
         if type(doc[key]) is not int or doc[key] != value:
             raise PeerError(f"{what}: {key} is {doc[key]!r}, asked for {value}")
     return _hashes(doc["hashes"], what)
+
+
+def parse_peer_status_proof(data: bytes, identifier: str) -> StatusProof:
+    """Strictly parse a status proof document (`signatures.statusproof.parse_status_proof`); it must be for
+    `identifier`. Its checkpoint is not verified here: a `PeerError` only says the document is not a proof."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise PeerError("status proof: not JSON") from exc
+    try:
+        proof = parse_status_proof(doc)
+    except MalformedError as exc:
+        raise PeerError(f"status proof: {exc}") from exc
+    if proof.identifier != identifier:
+        raise PeerError(f"status proof: answered for {proof.identifier!r}, not {identifier!r}")
+    return proof
 
 
 @dataclass(frozen=True)
@@ -174,6 +194,14 @@ class HttpPeerSource:
     def licence_status(self, origin: str, token: str) -> PeerStatus:
         """`GET /v1/federation/status?token=`: the region's word on one of its tokens now, strictly parsed."""
         return parse_peer_status(self._get("/v1/federation/status", MAX_STATUS_BYTES, {"token": token}), origin)
+
+    def status_proof(self, identifier: str, size: int | None = None) -> StatusProof:
+        """`GET /v1/status/proof?identifier=[&size=]`: the status map proof of a licence version against the
+        region's newest signed checkpoint (or the one of `size` leaves), strictly parsed, not yet verified."""
+        params: dict[str, int | str] = {"identifier": identifier}
+        if size is not None:
+            params["size"] = size
+        return parse_peer_status_proof(self._get("/v1/status/proof", MAX_STATUS_PROOF_BYTES, params), identifier)
 
     def identity(self) -> dict[str, object]:
         """`GET /v1/federation/identity`: the keys a peer says it has (to pin on first use, then compare)."""

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from anchors.anchoring import anchor_checkpoint, verify_anchor
 from anchors.collector import WitnessEndpoint, collect_cosignatures
 from anchors.cosignature import CosignatureSigner, parse_cosigner_key
-from anchors.errors import AnchorError, TimestampUnavailableError
+from anchors.errors import AnchorError, SizeConflictError, TimestampUnavailableError, WitnessRefusal
 from anchors.federation import Federation
 from anchors.model import CollectedCosignature, PeerRecord, TimestampAnchor
 from anchors.peers import DEFAULT_TIMEOUT, HttpPeerSource
@@ -25,6 +25,7 @@ from seals.errors import SealError, SealRegistryError
 from seals.timestamps import LocalTimestamper, verify_timestamp_token
 from seals.tsa import TimeStampAuthority
 from signatures.errors import SignatureError
+from signatures.note import parse_checkpoint, split_note
 from trustledger.periodic import PeriodicWorker
 from trustledger.region_core import RegionCore, RegionError
 from trustledger.sealing import seal_registry, time_stamp_authority
@@ -108,11 +109,27 @@ def region_timestamping(region: RegionCore) -> RegionTimestamping:
 
 @dataclass(frozen=True)
 class AnchorReport:
-    """One anchoring round: the timestamp of the latest checkpoint and the cosignatures collected for it."""
+    """One anchoring round: the timestamp of the latest checkpoint and the cosignatures collected for it.
+
+    `inconsistent` lists the witnesses that refused our checkpoint as inconsistent with what they cosigned for us
+    before (also in `witness_errors`): evidence that our log forked or was rolled back, or that the witness was
+    shown another view of it — an alarm, never a routine failure."""
 
     anchor: TimestampAnchor
     cosignatures: tuple[CollectedCosignature, ...]
     witness_errors: tuple[str, ...]
+    inconsistent: tuple[str, ...] = ()
+
+
+def refused_as_inconsistent(exc: Exception, size: int, log_size: int) -> bool:
+    """Whether a witness's refusal says our checkpoint of `size` is inconsistent with what it cosigned for us: 422
+    (C2SP tlog-witness: the consistency proof does not verify, problem `witness-inconsistent`); a 409 naming our
+    very size after the collector's retry from it (it cosigned another root for this size); a 409 naming a size our
+    log (`log_size` leaves) does not reach (it cosigned more than we have: a rollback). A 409 naming a size we have
+    (a concurrent round moved it on), 4xx of another kind and unreachable witnesses are routine failures."""
+    if isinstance(exc, SizeConflictError):
+        return exc.latest_size == size or exc.latest_size > log_size
+    return isinstance(exc, WitnessRefusal) and exc.status == 422
 
 
 def witness_endpoints(peers: list[PeerRecord]) -> list[WitnessEndpoint]:
@@ -127,18 +144,30 @@ def anchor_latest(region: RegionCore, http: httpx.Client | None = None) -> Ancho
     tsa = region_timestamping(region)
     anchor = anchor_checkpoint(store, note, tsa, tsa, region.clock)
     errors: list[str] = []
+    inconsistent: list[str] = []
     endpoints = witness_endpoints(store.peers())
     if not endpoints:
         return AnchorReport(anchor, tuple(store.cosignatures_for(note)), ())
+    size = parse_checkpoint(split_note(note)[0]).size
+
+    def on_error(endpoint: WitnessEndpoint, exc: Exception) -> None:
+        errors.append(f"{endpoint.url}: {exc}")
+        if refused_as_inconsistent(exc, size, region.log.size()):
+            inconsistent.append(f"{endpoint.url}: {exc}")
+            _log.error(
+                "ALARM: witness %s refused our checkpoint %d as inconsistent with what it cosigned before: %s",
+                endpoint.url,
+                size,
+                exc,
+            )
+
     client = http or http_client()
     try:
-        collect_cosignatures(
-            store, region.log, note, endpoints, client, on_error=lambda e, exc: errors.append(f"{e.url}: {exc}")
-        )
+        collect_cosignatures(store, region.log, note, endpoints, client, on_error=on_error)
     finally:
         if http is None:
             client.close()
-    return AnchorReport(anchor, tuple(store.cosignatures_for(note)), tuple(errors))
+    return AnchorReport(anchor, tuple(store.cosignatures_for(note)), tuple(errors), tuple(inconsistent))
 
 
 def verify_stored_anchor(region: RegionCore, anchor: TimestampAnchor) -> datetime:

@@ -1,7 +1,8 @@
 """Commands: peers add|list|sync|alarms|accept|acceptance|verify, anchor, witness add-log|list|key (DESIGN §9, §13).
 
 Exit codes: 0 success (`peers verify`: valid); 1 checked and failed (a peer unreachable or forked, a refused key, no
-TSA answer, a licence not valid); 2 usage (a malformed URL, key, type code or token).
+TSA answer, a licence not valid, a witness refusing our checkpoint as inconsistent); 2 usage (a malformed URL, key,
+type code or token).
 """
 
 from __future__ import annotations
@@ -307,15 +308,30 @@ def _anchor(r: Region) -> None:
         "timestamp_token": base64.b64encode(a.token).decode(),
         "cosignatures": [c.line for c in report.cosignatures],
         "witness_errors": list(report.witness_errors),
+        "witness_inconsistent": list(report.inconsistent),
     }
     text = f"checkpoint {a.tree_size} anchored at {format_time(a.gen_time)}; {len(report.cosignatures)} cosignature(s)"
     for error in report.witness_errors:
-        sys.stderr.write(f"warning: witness {error}\n")
+        if error not in report.inconsistent:
+            sys.stderr.write(f"warning: witness {error}\n")
     emit(doc, text)
+    if report.inconsistent:
+        for error in report.inconsistent:
+            sys.stderr.write(
+                f"ALARM: witness {error}: it refuses checkpoint {a.tree_size} as inconsistent with what it cosigned "
+                "for this log before (a fork or a rollback of this region's log, or the witness saw another view); "
+                "run `trustledger audit` and compare with the witness\n"
+            )
+        raise typer.Exit(1)
 
 
 def anchor() -> None:
-    """Timestamp the latest checkpoint with the region TSA and collect cosignatures from the peers' witnesses."""
+    """Timestamp the latest checkpoint with the region TSA and collect cosignatures from the peers' witnesses.
+
+    Exit codes: 0 anchored (also when a witness is unreachable or refuses for another reason: a warning on stderr,
+    listed in `witness_errors`; the next round asks again); 1 a witness refuses our checkpoint as inconsistent with
+    what it cosigned for us before (HTTP 422 `witness-inconsistent`, or a 409 for our own size: an ALARM on stderr,
+    an ERROR in the log, listed in `witness_inconsistent`), or anchoring failed (no TSA answer, no region)."""
     with region() as r, _anchors_errors():
         _anchor(r)
 

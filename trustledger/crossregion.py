@@ -8,10 +8,11 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
-from anchors.crossregion import CrossRegionResult, CrossRegionVerifier
+from anchors.crossregion import ACTIVE, CrossRegionResult, CrossRegionVerifier
 from anchors.peers import HttpPeerSource
 from anchors.store_crossregion import CrossRegionStore
 from anchors.uses import RecordedUse, UseRequest, record_peer_use
@@ -107,7 +108,8 @@ def result_json(result: CrossRegionResult, use: RecordedUse | None = None) -> di
         "checked_at": iso_utc(result.checked_at),
         "reasons": [f.to_json() for f in result.reasons],
         "licence": licence,
-        "status": None if result.status is None else result.status.to_json(),
+        "status": _status_json(result),
+        "status_proven": _proven_json(result),
         "trust_list": None,
         "inclusion": None,
         "acceptance": None if result.rule is None else result.rule.to_json(),
@@ -124,6 +126,41 @@ def result_json(result: CrossRegionResult, use: RecordedUse | None = None) -> di
             "checkpoint": inclusion.checkpoint.note,
             "recorded_at": None if result.minted is None else result.minted.recorded_at,
         }
+    return doc
+
+
+def _status_json(result: CrossRegionResult) -> dict[str, Any] | None:
+    """The issuing region's status of the licence version as its status map proves it (the shape peers used to send
+    as their word, `GET /v1/federation/status`): `unknown` when the map proves it has no entry."""
+    proven = result.proven
+    if proven is None:
+        return None
+    value = proven.value
+    if value is None:
+        verdict, version = "unknown", None
+    else:
+        verdict = "valid" if value.status == ACTIVE else value.status
+        version = None if value.status == "superseded" else value.version
+    if verdict == "valid":  # active, but the proven validity period decides (proven_findings)
+        verdict = next((f.code for f in result.reasons if f.code in ("not_yet_valid", "expired")), verdict)
+    return {"origin": result.origin, "verdict": verdict, "reason_code": verdict, "current_version": version}
+
+
+def _proven_json(result: CrossRegionResult) -> dict[str, Any] | None:
+    """Against which checkpoint of the issuing region the status was proven, the entry, and where the proof is."""
+    proven = result.proven
+    if proven is None:
+        return None
+    doc: dict[str, Any] = {
+        "checkpoint_size": proven.size,
+        "map_root": base64.b64encode(proven.map_root).decode(),
+        "identifier": proven.identifier,
+        "value": None if proven.value is None else proven.value.to_canonical(),
+        "proof_url": None,
+    }
+    if result.peer_url is not None:
+        query = urlencode({"identifier": proven.identifier, "size": proven.size})
+        doc["proof_url"] = f"{result.peer_url}/v1/status/proof?{query}"
     return doc
 
 
@@ -146,7 +183,9 @@ def result_text(doc: dict[str, Any]) -> str:
         lines.append(f"  licence: {lic['identifier']} (version {lic['licence_version']}, type {lic['type_code']})")
         lines.append(f"  issuer: {lic['issuer_name']} ({lic['issuer']})")
     if doc["status"] is not None:
-        lines.append(f"  issuing region says: {doc['status']['verdict']}")
+        proven = doc["status_proven"]
+        where = "" if proven is None else f" (proven at its checkpoint {proven['checkpoint_size']})"
+        lines.append(f"  issuing region's status map: {doc['status']['verdict']}{where}")
     if doc["trust_list"] is not None:
         t = doc["trust_list"]
         lines.append(f"  trust list: version {t['version']}, next update {t['next_update']}")

@@ -3,9 +3,10 @@
 A peer region's licence is checked by `anchors.crossregion.CrossRegionVerifier`, whose bottom line (`CrossVerdict`:
 valid, valid_unconfirmed, unconfirmed, invalid, refused) is what `/v1/federation/verify` and `trustledger peers
 verify` answer. Its findings already carry this core's reason codes (`status.CODES`); `cross_region_status` reads a
-result as a `TokenStatus`, so that the peer's word "revoked" is the verdict `revoked`, an unknown peer
-`other_region`, an unconfirmed status `unknown`. The other way round, `cross_verdict_of` is the federation answer for
-one of our own tokens (`POST /v1/federation/verify` with a local token).
+result as a `TokenStatus` (with the peer's status-map entry it rests on as `proven`), so that a proven "revoked" is
+the verdict `revoked`, an unknown peer `other_region`, an unconfirmed status `unknown`. The other way round,
+`cross_verdict_of` is the federation answer for one of our own tokens (`POST /v1/federation/verify` with a local
+token).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def cross_region_status(result: CrossRegionResult) -> TokenStatus:
         token=b"" if trusted is None else trusted.token,
         issuer_name=None if trusted is None else trusted.issuer.name,
         trust_list=result.trust_list,
+        proven=result.proven,
     )
 
 

@@ -88,6 +88,7 @@ class Code(StrEnum):
     INCLUSION_UNCONFIRMED = "inclusion_unconfirmed"
     STATUS_UNCONFIRMED = "status_unconfirmed"
     PEER_DISOWNS = "peer_disowns"
+    STATUS_PROOF_INVALID = "status_proof_invalid"
 
 
 _I, _U = Verdict.INVALID, Verdict.UNKNOWN
@@ -120,6 +121,7 @@ CODES: dict[str, tuple[Verdict, str]] = {
     Code.INCLUSION_UNCONFIRMED: (_U, "inclusion cannot be confirmed"),
     Code.STATUS_UNCONFIRMED: (_U, "status cannot be confirmed"),
     Code.PEER_DISOWNS: (_I, "the issuing region disowns the token"),
+    Code.STATUS_PROOF_INVALID: (_I, "the issuing region's status proof does not verify"),
 }
 
 
@@ -190,7 +192,7 @@ class TokenStatus:
     signed_at: datetime | None = None  # online: when the ledger recorded the minting leaf
     issuer_name: str | None = None
     trust_list: TrustList | None = None  # offline (or online with a trust list file): what the verdict rests on
-    proven: ProvenStatus | None = None  # online: the status map proof the licence's status was checked against
+    proven: ProvenStatus | None = None  # online, cross-region: the status map proof the status was checked against
     verdict: Verdict = field(init=False)
 
     def __post_init__(self) -> None:

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from verify_api.schemas import StatusProvenOut
+
 CrossVerdictName = Literal["valid", "valid_unconfirmed", "unconfirmed", "invalid", "refused"]
 StatusWord = Literal[
     "valid", "not_yet_valid", "expired", "suspended", "revoked", "superseded", "invalid", "unknown", "other_region"
@@ -45,7 +47,8 @@ class CrossLicenceOut(BaseModel):
 
 
 class PeerStatusOut(BaseModel):
-    """A region's word on one of its own licence tokens now (`GET /v1/federation/status`)."""
+    """A region's word on one of its own licence tokens now (`GET /v1/federation/status`); in a cross-region verdict,
+    the status of the licence version as the issuing region's status map proves it (`status_proven` says where)."""
 
     origin: str
     verdict: StatusWord
@@ -101,6 +104,9 @@ class FederationVerifyOut(BaseModel):
     reasons: list[FindingOut]
     licence: CrossLicenceOut | None
     status: PeerStatusOut | None
+    status_proven: StatusProvenOut | None = Field(
+        default=None, description="the issuing region's checkpoint the status was proven against (DESIGN §4b)"
+    )
     trust_list: TrustListRef | None
     inclusion: InclusionOut | None
     acceptance: AcceptanceOut | None

@@ -1,12 +1,13 @@
 """Cross-region verification (anchors.crossregion) on both databases, with a peer served from memory: every check
 accepts the honest case and rejects its forgery — signature, key at the leaf's time, the minting leaf, the inclusion
-proof, the acceptance rule, a stale trust list, a fork; and the verdict when the peer does not answer."""
+proof, the acceptance rule, a stale trust list, a fork, the status proof; and the verdict when the peer does not
+answer. The peer keeps a status map beside its log, as a region does (DESIGN §4b)."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,14 +19,17 @@ from eventsourcing.persistence import StoredEvent
 from anchors.crossregion import CrossRegionVerifier, CrossVerdict
 from anchors.errors import PeerUnreachableError
 from anchors.federation import Federation
-from anchors.peers import PeerStatus
+from anchors.peers import parse_peer_status_proof
 from anchors.store import AnchorStore
 from anchors.store_crossregion import CrossRegionStore
 from ledger.log import Log
 from ledger.persistence import LedgerRecorder
+from ledger.statusmap import MapUpdate
 from ledger.store import LedgerStore, make_engine
 from signatures.cose import Ed25519Signer, LicenceClaims, sign_token
 from signatures.keyring import KeyRecord
+from signatures.statusmap import path_of
+from signatures.statusproof import StatusProof, StatusValue
 from signatures.trustlist import TrustedIssuer, TrustList, build_trust_list, sign_trust_list
 from tests.anchors.helpers import ISSUER, NOT_BEFORE, TYPE, ed_key, log_signer
 from tests.conftest import FakeClock
@@ -47,18 +51,23 @@ def identifier(serial: int) -> str:
 
 @dataclass
 class Peer:
-    """Region A in memory: its log, trust list, token key, and its word on the status (or silence)."""
+    """Region A in memory: its log with its status map, trust list, token key, and how it answers (or not)."""
 
     log: Log
     clock: FakeClock
     trust_list_doc: TrustList | None = None
     trust_list_bytes: bytes = b""
-    statuses: dict[str, str] = field(default_factory=dict)
     down: bool = False
     leaves_served: int = 0
     trust_lists_served: int = 0
     tamper_proof: bool = False
     token_key: Ed25519PrivateKey = TOKEN_KEY
+    status_proofs: list[tuple[str, int | None]] = field(default_factory=list)  # (identifier, size) asked
+    proof_at: int | None = None  # serve status proofs at this older size when asked for the newest
+    proof_at_always: bool = False  # ... and even when asked for a size
+    tamper_status: Callable[[StatusProof], StatusProof] | None = None
+    stream_versions: dict[str, int] = field(default_factory=dict)
+    valid_until: datetime | None = None  # of the status map entries written from now on
 
     def publish(self, *keys: KeyRecord, days: int = 7) -> TrustList:
         records = keys or (KeyRecord.from_public_key(self.token_key.public_key(), ISSUER, NOT_BEFORE),)
@@ -105,17 +114,37 @@ class Peer:
         self.leaves_served += 1
         return self.log.leaf(index)[0]
 
-    def licence_status(self, origin: str, token: str) -> PeerStatus:
+    def status_proof(self, identifier: str, size: int | None = None) -> StatusProof:
         self._up()
-        verdict = self.statuses.get(token, "valid")
-        return PeerStatus(origin, verdict, verdict, 1)
+        self.status_proofs.append((identifier, size))
+        if self.proof_at is not None and (size is None or self.proof_at_always):
+            size = self.proof_at
+        proof = self.log.status_proof(identifier, size)
+        if self.tamper_status is not None:
+            proof = self.tamper_status(proof)
+        # what crosses the wire, read back as the HTTP client reads it
+        return parse_peer_status_proof(json.dumps(proof.to_json()).encode(), identifier)
 
-    def append(self, stream: str, topic: str, when: datetime = MINTED_AT) -> int:
+    def append(
+        self, stream: str, topic: str, when: datetime = MINTED_AT, status: tuple[str, str, int] | None = None
+    ) -> int:
+        """Record an event; with `status` = (identifier, status, version), its status map entry changes with it."""
         recorder = LedgerRecorder(self.log.store, clock=lambda: when)
         size = self.log.size()
-        recorder.insert_events([StoredEvent(uuid.UUID(stream), 1, topic, b'{"x":1}')])
+        with self.log.store.write() as conn:
+            version = self.stream_versions[stream] = self.stream_versions.get(stream, 0) + 1
+            recorder.insert_events([StoredEvent(uuid.UUID(stream), version, topic, b'{"x":1}')])
+            if status is not None:
+                ident, word, version = status
+                value = StatusValue(ident, version, word, MINTED_AT, self.valid_until, size)
+                self.log.status_map.apply(conn, [MapUpdate(path_of(ident), stream, value.to_canonical())], size + 1)
         self.log.sign_checkpoint(log_signer(ORIGIN), self.clock.now)
         return size
+
+    def set_status(self, serial: int, word: str, topic: str = "licences.domain:LicenceRevoked") -> int:
+        """A lifecycle event of licence `serial` that changes its status map entry (revoked, suspended, …)."""
+        ident = identifier(serial)
+        return self.append(stream_of(ident), topic, self.clock.now, (ident, word, 1))
 
     def mint(
         self,
@@ -126,9 +155,10 @@ class Peer:
         iat: datetime = MINTED_AT,
         licence_type: str = TYPE,
         stream: str | None = None,
+        in_map: bool = True,
     ) -> bytes:
         ident = identifier(serial)
-        li = self.append(stream or stream_of(ident), topic)
+        li = self.append(stream or stream_of(ident), topic, status=(ident, "active", 1) if in_map else None)
         claims = LicenceClaims(
             issuer=ISSUER,
             subject=ident,
@@ -276,16 +306,18 @@ def test_a_stale_trust_list_is_invalid_until_refreshed(world: World) -> None:
     assert world.verifier.verify(token).verdict is CrossVerdict.VALID
 
 
-def test_the_peers_word_on_the_status_is_final(world: World) -> None:
-    from signatures.cose import b64url_encode
-
+def test_the_status_proven_by_the_peers_map_is_final(world: World) -> None:
     world.accept(TYPE)
-    revoked, disowned = world.peer.mint(11), world.peer.mint(12)
-    world.peer.statuses[b64url_encode(revoked)] = "revoked"
-    world.peer.statuses[b64url_encode(disowned)] = "unknown"
+    revoked, disowned = world.peer.mint(11), world.peer.mint(12, in_map=False)
+    assert world.verifier.verify(revoked).verdict is CrossVerdict.VALID
+    world.peer.set_status(11, "revoked")
     result = world.verifier.verify(revoked)
     assert result.verdict is CrossVerdict.INVALID and codes(result) == ["revoked"]
-    assert codes(world.verifier.verify(disowned)) == ["peer_disowns"]
+    assert result.proven is not None and result.proven.size == world.peer.log.size()
+    assert "checkpoint" in result.reasons[0].detail
+    nothing = world.verifier.verify(disowned)  # the peer's signed map proves it has no entry for the licence
+    assert nothing.verdict is CrossVerdict.INVALID and codes(nothing) == ["peer_disowns"]
+    assert nothing.proven is not None and nothing.proven.value is None
 
 
 def test_the_leaf_must_be_the_licences_minting_event(world: World) -> None:
@@ -383,3 +415,122 @@ def test_a_licence_minted_a_moment_after_the_last_sync_waits_for_the_next_one_an
         assert second.inclusion is not None and second.inclusion.checkpoint.size == world.peer.log.size()
     finally:
         verifier.close()
+
+
+# -- the status, proven by the peer's status map (DESIGN §4b) ----------------------------------------------------------
+
+
+def _value_says(word: str) -> Callable[[StatusProof], StatusProof]:
+    """A peer rewriting its proof's value (canonically) to say `word`: the map root it signed no longer matches."""
+
+    def rewrite(proof: StatusProof) -> StatusProof:
+        doc = json.loads(proof.value or "null")
+        doc["status"] = word
+        value = StatusValue(
+            doc["identifier"],
+            doc["version"],
+            word,
+            datetime.strptime(doc["valid_from"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC),
+            None,
+            doc["event_index"],
+        )
+        return replace(proof, value=value.to_canonical())
+
+    return rewrite
+
+
+def _flip_sibling(proof: StatusProof) -> StatusProof:
+    first = bytes([proof.siblings[0][0] ^ 1]) + proof.siblings[0][1:]
+    return replace(proof, siblings=(first, *proof.siblings[1:]))
+
+
+def test_a_tampered_status_proof_is_refused_not_believed(world: World) -> None:
+    world.accept(TYPE)
+    token = world.peer.mint(30)
+    world.peer.mint(31)  # a second entry: the proof has a sibling
+    world.peer.set_status(30, "revoked")
+    world.peer.tamper_status = _value_says("active")  # "active" for a revoked licence
+    lied = world.verifier.verify(token)
+    assert lied.verdict is CrossVerdict.INVALID and codes(lied) == ["status_proof_invalid"], lied.reasons
+    assert "does not verify" in lied.reasons[0].detail and lied.proven is None
+    world.peer.tamper_status = _flip_sibling
+    flipped = world.verifier.verify(token)
+    assert flipped.verdict is CrossVerdict.INVALID and codes(flipped) == ["status_proof_invalid"]
+    world.peer.tamper_status = lambda p: replace(p, identifier=identifier(31))  # answers for another licence
+    other = world.verifier.verify(token)
+    assert other.verdict is CrossVerdict.INVALID and codes(other) == ["status_proof_invalid"]
+    world.peer.tamper_status = None
+    assert codes(world.verifier.verify(token)) == ["revoked"]
+
+
+def test_a_status_proof_under_a_checkpoint_signed_by_another_key_is_refused(world: World) -> None:
+    from signatures.note import sign_note
+
+    world.accept(TYPE)
+    token = world.peer.mint(32)
+
+    def resign(proof: StatusProof) -> StatusProof:
+        text = proof.checkpoint.split("\n\n", 1)[0] + "\n"
+        return replace(proof, checkpoint=sign_note(text, log_signer("ledger.evil.example/log")))
+
+    world.peer.tamper_status = resign
+    result = world.verifier.verify(token)
+    assert result.verdict is CrossVerdict.INVALID and codes(result) == ["status_proof_invalid"]
+
+
+def test_a_revocation_is_proven_at_a_checkpoint_learnt_from_the_proof_and_kept(world: World) -> None:
+    world.accept(TYPE)
+    token = world.peer.mint(33)
+    assert world.verifier.verify(token).verdict is CrossVerdict.VALID
+    world.peer.set_status(33, "revoked")  # the peer's log grew: we have not synced since
+    result = world.verifier.verify(token)
+    assert result.verdict is CrossVerdict.INVALID and codes(result) == ["revoked"]
+    assert result.proven is not None and result.proven.value is not None and result.proven.value.status == "revoked"
+    latest = world.federation.store.latest_peer_checkpoint(ORIGIN)
+    assert latest is not None and latest.size == result.proven.size == world.peer.log.size()  # checked and kept
+
+
+def test_a_proof_older_than_the_checkpoint_we_verified_is_not_current(world: World) -> None:
+    world.accept(TYPE)
+    token = world.peer.mint(34)
+    before = world.peer.log.size()
+    world.peer.set_status(34, "revoked")
+    world.federation.sync(ORIGIN)  # we have seen the checkpoint with the revocation
+    world.peer.proof_at = before  # the peer answers with its map before the revocation: "active"
+    asked_again = world.verifier.verify(token)  # asked again at our size, the honest answer is revoked
+    assert asked_again.verdict is CrossVerdict.INVALID and codes(asked_again) == ["revoked"]
+    assert world.peer.status_proofs[-1] == (identifier(34), world.peer.log.size())
+    world.peer.proof_at_always = True  # it insists on the old map
+    stale = world.verifier.verify(token)
+    assert stale.verdict is CrossVerdict.VALID_UNCONFIRMED and not stale.valid
+    assert codes(stale) == ["status_unconfirmed"] and "older than checkpoint" in stale.reasons[0].detail
+    assert stale.proven is None
+
+
+def test_a_status_proof_from_a_forked_log_raises_the_alarm(world: World, tmp_path: Path) -> None:
+    world.accept(TYPE)
+    token = world.peer.mint(35)
+    assert world.verifier.verify(token).verdict is CrossVerdict.VALID  # its leaf is proven and kept
+    forked_store = LedgerStore(make_engine(f"sqlite:///{tmp_path / 'forked-map.db'}"))
+    forked_store.create_tables()
+    fork = Peer(Log(forked_store, ORIGIN), world.clock)
+    fork.append(str(uuid.uuid4()), "tests.anchors:Other-genesis")
+    fork.mint(35)
+    fork.append(str(uuid.uuid4()), "tests.anchors:Padding")
+    fork.append(str(uuid.uuid4()), "tests.anchors:Padding")
+    world.peer.log = fork.log  # same key, another history, larger than what we verified
+    result = world.verifier.verify(token)
+    assert result.verdict is CrossVerdict.INVALID and codes(result) == ["peer_forked"], result.reasons
+    assert [a.kind for a in world.federation.store.alarms(ORIGIN)] == ["fork-inconsistent"]
+    forked_store.close()
+
+
+def test_the_proven_validity_period_decides_for_an_active_entry(world: World) -> None:
+    world.accept(TYPE)
+    world.peer.valid_until = world.clock.now.replace(microsecond=0) + timedelta(hours=1)
+    token = world.peer.mint(36)
+    assert world.verifier.verify(token).verdict is CrossVerdict.VALID
+    world.clock.advance(hours=2)
+    result = world.verifier.verify(token)
+    assert result.verdict is CrossVerdict.INVALID and codes(result) == ["expired"]
+    assert "valid until" in result.reasons[0].detail

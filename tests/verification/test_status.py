@@ -45,6 +45,7 @@ def test_every_code_has_one_verdict_and_every_check_code_is_listed() -> None:
         cross.INCLUSION_UNCONFIRMED,
         cross.STATUS_UNCONFIRMED,
         cross.PEER_DISOWNS,
+        cross.STATUS_PROOF_INVALID,
         *cross.NOT_IN_FORCE,
     }
     assert peer_codes <= set(CODES)
