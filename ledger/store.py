@@ -49,7 +49,10 @@ from ledger.store_tables import events_table as events_table
 from ledger.store_tables import metadata as metadata
 from ledger.store_tables import tiles_table as tiles_table
 
-_ADVISORY_LOCK_KEY = 0x7472_7573_746C_6764  # "trustlgd": one log per database
+# One log per schema: the lock is (b"trus", hash of the current schema), so regions (and test runs) sharing one
+# PostgreSQL database in separate schemas do not queue behind each other's writers.
+_ADVISORY_LOCK_CLASS = 0x7472_7573  # "trus"
+_ADVISORY_LOCK_SQL = f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_CLASS}, hashtext(current_schema()))"
 _TILE_CACHE_SIZE = 4096  # full tiles are immutable: cache them forever (8 KiB each, 16 KiB with inner nodes)
 
 
@@ -188,7 +191,7 @@ class LedgerStore:
                 if self.dialect == "postgresql":
                     ms = int(self.limits.lock_timeout * 1000)
                     conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
-                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_KEY})")
+                    conn.exec_driver_sql(_ADVISORY_LOCK_SQL)
                     conn.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
             except sa_exc.SQLAlchemyError as exc:
                 busy = as_busy(exc, retry)
