@@ -2,7 +2,12 @@
 
 Kept apart from signing (this module never imports `seals.sign`). Uploaded PDFs are untrusted: a size cap, pyHanko's
 decode limits against decompression bombs, and no network fetching (`allow_fetching=False`): revocation data comes
-only from the CRL the caller passes. Raises `UnusablePdfError` only when the input is not a usable PDF at all.
+only from the CRL the caller passes. Raises `UnusablePdfError` only when the input is not a usable PDF at all; any
+malformed signature structure is a failed `SealStatus`, never an exception.
+
+Only signed bytes count: the document information (`subject`, `keywords`) is read from the revision the seal signs,
+and the only changes accepted after it are PAdES B-LTA's (a DSS and document time-stamps, `_AFTER_SEALING`); pyHanko's
+default policy would also accept a rewritten /Info or XMP packet, which could name another licence.
 """
 
 from __future__ import annotations
@@ -19,12 +24,25 @@ from asn1crypto import cms, x509
 from asn1crypto import crl as asn1_crl
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.decode_limits import DecodeLimits
-from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.diff_analysis import (
+    FormUpdatingRule,
+    GenericFieldModificationRule,
+    ModificationLevel,
+    SigFieldCreationRule,
+    SigFieldModificationRule,
+    StandardDiffPolicy,
+)
+from pyhanko.sign.diff_analysis.rules.file_structure_rules import (
+    CatalogModificationRule,
+    ObjectStreamRule,
+    XrefStreamRule,
+)
+from pyhanko.sign.diff_analysis.rules.form_field_rules import DSSCompareRule
 from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
-from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
@@ -63,14 +81,31 @@ UPDATED = "incremental_update"
 HASH_MISMATCH = "hash_mismatch"
 _MAX_INFO = 4096
 
+# What may change after the seal's revision: PAdES B-LTA's DSS and document time-stamps, nothing else. pyHanko's
+# DEFAULT_DIFF_POLICY also whitelists /Info (DocInfoRule) and XMP (MetadataUpdateRule) at LTA_UPDATES level: an
+# attacker's update renaming the licence there would pass. Form filling and annotations rank above LTA_UPDATES and
+# are refused by `_coverage_problems`.
+_AFTER_SEALING = StandardDiffPolicy(
+    global_rules=[
+        CatalogModificationRule(),  # type: ignore[no-untyped-call]
+        XrefStreamRule().as_qualified(ModificationLevel.LTA_UPDATES),
+        ObjectStreamRule().as_qualified(ModificationLevel.LTA_UPDATES),
+        DSSCompareRule().as_qualified(ModificationLevel.LTA_UPDATES),
+    ],
+    form_rule=FormUpdatingRule(
+        field_rules=[SigFieldCreationRule(), SigFieldModificationRule(), GenericFieldModificationRule()]  # type: ignore[no-untyped-call]
+    ),
+)
+
 
 @dataclass(frozen=True)
 class SealStatus:
     """Verdict on one sealed PDF; `bottom_line` is True only if every check passed, `reasons` says why not.
 
     `reason_codes` runs parallel to `reasons` (stable codes such as `pdf_altered`); `subject` and `keywords` are the
-    document information entries (ISO 32000-1 §14.3.3) and `signer_serial`/`signer_sha256` identify the seal
-    certificate, so a caller can look the document and the certificate up in its own records."""
+    document information entries (ISO 32000-1 §14.3.3) of the revision the seal signs (never of a later update), and
+    `signer_serial`/`signer_sha256`/`signer_uscc` identify the seal certificate and its department (its
+    organizationIdentifier), so a caller can look the document and the certificate up in its own records."""
 
     intact: bool
     trusted: bool
@@ -87,6 +122,7 @@ class SealStatus:
     signer_sha256: str | None = None
     subject: str | None = None
     keywords: str | None = None
+    signer_uscc: str | None = None
 
     @property
     def bottom_line(self) -> bool:
@@ -111,15 +147,30 @@ def _asn1_cert(certificate: cx509.Certificate) -> x509.Certificate:
     return x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
 
 
+# pyHanko, asn1crypto and the certificate validator raise whatever their parsers meet in hostile bytes (PdfError,
+# ValueError, KeyError, IndexError, TypeError, AttributeError, struct/zlib errors, RecursionError…); no list of
+# types is complete. Uploaded files are untrusted, so every exception past this boundary is a verdict (fail closed:
+# unusable PDF, or a seal that cannot be evaluated), never a 500 or a traceback.
+_UNTRUSTED = Exception
+
+
 def _open(data: bytes) -> PdfFileReader:
     if len(data) > MAX_PDF_BYTES:
         raise UnusablePdfError(f"PDF is larger than {MAX_PDF_BYTES} bytes")
     if not data.startswith(b"%PDF-"):
         raise UnusablePdfError("not a PDF: missing %PDF- header")
     try:
-        return PdfFileReader(io.BytesIO(data), strict=True, decode_limits=DecodeLimits.for_untrusted_input())
-    except (PdfError, ValueError, KeyError, IndexError, TypeError) as e:
-        raise UnusablePdfError(f"unreadable PDF: {e}") from e
+        reader = PdfFileReader(io.BytesIO(data), strict=True, decode_limits=DecodeLimits.for_untrusted_input())
+        encrypted = reader.encrypted
+    except _UNTRUSTED as e:
+        raise UnusablePdfError(f"unreadable PDF: {_text(e)}") from e
+    if encrypted:
+        raise UnusablePdfError("encrypted PDF: a sealed licence is never encrypted")
+    return reader
+
+
+def _text(error: BaseException) -> str:
+    return (str(error) or type(error).__name__)[:300]
 
 
 def _claimed_timestamp(signer_info: cms.SignerInfo) -> datetime | None:
@@ -197,25 +248,41 @@ def _timestamp_ok(status: Any) -> bool:
     return bool(ts is not None and ts.intact and ts.valid and ts.trusted)
 
 
-def _info_text(reader: PdfFileReader, key: str) -> str | None:
+def _signed_info(reader: PdfFileReader, revision: int) -> tuple[str | None, str | None]:
+    """(/Subject, /Keywords) of the document information as of the seal's `revision`: the trailer and the objects
+    of that revision, so an /Info rewritten by a later update is never read."""
     try:
-        info = reader.trailer_view["/Info"]
-        value = info.get(key)
-    except (PdfError, KeyError, TypeError, ValueError, AttributeError):
-        return None
-    return value[:_MAX_INFO] if isinstance(value, str) else None
+        history = reader.get_historical_resolver(revision)
+        raw = history.trailer_view.raw_get("/Info")
+        info = history.get_object(raw.reference) if isinstance(raw, generic.IndirectObject) else raw
+        if not isinstance(info, generic.DictionaryObject):
+            return None, None
+        return _text_entry(info, "/Subject"), _text_entry(info, "/Keywords")
+    except _UNTRUSTED:
+        return None, None
+
+
+def _text_entry(info: generic.DictionaryObject, key: str) -> str | None:
+    value = info.raw_get(key) if key in info else None
+    return value[:_MAX_INFO] if isinstance(value, str) else None  # a direct string only: no indirection to resolve
+
+
+def _organisation_identifier(signer: x509.Certificate) -> str | None:
+    value = signer.subject.native.get("organization_identifier")
+    return value if isinstance(value, str) else None
 
 
 async def _document_timestamp_problems(reader: PdfFileReader, ts_ctx: ValidationContext) -> list[Problem]:
     """PAdES B-LTA (ETSI EN 319 142-1 §5.4.3): every document time-stamp after the seal must still match the bytes
     it covers; a byte changed in the appended DSS would otherwise go unnoticed, as the seal does not cover it."""
-    for stamp in reader.embedded_timestamp_signatures:
-        try:
+    try:
+        for stamp in reader.embedded_timestamp_signatures:
             status = await async_validate_pdf_timestamp(stamp, validation_context=ts_ctx, skip_diff=True)
-        except (PdfError, ValueError, KeyError, SignatureValidationError) as e:
-            return [(BAD_DOC_TIMESTAMP, f"the document time-stamp cannot be evaluated: {e}")]
-        if not (status.intact and status.valid):
-            return [(BAD_DOC_TIMESTAMP, "the document time-stamp does not match: the PDF was altered after sealing")]
+            if not (status.intact and status.valid):
+                text = "the document time-stamp does not match: the PDF was altered after sealing"
+                return [(BAD_DOC_TIMESTAMP, text)]
+    except _UNTRUSTED as e:
+        return [(BAD_DOC_TIMESTAMP, f"the document time-stamp cannot be evaluated: {_text(e)}")]
     return []
 
 
@@ -230,24 +297,38 @@ async def _check(
     now: datetime | None,
 ) -> SealStatus:
     # Steps: (1) parse with caps; (2) exactly one seal; (3) validate CMS + chain at the time-stamp's moment;
-    # (4) coverage / incremental updates, document time-stamps; (5) the caller's expected hash (in the wrapper).
+    # (4) coverage / changes after the seal's revision, document time-stamps; (5) what the signed revision names;
+    # (6) the caller's expected hash (in the wrapper).
     sha = hashlib.sha256(data).hexdigest()
-    roots = [_asn1_cert(c) for c in trust_roots]
-    crls = [asn1_crl.CertificateList.load(crl.public_bytes(serialization.Encoding.DER))] if crl else []
     reader = _open(data)  # (1)
-    seals = reader.embedded_regular_signatures  # (2)
+    try:  # (2)
+        seals = reader.embedded_regular_signatures  # parses each /Contents: a garbage CMS structure raises here
+    except _UNTRUSTED as e:
+        return _failed(sha, UNEVALUABLE, f"the signatures cannot be read: {_text(e)}")
     if len(seals) != 1:
         found = "no seal signature" if not seals else f"{len(seals)} signatures where one seal is expected"
         return _failed(sha, NO_SEAL, f"{found} in the PDF")
-    seal = seals[0]
+    try:
+        return await _evaluate(reader, seals[0], sha, trust_roots, crl, now)
+    except _UNTRUSTED as e:  # a garbage /Contents, /ByteRange or CMS structure
+        return _failed(sha, UNEVALUABLE, f"the seal cannot be evaluated: {_text(e)}")
+
+
+async def _evaluate(
+    reader: PdfFileReader,
+    seal: EmbeddedPdfSignature,
+    sha: str,
+    trust_roots: Sequence[cx509.Certificate],
+    crl: cx509.CertificateRevocationList | None,
+    now: datetime | None,
+) -> SealStatus:
+    roots = [_asn1_cert(c) for c in trust_roots]
+    crls = [asn1_crl.CertificateList.load(crl.public_bytes(serialization.Encoding.DER))] if crl else []
     moment = _claimed_timestamp(seal.signer_info)
     signer_ctx, ts_ctx = _contexts(roots, crls, moment, now)
-    try:  # (3)
-        status = await async_validate_pdf_signature(
-            seal, signer_validation_context=signer_ctx, ts_validation_context=ts_ctx
-        )
-    except (PdfError, ValueError, KeyError) as e:
-        return _failed(sha, UNEVALUABLE, f"the seal cannot be evaluated: {e}")
+    status = await async_validate_pdf_signature(  # (3)
+        seal, signer_validation_context=signer_ctx, ts_validation_context=ts_ctx, diff_policy=_AFTER_SEALING
+    )
     intact = bool(status.intact and status.valid)
     problems: list[Problem] = []
     if not intact:
@@ -264,6 +345,7 @@ async def _check(
         coverage = await _document_timestamp_problems(reader, ts_ctx)
     every = problems + cert_problems + coverage
     signer_cert = status.signing_cert
+    subject, keywords = _signed_info(reader, seal.signed_revision)  # (5)
     return SealStatus(
         intact=intact,
         trusted=bool(status.trusted),
@@ -278,8 +360,9 @@ async def _check(
         reason_codes=tuple(code for code, _ in every),
         signer_serial=int(signer_cert.serial_number),
         signer_sha256=hashlib.sha256(signer_cert.dump()).hexdigest(),
-        subject=_info_text(reader, "/Subject"),
-        keywords=_info_text(reader, "/Keywords"),
+        subject=subject,
+        keywords=keywords,
+        signer_uscc=_organisation_identifier(signer_cert),
     )
 
 

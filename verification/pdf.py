@@ -176,12 +176,13 @@ class PdfCheck:
 
     @property
     def identifier(self) -> str | None:
-        """The licence identifier the PDF names (its document Subject, inside the sealed revision)."""
+        """The licence identifier the PDF names: its document Subject as of the sealed revision (a later update's
+        /Info is never read)."""
         return None if self.seal is None else self.seal.subject
 
     @property
     def qr_url(self) -> str | None:
-        """The verification URL printed as the PDF's QR code (its document Keywords)."""
+        """The verification URL printed as the PDF's QR code (its document Keywords, as of the sealed revision)."""
         return None if self.seal is None else self.seal.keywords
 
     def to_json(self) -> dict[str, Any]:
@@ -278,17 +279,33 @@ def _listed(trust_list: TrustList, seal: SealStatus) -> str | None:
     return None
 
 
-def _trust_list_certificate(checks: dict[str, Check], trust_list: TrustList, seal: SealStatus) -> None:
+def _trust_list_certificate(checks: dict[str, Check], trust_list: TrustList, seal: SealStatus) -> str | None:
+    """Check the trust list lists the seal certificate; returns the USCC of the department it is listed under."""
     if not seal.intact or seal.signer_sha256 is None:
-        return
+        return None
     owner = _listed(trust_list, seal)
     if owner is None:
         text = "the seal certificate is not in the trust list (revoked, or not a certificate of this region)"
         _add_failure(checks, "certificate", CERTIFICATE_NOT_LISTED, text)
-        return
+    return owner
+
+
+def _issuer_check(checks: dict[str, Check], seal: SealStatus, departments: Sequence[str | None]) -> None:
+    """The seal must be the licence issuer's own: the licence the sealed revision names (its signed /Subject) was
+    issued by the USCC in the seal certificate and by each department the registry or trust list files it under.
+    Never skipped: a seal that names no licence cannot be tied to an issuer and fails."""
+    if not seal.intact:
+        return  # `intact` failed already; a seal that does not match the document ties nothing to an issuer
     issuer = _licence_issuer(seal.subject)
-    if issuer is not None and issuer != owner:
-        _add_failure(checks, "certificate", WRONG_ISSUER, f"sealed by {owner}, but the licence was issued by {issuer}")
+    if issuer is None:
+        text = "the sealed revision names no licence identifier: the seal cannot be tied to the licence's issuer"
+        _add_failure(checks, "certificate", NO_IDENTIFIER, text)
+        return
+    for sealer in (seal.signer_uscc, *departments):
+        if sealer != issuer:
+            text = f"sealed by {sealer or 'a certificate naming no department'}, but the licence was issued by {issuer}"
+            _add_failure(checks, "certificate", WRONG_ISSUER, text)
+            return
 
 
 def check_pdf_offline(data: bytes, trust_list: TrustList, now: datetime) -> PdfCheck:
@@ -302,7 +319,8 @@ def check_pdf_offline(data: bytes, trust_list: TrustList, now: datetime) -> PdfC
     except UnusablePdfError as e:
         return _unusable("offline", now, data, e)
     checks = _seal_checks(seal)
-    _trust_list_certificate(checks, trust_list, seal)
+    owner = _trust_list_certificate(checks, trust_list, seal)
+    _issuer_check(checks, seal, [] if owner is None else [owner])
     checks["on_ledger"] = Check("on_ledger", None, OFFLINE_LEDGER)
     checks["licence_status"] = Check("licence_status", None, "licence status not checked offline (needs the ledger)")
     return PdfCheck("offline", now, seal.sha256, tuple(checks[n] for n in CHECKS), seal)
@@ -345,8 +363,12 @@ def _registry_certificate(sources: PdfSources, checks: dict[str, Check], seal: S
 def _ledger_checks(
     licences: SealedLicences, checks: dict[str, Check], seal: SealStatus
 ) -> tuple[LicenceView | None, int | None]:
-    identifier = seal.subject
+    identifier = seal.subject  # the sealed revision's: a later update's /Info is never read
     unknown = "licence status unknown: the PDF names no licence of this region"
+    if not identifier and seal.signer_sha256 is None:  # no seal read, so no signed identifier to look up
+        checks["on_ledger"] = Check("on_ledger", None, "not evaluated: no seal could be read")
+        checks["licence_status"] = Check("licence_status", None, "not evaluated: no seal could be read")
+        return None, None
     if not identifier:
         checks["on_ledger"] = Check("on_ledger", False, "the PDF names no licence identifier", NO_IDENTIFIER)
         checks["licence_status"] = Check("licence_status", None, unknown)
@@ -382,13 +404,14 @@ def _status_check(view: LicenceView, identifier: str) -> Check:
 def _online_verdict(sources: PdfSources, seal: SealStatus, trust_list: TrustList | None) -> PdfCheck:
     now = sources.clock()
     checks = _seal_checks(seal)
+    departments = []
     if trust_list is not None:
-        _trust_list_certificate(checks, trust_list, seal)
-    department = _registry_certificate(sources, checks, seal)
+        departments.append(_trust_list_certificate(checks, trust_list, seal))
+    departments.append(_registry_certificate(sources, checks, seal))
     view, sealed_version = _ledger_checks(sources.licences, checks, seal)
-    if department is not None and view is not None and department != view.issuer:
-        text = f"sealed by {department}, but the licence was issued by {view.issuer}"
-        _add_failure(checks, "certificate", WRONG_ISSUER, text)
+    if view is not None:
+        departments.append(view.issuer)  # the ledger's issuer of the licence the signed revision names
+    _issuer_check(checks, seal, [d for d in departments if d is not None])
     return PdfCheck("online", now, seal.sha256, tuple(checks[n] for n in CHECKS), seal, view, sealed_version)
 
 
