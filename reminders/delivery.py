@@ -7,7 +7,9 @@ receiver's de-duplication. Delivery is at least once; every attempt of one deliv
 `X-TrustLedger-Delivery` id (e-mail: the same Message-ID), so a receiver that remembers ids sees each one once.
 
 `DeliveryWorker.run_once` leases due rows, sends each and records the outcome at once (so a killed worker repeats
-at most the one message in flight), retries transient failures with back-off and dead-letters the rest.
+at most the one message in flight), retries transient failures with back-off and dead-letters the rest. An attempt is
+charged to a message when the worker starts sending it (`OutboxStore.start`), not when it is leased: a worker killed
+before it reached a message leaves that message's attempt budget untouched.
 """
 
 from __future__ import annotations
@@ -325,10 +327,17 @@ class DeliveryWorker:
     def _deliver(self, delivery: Delivery, now: datetime) -> str:
         if delivery.address is None:
             return "cancelled" if self.outbox.mark_cancelled(delivery, "subscription removed") else "lease_lost"
-        if delivery.attempts > self.policy.max_attempts:
-            # Earlier attempts never reported back (workers killed mid-send): do not let one row loop forever.
+        if self.policy.exhausted(delivery.attempts):
+            # The budget went on started sends, some of which never reported back (workers killed mid-send): stop one
+            # row looping forever. Only started sends count: a worker killed before it began a message charged nothing.
             ok = self.outbox.mark_failed(delivery, "attempt budget spent without a recorded outcome", None)
             return "dead" if ok else "lease_lost"
+        started = self.outbox.start(delivery, now)  # the attempt is charged here, just before the send
+        if started is None:
+            return "lease_lost"
+        return self._send(started, now)
+
+    def _send(self, delivery: Delivery, now: datetime) -> str:
         transport = self.transports.get(delivery.channel)
         try:
             if transport is None:

@@ -3,10 +3,14 @@
 `reminder_outbox`: one row per delivery (reminder or digest × recipient), inserted in the same transaction as the
 `ExpiryReminderSent` event it delivers, so nothing is lost and a stage is never queued twice. State machine:
 
-    pending --claim (lease: token + lease_until)--> sent
-       ^  \\                                     \\--> pending again at `available_at` (back-off) --> ... --> dead
-       |   \\-- lease expired (worker killed) -> claimable again
+    pending --claim (lease: token + lease_until)--start (attempts + 1)--> sent
+       ^  \\                                                          \\--> pending again at `available_at` (back-off)
+       |   \\-- lease expired (worker killed) -> claimable again         --> ... --> dead
        +--------- requeue (operator) ------------------------------------------------------------- dead
+
+An attempt is charged by `start`, when a worker is about to hand that one message to its transport, never by
+`claim`: a worker killed after claiming a batch (or one that lets a lease run out) costs the messages it never began
+nothing, so no reminder is dead-lettered without having been tried `max_attempts` times.
 
 Outbox rows point at a subscription in `reminder_subscriptions` (`reminders.store_contacts`, which owns the branch's
 `metadata` and the contacts' queries) rather than copying its address.
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -180,7 +184,10 @@ class OutboxStore(ContactStore):
     def claim(
         self, worker: str, now: datetime, lease: timedelta, limit: int, channels: Sequence[Channel] | None = None
     ) -> list[Delivery]:
-        """Lease up to `limit` due rows (of `channels`, default all) to `worker` until `now + lease`; counts an attempt.
+        """Lease up to `limit` due rows (of `channels`, default all) to `worker` until `now + lease`.
+
+        Claiming charges no attempt (`start` does, per message): a lease that runs out before its message was started
+        is free.
 
         Due = pending, `available_at <= now`, and no live lease (a killed worker's lease simply runs out).
         PostgreSQL: `FOR UPDATE SKIP LOCKED` hands concurrent workers disjoint rows; SQLite: the write lock does.
@@ -206,9 +213,7 @@ class OutboxStore(ContactStore):
             conn.execute(
                 update(outbox_table)
                 .where(o.id.in_(ids))
-                .values(
-                    lease_token=token, lease_owner=worker[:100], lease_until=moment + lease, attempts=o.attempts + 1
-                )
+                .values(lease_token=token, lease_owner=worker[:100], lease_until=moment + lease)
             )
             s = subscriptions_table.c
             rows = conn.execute(
@@ -218,6 +223,26 @@ class OutboxStore(ContactStore):
                 .order_by(o.available_at, o.id)
             ).mappings()
             return [_delivery(r) for r in rows]
+
+    def start(self, delivery: Delivery, now: datetime) -> Delivery | None:
+        """Charge one attempt to a claimed delivery just before it is sent; the delivery with its new `attempts`, or
+        None if the lease was lost meanwhile (expired, or another worker owns the row): then it must not be sent."""
+        o = outbox_table.c
+        with self._write() as conn:
+            result = conn.execute(
+                update(outbox_table)
+                .where(
+                    o.id == str(delivery.id),
+                    o.lease_token == delivery.lease_token,
+                    o.status == PENDING,
+                    o.lease_until > as_utc(now),
+                )
+                .values(attempts=o.attempts + 1)
+            )
+            if result.rowcount != 1:
+                return None
+            attempts = conn.scalar(select(o.attempts).where(o.id == str(delivery.id)))
+        return replace(delivery, attempts=int(attempts or 0))
 
     def mark_sent(self, delivery: Delivery, now: datetime) -> bool:
         """Record a successful delivery; False if the lease was lost meanwhile (another worker owns the row)."""

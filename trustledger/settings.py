@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -89,7 +90,17 @@ class Settings(BaseSettings):
         """The database URL, defaulting to the SQLite file under home."""
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.home / 'trustledger.db').resolve()}"
+        return sqlite_url(self.home / "trustledger.db")
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of the SQLite file at `path`, whatever characters its directories have.
+
+    A URL's `?` starts the query and `#` the fragment, and SQLAlchemy percent-decodes the database part: a home such as
+    `/srv/a?b` or `/srv/50%20off` pasted into `sqlite:///…` names another file. Every character but `/` is
+    percent-encoded, as `sqlalchemy.engine.URL.create("sqlite", database=…)` does (SQL stays in the store modules).
+    """
+    return "sqlite:///" + quote(str(path.resolve()), safe="/")
 
 
 def _parse_instant(text: str) -> datetime:

@@ -32,6 +32,7 @@ from verify_api.auth import VerifierKey
 from verify_api.deps import EvidenceDep
 from verify_api.federation_schemas import FederationVerifyIn, FederationVerifyOut, PeerStatusOut
 from verify_api.local_federation import local_verify
+from verify_api.params import CANONICAL
 from verify_api.problems import (
     ANCHOR_NOT_FOUND,
     INVALID_FIELD,
@@ -157,7 +158,9 @@ def alarms(request: Request) -> dict[str, object]:
     summary="The RFC 3161 timestamp and the witness cosignatures of a checkpoint",
     responses={404: {"content": {PROBLEM_MEDIA_TYPE: {}}, "description": "that size was never anchored"}},
 )
-def anchors_at(request: Request, size: Annotated[int, Path(ge=0, le=2**63 - 1, description="tree size")]) -> Response:
+def anchors_at(
+    request: Request, size: Annotated[int, Path(ge=0, le=2**63 - 1, description="tree size"), CANONICAL]
+) -> Response:
     """Each anchored checkpoint of this size: the note, its timestamp token (base64 DER) and the cosignature lines."""
     store = _region(request).anchor_store()
     stamps = store.timestamps_at(size)

@@ -12,13 +12,14 @@ from pydantic import BaseModel
 from ledger import tiles
 from ledger.errors import LedgerError
 from ledger.ids import LeafIndex
+from verify_api.params import CANONICAL
 from verify_api.problems import NOT_FOUND, ProblemError
 from verify_api.services import RegionServices
 
 router = APIRouter(tags=["log"])
 _IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 MAX_INDEX = tiles.MAX_INDEX  # indexes and sizes stay in the I-JSON range; larger input is a 4xx, not a driver overflow
-Index = Annotated[int, Query(ge=0, le=MAX_INDEX)]
+Index = Annotated[int, Query(ge=0, le=MAX_INDEX), CANONICAL]  # one spelling per number: `01`, `+1`, `1_0` are 422
 
 
 def get_region(request: Request) -> RegionServices:
@@ -46,13 +47,23 @@ class ConsistencyProof(BaseModel):
     hashes: list[str]
 
 
-def parse_tile_path(path: str) -> tuple[int, int | None]:
+def parse_tile_path(request: Request, path: str, level: str = "") -> tuple[int, int | None]:
     """(index, width or None) of a C2SP tlog-tiles index path `x001/x234/067[.p/W]`; a 404 problem unless it is the
-    one canonical spelling (`ledger.tiles` parses it)."""
+    one canonical spelling (`ledger.tiles` parses it) and the request spelled it so, byte for byte.
+
+    The parameter alone cannot tell: Starlette matches `{path:path}` with `.*$`, and `$` also matches before a final
+    newline (`…/000.p/64%0A` arrives here as `000.p/64`), and it decodes `%2F`, `%30` before routing (`x001%2F002`,
+    `%30%30%30`). So the raw request path must end in exactly the canonical text as well (`level`, already checked
+    by `parse_tile_level`, included)."""
     try:
-        return tiles.parse_index_path(path)
+        index, width = tiles.parse_index_path(path)
     except LedgerError as exc:
         raise ProblemError(NOT_FOUND, str(exc)) from exc
+    raw = request.scope.get("raw_path") or str(request.scope["path"]).encode()
+    tail = f"/{level}/{path}" if level else f"/{path}"
+    if not raw.endswith(tail.encode("ascii")):
+        raise ProblemError(NOT_FOUND, "not a tile path: only the canonical spelling names a tile")
+    return index, width
 
 
 def parse_tile_level(text: str) -> int:
@@ -76,26 +87,31 @@ def checkpoint(region: RegionDep) -> PlainTextResponse:
 
 
 @router.get("/tile/entries/{path:path}")
-def entry_bundle(path: str, region: RegionDep) -> Response:
+def entry_bundle(request: Request, path: str, region: RegionDep) -> Response:
     """C2SP tlog-tiles entry bundle."""
-    index, width = parse_tile_path(path)
+    index, width = parse_tile_path(request, path)
     data = region.log.entry_bundle(index, width)
     return Response(data, media_type="application/octet-stream", headers=_IMMUTABLE)
 
 
 @router.get("/tile/{level}/{path:path}")
 def hash_tile(
-    level: Annotated[str, Path(description="tile level, 0-63 in canonical decimal")], path: str, region: RegionDep
+    request: Request,
+    level: Annotated[str, Path(description="tile level, 0-63 in canonical decimal")],
+    path: str,
+    region: RegionDep,
 ) -> Response:
     """C2SP tlog-tiles hash tile."""
     tile_level = parse_tile_level(level)
-    index, width = parse_tile_path(path)
+    index, width = parse_tile_path(request, path, level)
     data = region.log.tile(tile_level, index, width)
     return Response(data, media_type="application/octet-stream", headers=_IMMUTABLE)
 
 
 @router.get("/v1/log/proof/inclusion", response_model=InclusionProof)
-def inclusion(region: RegionDep, index: Index, tree_size: Annotated[int, Query(ge=1, le=MAX_INDEX)]) -> InclusionProof:
+def inclusion(
+    region: RegionDep, index: Index, tree_size: Annotated[int, Query(ge=1, le=MAX_INDEX), CANONICAL]
+) -> InclusionProof:
     """Inclusion proof of leaf `index` in the tree of `tree_size` leaves."""
     n, proof = region.log.inclusion_proof(LeafIndex(index), tree_size)  # `Index` is range-checked by FastAPI
     return InclusionProof(leaf_index=index, tree_size=n, hashes=_b64(proof))
@@ -108,7 +124,7 @@ def consistency(region: RegionDep, first: Index, second: Index) -> ConsistencyPr
 
 
 @router.get("/v1/log/leaves/{index}")
-def leaf(index: Annotated[int, Path(ge=0, le=MAX_INDEX)], region: RegionDep) -> Response:
+def leaf(index: Annotated[int, Path(ge=0, le=MAX_INDEX), CANONICAL], region: RegionDep) -> Response:
     """The leaf data of leaf `index` (canonical JSON envelope)."""
     data, _ = region.log.leaf(LeafIndex(index))  # range-checked by `Path(ge=0)`
     return Response(data, media_type="application/json", headers=_IMMUTABLE)

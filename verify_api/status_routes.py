@@ -18,6 +18,7 @@ from ledger.errors import ProofError
 from licences.identifiers import parse_identifier
 from signatures.statusproof import ProvenStatus
 from verify_api.deps import RegionDep
+from verify_api.params import CANONICAL
 from verify_api.problems import CHECKPOINT_NOT_FOUND, ProblemError
 from verify_api.ratelimit import RateLimited
 from verify_api.schemas import StatusProofDoc, StatusProvenOut
@@ -33,7 +34,7 @@ def status_proof(
     region: RegionDep,
     _: RateLimited,
     identifier: Annotated[str, Query(min_length=1, max_length=256, description="full licence identifier (token sub)")],
-    size: Annotated[int | None, Query(ge=1, le=MAX_SIZE, description="size of a signed checkpoint")] = None,
+    size: Annotated[int | None, Query(ge=1, le=MAX_SIZE, description="size of a signed checkpoint"), CANONICAL] = None,
 ) -> StatusProofDoc:
     """The status map proof of one licence version (membership or non-membership) against a signed checkpoint."""
     parse_identifier(identifier, strict=False)  # a 422 naming `identifier` for what is no licence identifier

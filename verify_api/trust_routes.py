@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
 from verify_api.log_routes import get_region
+from verify_api.params import CANONICAL
 from verify_api.problems import NOT_FOUND, ProblemError
 from verify_api.services import PublishedTrustList, RegionServices
 
@@ -78,7 +79,9 @@ def trust_list(request: Request, region: RegionDep) -> Response:
     },
 )
 def trust_list_version(
-    request: Request, region: RegionDep, version: Annotated[int, Path(ge=1, le=2**53, description="version number")]
+    request: Request,
+    region: RegionDep,
+    version: Annotated[int, Path(ge=1, le=2**53, description="version number"), CANONICAL],
 ) -> Response:
     """A published version, byte for byte as it was first served (verifiers walk the hash chain with these)."""
     row = region.trust_list_version(version)

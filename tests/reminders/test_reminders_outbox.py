@@ -56,12 +56,14 @@ def _webhook(outbox: OutboxStore, clock: FakeClock, url: str = "http://127.0.0.1
     return outbox.subscribe(OwnerKind.DEPARTMENT, DEPT, Channel.WEBHOOK, url, clock()).id
 
 
-def test_claim_leases_rows_with_address_and_counts_an_attempt(outbox: OutboxStore, clock: FakeClock) -> None:
+def test_claim_leases_rows_with_address_and_start_counts_an_attempt(outbox: OutboxStore, clock: FakeClock) -> None:
     sub = _webhook(outbox, clock)
     _enqueue(outbox, _messages(sub, 3), clock)
     claimed = outbox.claim("w1", clock(), LEASE, 10)
     assert len(claimed) == 3
-    assert {d.attempts for d in claimed} == {1}
+    assert {d.attempts for d in claimed} == {0}  # leasing is free: `start` charges the attempt
+    started = [outbox.start(d, clock()) for d in claimed]
+    assert [None if d is None else d.attempts for d in started] == [1, 1, 1]
     assert {d.address for d in claimed} == {"http://127.0.0.1:9/h"}
     assert all(d.secret for d in claimed)  # webhooks get a signing secret
     assert outbox.claim("w2", clock(), LEASE, 10) == []  # leased: nobody else gets them
@@ -91,8 +93,9 @@ def test_a_killed_workers_lease_expires_and_another_worker_takes_over(outbox: Ou
     clock.advance(seconds=2)
     second = outbox.claim("w2", clock(), LEASE, 10)
     assert {d.id for d in second} == {d.id for d in first}
-    assert {d.attempts for d in second} == {2}
-    # The late first worker cannot overwrite the new owner's outcome: its lease token is stale.
+    assert {d.attempts for d in second} == {0}  # the killed worker never started them: its lease cost nothing
+    # The late first worker can neither start nor finish: its lease token is stale.
+    assert outbox.start(first[0], clock()) is None
     assert not outbox.mark_sent(first[0], clock())
     assert outbox.mark_sent(second[0], clock())
 
@@ -122,12 +125,15 @@ def test_failure_backs_off_then_dead_letters_and_requeue(outbox: OutboxStore, cl
     (message,) = _messages(sub, 1)
     _enqueue(outbox, [message], clock)
     (d,) = outbox.claim("w", clock(), LEASE, 10)
+    assert outbox.start(d, clock()) is not None
     assert outbox.mark_failed(d, "HTTP 503 from receiver", clock() + timedelta(minutes=5))
     clock.advance(minutes=4)
     assert outbox.claim("w", clock(), LEASE, 10) == []  # not before its retry time
     clock.advance(minutes=1)
     (d,) = outbox.claim("w", clock(), LEASE, 10)
-    assert d.attempts == 2
+    assert d.attempts == 1
+    started = outbox.start(d, clock())
+    assert started is not None and started.attempts == 2
     assert outbox.mark_failed(d, "HTTP 410 from receiver", None)
     (dead,) = outbox.rows(status="dead")
     assert (dead.id, dead.failures, dead.last_error) == (message.id, 2, "HTTP 410 from receiver")
@@ -135,7 +141,7 @@ def test_failure_backs_off_then_dead_letters_and_requeue(outbox: OutboxStore, cl
     assert outbox.claim("w", clock(), LEASE, 10) == []  # dead letters are never claimed
     outbox.requeue(message.id, clock())
     (again,) = outbox.claim("w", clock(), LEASE, 10)
-    assert again.attempts == 1
+    assert again.attempts == 0
     with pytest.raises(OutboxError, match="only dead letters"):
         outbox.requeue(message.id, clock())
     with pytest.raises(OutboxError, match="no delivery"):
