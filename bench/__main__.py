@@ -2,7 +2,7 @@
 
 Every module `bench/bench_<name>.py` exposes `run(quick: bool) -> list[dict]` with the keys name, ours_median_s,
 baseline_median_s, ratio and notes (optionally unit, default seconds). Options a module's `run` accepts as keywords
-(`--leaves N`, `--fresh` for the ledger) are passed only to the modules that take them.
+(`--leaves N`, `--fresh` for the ledger and the status map) are passed only to the modules that take them.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fast smoke run")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     parser.add_argument("--leaves", type=int, help="ledger: log size for the proof and audit rows")
-    parser.add_argument("--fresh", action="store_true", help="ledger: rebuild the recorded log even if cached")
+    parser.add_argument("--fresh", action="store_true", help="ledger, statusmap: rebuild the cached log or map")
     parser.add_argument("--licences", type=int, help="licences, reminders: licence_index rows (query rows, scan)")
     args = parser.parse_args(argv)
     chosen = [m.removeprefix("bench_") for m in args.modules] or names

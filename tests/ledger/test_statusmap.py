@@ -11,9 +11,12 @@ import json
 import random
 
 import pytest
+from sqlalchemy import Connection, Table, select
 
+from ledger.errors import LedgerError
 from ledger.statusmap import MapUpdate, StatusMapStore
 from ledger.store import LedgerStore
+from ledger.store_tables import nodes_table, values_table
 
 
 def _h(data: bytes) -> bytes:
@@ -124,3 +127,48 @@ def test_non_membership_in_tiny_maps(store: LedgerStore, count: int) -> None:
         proof = smt.prove(conn, _path(2), count)
     assert proof.value is None and proof.siblings == ()
     assert (proof.leaf is not None) == bool(count)
+
+
+def _map_rows(conn: Connection) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    def rows(table: Table) -> list[tuple[object, ...]]:
+        return sorted(
+            tuple(bytes(c) if isinstance(c, memoryview) else c for c in r) for r in conn.execute(select(table))
+        )
+
+    return rows(nodes_table), rows(values_table)
+
+
+def _clear(conn: Connection) -> None:
+    conn.execute(nodes_table.delete())
+    conn.execute(values_table.delete())
+
+
+def test_build_writes_the_map_apply_writes(store: LedgerStore) -> None:
+    """`build` (one pass, from scratch) against `apply`: the same rows as one `apply` of every entry at that size,
+    and the same root and proofs as applying the entries in batches; a later `apply` on a built map works too."""
+    rng = random.Random(2000)
+    updates = [MapUpdate(_path(n), f"s{n}", _value(n, rng.choice(["active", "revoked"]))) for n in range(2000)]
+    rng.shuffle(updates)  # `build` takes them in any order
+    updates += [MapUpdate(u.path, u.stream, _value(int(u.stream[1:]), "suspended")) for u in updates[:50]]  # later wins
+    probes = [_path(n) for n in range(0, 2100, 7)]  # members and absent paths
+    smt = StatusMapStore()
+    with store.write() as conn:
+        batches = [updates[first : first + 300] for first in range(0, len(updates), 300)]
+        size = len(batches)  # one `apply` per log size, as the projector does
+        built_root = smt.build(conn, iter(updates), size)
+        built_rows = _map_rows(conn)
+        built_proofs = [smt.prove(conn, p, size) for p in probes]
+        with pytest.raises(LedgerError, match="not empty"):
+            smt.build(conn, updates[:1], 10)
+        _clear(conn)
+        assert smt.apply(conn, updates, size) == built_root
+        assert _map_rows(conn) == built_rows
+        _clear(conn)
+        roots = [smt.apply(conn, batch, at) for at, batch in enumerate(batches, start=1)]
+        root = roots[-1]
+        assert root == built_root == _root({u.path: u.value.encode() for u in updates})
+        assert [smt.prove(conn, p, size) for p in probes] == built_proofs
+        _clear(conn)
+        smt.build(conn, updates[:1000], size - 2)
+        after = smt.apply(conn, updates[1000:], size)
+        assert after == built_root and [smt.prove(conn, p, size) for p in probes] == built_proofs
