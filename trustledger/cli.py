@@ -18,15 +18,20 @@ from eventsourcing.persistence import StoredEvent
 
 from anchors.audit import AnchorReferences
 from clock import Clock
-from ledger.audit import run_audit
+from ledger.audit import AuditHook, run_audit
 from ledger.errors import AuditFailure, LedgerError
 from ledger.ids import LeafIndex
 from ledger.log import Log
 from ledger.persistence import LedgerRecorder
 from ledger.store import LedgerStore
+from ledger.store_derived import scratch_database
 from ledger.store_statusmap_audit import scratch_status_map
 from ledger.trusted import TrustedFileError, read_trusted
+from licences.derived_audit import LICENCE_TABLES, REGISTRY_TABLES, LicenceTablesAudit, RegistryAudit
 from licences.status_audit import StatusMapAudit
+from licences.store_audit import SCRATCH_TABLES as LICENCE_SCRATCH
+from seals.derived_audit import SEAL_TABLES, SealRegistryAudit
+from seals.store_audit import SCRATCH_TABLES as SEAL_SCRATCH
 from signatures.errors import SignatureError
 from signatures.note import NoteSigner
 from trustledger import (
@@ -42,6 +47,8 @@ from trustledger import (
 from trustledger.cli_common import CTX, emit, fail, region
 from trustledger.region import RegionError, init_region, region_clock
 from trustledger.settings import Settings
+from trustledger.trust import root_signer
+from trustlists.audit import TrustListAudit
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="TrustLedger: a trust ledger for e-licences.")
 log_app = typer.Typer(no_args_is_help=True, help="Read the log: checkpoints, leaves, proofs.")
@@ -53,6 +60,8 @@ app.add_typer(bench_app, name="bench")
 
 BENCH_TOPIC = "trustledger.bench:SyntheticEvent"
 SCRATCH_ORIGIN = "bench.invalid/scratch-log"  # `.invalid` (RFC 6761): no verifier could mistake it for a region
+# Re-derived from the events by `audit` besides the status map (docs/audit.md).
+DERIVED_TABLES = [spec.name for spec in (*LICENCE_TABLES, *REGISTRY_TABLES, *SEAL_TABLES)]
 
 
 @app.callback()
@@ -109,12 +118,16 @@ def audit(
         list[Path] | None, typer.Option("--trusted-checkpoint", metavar="FILE", help=TRUSTED_HELP)
     ] = None,
 ) -> None:
-    """Full audit of the log, its status map and its anchors; exit 1 naming the first bad index or row on any tampering.
+    """Full audit of the log and of everything a verdict reads; exit 1 naming the first bad index or row.
 
     Re-derives every leaf, tile and checkpoint, the status map at each checkpoint (its `status-map` line and the
     stored map) and the newest stored map rows, and checks that every anchored (timestamped or cosigned) checkpoint is
-    still stored. Deleting the newest checkpoints and re-signing is caught only against a checkpoint kept outside the
-    database: pass those with --trusted-checkpoint.
+    still stored. Re-derives every derived table from the events (licence index, identifiers and history, the
+    registry's keys, catalogue and issuers, the seal certificates and their revocations) and names the first row and
+    column that differ; checks every published trust list version (root signature, chain, its keys' states as the
+    registry had them at its issue time). docs/audit.md lists what is covered and what is not. Deleting the newest
+    checkpoints and re-signing is caught only against a checkpoint kept outside the database: pass those with
+    --trusted-checkpoint.
     """
     with region() as r:
         verifier = r.log_signer.verifier
@@ -126,10 +139,19 @@ def audit(
                 raise fail(f"--trusted-checkpoint {path}: {exc.strerror or exc}", code=2) from exc
             except TrustedFileError as exc:
                 raise fail(f"--trusted-checkpoint {exc}", code=2) from exc
-        with scratch_status_map() as scratch:
-            status_map, anchors = StatusMapAudit(r.recording.mapper, scratch), AnchorReferences()
+        try:
+            root_key = root_signer(r).private_key.public_key()  # the trust lists' signer
+        except (RegionError, SignatureError) as exc:
+            raise fail(f"audit: cannot load the region root key: {exc}") from exc
+        with scratch_status_map() as scratch, scratch_database([*LICENCE_SCRATCH, *SEAL_SCRATCH]) as derived:
+            mapper = r.recording.mapper
+            status_map, anchors = StatusMapAudit(mapper, scratch), AnchorReferences()
+            registry = RegistryAudit(mapper, derived)
+            trust_lists = TrustListAudit(root_key, registry)  # before `registry`: it sees each event unfolded
+            licences, seals = LicenceTablesAudit(mapper, derived), SealRegistryAudit(mapper, derived)
+            hooks: list[AuditHook] = [status_map, anchors, trust_lists, registry, licences, seals]
             try:
-                report = run_audit(r.store, verifier, r.config.origin, hooks=[status_map, anchors], trusted=trusted)
+                report = run_audit(r.store, verifier, r.config.origin, hooks=hooks, trusted=trusted)
             except AuditFailure as exc:
                 if CTX.json:
                     doc = {"ok": False, "first_bad_index": exc.index, "reason": exc.reason}
@@ -146,10 +168,12 @@ def audit(
                 "status_map_root": base64.b64encode(status_map.root or bytes(32)).decode(),
                 "anchored_checkpoints": anchors.count,
                 "trusted_checkpoints": report.trusted,
+                "derived_tables": DERIVED_TABLES,
+                "trust_list_versions": trust_lists.count,
             },
             f"audit OK: {report.leaves} leaves, {report.tiles} tiles, {report.checkpoints} checkpoints, status map "
-            f"re-derived, {anchors.count} anchored checkpoint(s) present, {report.trusted} trusted checkpoint(s) "
-            "matched",
+            f"re-derived, {len(DERIVED_TABLES)} derived tables re-derived, {trust_lists.count} trust list version(s) "
+            f"checked, {anchors.count} anchored checkpoint(s) present, {report.trusted} trusted checkpoint(s) matched",
         )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text, update
 from typer.testing import CliRunner
 
 from anchors.model import CollectedCosignature, TimestampAnchor
@@ -22,6 +22,7 @@ from clock import StartedClock
 from ledger.envelope import Envelope
 from ledger.merkle import leaf_hash
 from ledger.trusted import TrustedFileError, split_notes
+from licences.store import licence_index
 from signatures.note import CheckpointBody, NoteSigner, parse_checkpoint, sign_note, split_note
 from tests.conftest import START
 from trustledger.cli import app
@@ -252,19 +253,25 @@ def test_deleting_an_anchored_checkpoint_fails(cli: CliRunner, demo: dict[str, s
 def test_rollback_is_caught_against_a_trusted_checkpoint(cli: CliRunner, demo: dict[str, str], tmp_path: Path) -> None:
     region = open_region(Settings())
     kept = region.log.size()
+    licence = next(iter(demo.values()))
+    with region.store.engine.connect() as conn:  # the revoked licence's index row before the revocation
+        before = dict(conn.execute(select(licence_index).where(licence_index.c.licence_id == licence)).mappings().one())
     region.close()
     _revoke_one(cli, demo)
     published = _publish(cli, tmp_path / "published.note")
-    # Roll the log back consistently: the newest events, tiles past them, every checkpoint, the map rows past them.
+    # Roll the log back consistently: the newest events, tiles past them, every checkpoint, the map rows past them,
+    # and the read models (`audit` re-derives them from the events): the history rows past them, the index row.
     _sql(
         _exec(
             "DELETE FROM ledger_events WHERE leaf_index >= :n",
             "DELETE FROM ledger_checkpoints",
             "DELETE FROM status_map_values WHERE map_size > :n",
             "DELETE FROM status_map_nodes WHERE map_size > :n",
+            "DELETE FROM licence_history WHERE leaf_index >= :n",
             n=kept,
         )
     )
+    _sql(lambda conn: conn.execute(update(licence_index).where(licence_index.c.licence_id == licence).values(before)))
     assert json.loads(run(cli, "--json", "audit"))["leaves"] == kept  # the log alone cannot tell
     out = run(cli, "audit", "--trusted-checkpoint", str(published), code=1)
     assert "rollback" in out and f"holds only {kept} leaves" in out
