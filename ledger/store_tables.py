@@ -63,6 +63,7 @@ nodes_table = Table(
     Column("hash", LargeBinary(32), nullable=False),
     Column("leaf_path", LargeBinary(32), nullable=True),  # set on leaf nodes: the entry's path
     Column("value_hash", LargeBinary(32), nullable=True),  # set on leaf nodes: SHA-256 of the entry's value
+    sqlite_with_rowid=False,  # rows live in the primary-key B-tree: one descent per node read, not two
 )
 
 values_table = Table(
@@ -73,4 +74,5 @@ values_table = Table(
     Column("stream", String(255), nullable=False),  # the licence's stream: its current version is its newest row
     Column("value", Text, nullable=False),
     Index("ix_status_map_values_stream", "stream", "map_size"),
+    sqlite_with_rowid=False,
 )

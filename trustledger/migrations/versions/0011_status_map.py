@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("hash", sa.LargeBinary(32), nullable=False),
         sa.Column("leaf_path", sa.LargeBinary(32), nullable=True),
         sa.Column("value_hash", sa.LargeBinary(32), nullable=True),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "status_map_values",
@@ -31,6 +32,7 @@ def upgrade() -> None:
         sa.Column("map_size", sa.BigInteger(), primary_key=True, autoincrement=False),
         sa.Column("stream", sa.String(255), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_status_map_values_stream", "status_map_values", ["stream", "map_size"])
 
