@@ -55,7 +55,9 @@ def _cosigned(log: Log) -> str:
 
 
 def test_go_note_opens_our_cosigned_checkpoint(gocosig: Path, log: Log) -> None:
-    out = _go(gocosig, _cosigned(log))
+    cosigned = _cosigned(log)
+    assert cosigned.split("\n")[3].startswith("status-map ")  # Go checks the extension line's signatures too
+    out = _go(gocosig, cosigned)
     assert out == {
         "log_only": "ok",
         "log_only_verified": 1,

@@ -50,6 +50,7 @@ def grow(log: Log, n: int, label: str = "shared") -> None:
 def test_cosigns_first_checkpoint_and_consistent_growth(witness: Witness, log: Log, clock: FakeClock) -> None:
     grow(log, 10)
     note = sign(log, log_signer(ORIGIN))
+    assert note.split("\n")[3].startswith("status-map ")  # the extension line is cosigned with the rest
     (cosig,) = witness.add_checkpoint(body(log, 0, note))
     assert cosig.timestamp == int(clock().timestamp())
     _, verified = verify_cosignatures(note + cosig.to_line(), [witness.signer.verifier])
