@@ -22,7 +22,7 @@ from clock import CHINA_TIME
 from demo.synthetic import HENAN_AREAS, SyntheticCitizen, SyntheticHolders
 from ledger.ids import LeafIndex
 from licences.application import IssueRequest, LicenceService
-from licences.catalogue import Catalogue, FieldSpec, FieldType, FieldValue, LicenceType
+from licences.catalogue import Catalogue, FieldRole, FieldSpec, FieldType, FieldValue, LicenceType
 from licences.domain import Licence
 from licences.identifiers import HolderKind
 from licences.import_rows import record_status
@@ -93,13 +93,16 @@ class LicenceFactory:
         """A synthetic licence of one type."""
         department = self.catalogue.department(self.rng.choice(licence_type.issuing_departments))
         citizen, holder_id, holder_name = self._holder(licence_type.holder_kind)
-        valid_from, valid_until = self._validity(licence_type)
+        valid_from, valid_until = self._validity(licence_type, citizen)
+        start = valid_from.astimezone(CHINA).date()
         request = IssueRequest(
             type_code=licence_type.code,
             issuer=department.uscc,
             holder_id=holder_id,
             holder_name=holder_name,
-            fields={s.name: self._value(s, citizen, holder_name) for s in licence_type.fields if self._wanted(s)},
+            fields={
+                s.name: self._value(s, citizen, holder_name, start) for s in licence_type.fields if self._wanted(s)
+            },
             valid_from=valid_from,
             valid_until=valid_until,
         )
@@ -112,10 +115,14 @@ class LicenceFactory:
         organisation = self.holders.organisation()
         return None, organisation.uscc, organisation.name
 
-    def _validity(self, licence_type: LicenceType) -> tuple[datetime, datetime | None]:
+    def _validity(
+        self, licence_type: LicenceType, citizen: SyntheticCitizen | None
+    ) -> tuple[datetime, datetime | None]:
         years = licence_type.validity.years
         span = 20 * 365 if years is None else years * 365 + 60  # ~3% of fixed-term licences have expired
         issued = self.today - timedelta(days=self.rng.randrange(span))
+        if citizen is not None:  # nobody holds a licence from before they were born
+            issued = max(issued, min(_born(citizen), self.today))
         start = _china_midnight(issued)
         return start, licence_type.validity.valid_until(start)
 
@@ -132,7 +139,9 @@ class LicenceFactory:
     def _wanted(self, spec: FieldSpec) -> bool:
         return spec.required or self.rng.random() < 0.7
 
-    def _value(self, spec: FieldSpec, citizen: SyntheticCitizen | None, holder_name: str) -> FieldValue:
+    def _value(self, spec: FieldSpec, citizen: SyntheticCitizen | None, holder_name: str, start: date) -> FieldValue:
+        if spec.role is FieldRole.PAST_DATE:
+            return self.fact_date(citizen, start)
         special = _FIELD_VALUES.get(spec.name)
         if special is not None:
             return special(self, citizen, holder_name)
@@ -155,6 +164,16 @@ class LicenceFactory:
         _, district = self.rng.choice(HENAN_AREAS[:10])
         return f"郑州市{district}{self.rng.choice(STREETS)}{self.rng.randrange(1, 300)}号"
 
+    def fact_date(self, citizen: SyntheticCitizen | None, start: date) -> str:
+        """A date that has happened by `start` (the licence's valid_from), after the holder came of age if a person:
+        what `licences.holder_checks` demands of a `past_date` field (初次领证日期, 登记日期, 成立日期)."""
+        earliest = start - timedelta(days=20 * 365)
+        if citizen is not None:
+            born = _born(citizen)
+            adult = date(born.year + 18, born.month, min(born.day, 28) if born.month == 2 else born.day)
+            earliest = max(earliest, min(adult, start), born)
+        return (earliest + timedelta(days=self.rng.randrange((start - earliest).days + 1))).isoformat()
+
     def past_date(self, min_years: int, max_years: int) -> str:
         """An ISO date between `min_years` and `max_years` ago."""
         return (self.today - timedelta(days=self.rng.randrange(min_years * 365, max_years * 365 + 1))).isoformat()
@@ -162,6 +181,11 @@ class LicenceFactory:
 
 def _sex(f: LicenceFactory, citizen: SyntheticCitizen | None, _: str) -> FieldValue:
     return ("男" if citizen.is_male else "女") if citizen is not None else f.rng.choice(("男", "女"))
+
+
+def _born(citizen: SyntheticCitizen) -> date:
+    digits = citizen.id_number[6:14]
+    return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
 
 
 def _birth(f: LicenceFactory, citizen: SyntheticCitizen | None, _: str) -> FieldValue:
@@ -201,9 +225,6 @@ _FIELD_VALUES: dict[str, Callable[[LicenceFactory, SyntheticCitizen | None, str]
     "site_address": lambda f, c, n: f.address(),
     "location": lambda f, c, n: f"{f.address()}{f.rng.randrange(1, 30)}号楼{f.rng.randrange(1, 33)}01室",
     "registered_capital": lambda f, c, n: f"{f.rng.choice((50, 100, 200, 500, 1000, 5000))}万元人民币",
-    "established_on": lambda f, c, n: f.past_date(0, 25),
-    "first_issued_on": lambda f, c, n: f.past_date(1, 20),
-    "registered_on": lambda f, c, n: f.past_date(0, 30),
     "contract_start": lambda f, c, n: f.past_date(0, 2),
     "contract_end": lambda f, c, n: (f.today + timedelta(days=f.rng.randrange(180, 900))).isoformat(),
     "business_scope": lambda f, c, n: "一般项目：技术服务、技术开发、技术咨询；日用百货销售（依法须经批准的项目除外）",

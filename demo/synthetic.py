@@ -73,9 +73,18 @@ class SyntheticHolders:
 
     def __init__(self, seed: int | str = 0) -> None:
         self._rng = random.Random(seed)
+        self._issued_ids: set[str] = set()
 
     def resident_id(self, is_male: bool | None = None) -> str:
-        """A valid GB 11643 number with a 河南 area code, a real birth date 1950–2005 and the right sex digit."""
+        """A valid GB 11643 number with a 河南 area code, a real birth date 1950–2005 and the right sex digit; never
+        one this generator gave before (one number is one person: the same number under two names is refused)."""
+        while True:
+            number = self._resident_id(is_male)
+            if number not in self._issued_ids:
+                self._issued_ids.add(number)
+                return number
+
+    def _resident_id(self, is_male: bool | None) -> str:
         area, _ = self._rng.choice(HENAN_AREAS)
         born = _BIRTH_START + timedelta(days=self._rng.randrange(_BIRTH_DAYS + 1))
         sequence = self._rng.randrange(100)

@@ -88,7 +88,7 @@ class LicenceService:
         self.projector = Projector(
             recording=recording, store=store, registry=registry, vault=vault, origin=origin, status=status
         )
-        self.idempotency = Idempotency(store)
+        self.idempotency = Idempotency(store, salt)  # fingerprints keyed with the secret salt (ADR 0013)
         self.issuing = Issuing(
             recording=recording,
             queries=self.queries,

@@ -24,7 +24,7 @@ from licences.invocation import Invocation, invocation_id_for
 from licences.projector import Pending, Projector
 from licences.queries import LicenceQueries
 from licences.recording import Recording
-from licences.values import LicenceId, RevocationKind, utc
+from licences.values import FieldErrors, LicenceId, RevocationKind, plain_text, utc
 from licences.views import LicenceView, UseResult, iso
 
 if TYPE_CHECKING:  # the read models' SQL stays in licences/store.py
@@ -167,6 +167,11 @@ class LicenceCommands:
         idempotency_key: str | None = None,
     ) -> UseResult:
         """Decide and record one use (`LicenceInvoked` in its own stream); a refused use is recorded too."""
+        errors = FieldErrors()
+        for name, text in (("verifier", verifier), ("matter_code", matter_code), ("purpose", purpose)):
+            errors.check(plain_text, text, name)
+        errors.check(plain_text, consent, "consent")
+        errors.raise_any()  # these texts land in the `LicenceInvoked` event as given
         facts = (verifier, matter_code, purpose, consent)
         request = request_hash([str(licence_id), *facts, (claimed_holder_digest or b"").hex()])
         with self.recording.unit():
@@ -182,7 +187,11 @@ class LicenceCommands:
                 purpose=purpose,
                 consent=consent,
                 claimed_holder_digest=claimed_holder_digest,
-                invocation_id=None if idempotency_key is None else invocation_id_for(licence_id, idempotency_key),
+                invocation_id=(
+                    None
+                    if idempotency_key is None
+                    else invocation_id_for(licence_id, self.idempotency.use_key(idempotency_key))  # ADR 0013
+                ),
             )
             return self._record_use(licence, invocation, request, idempotency_key)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,11 +33,31 @@ from licences.errors import (
     UnauthorisedDepartmentError,
     VersionExhaustedError,
 )
-from licences.identifiers import LicenceIdentifier, holder_kind_of, make_identifier, parse_holder_id, parse_identifier
+from licences.holder_checks import check_holder_fields, check_timeline
+from licences.identifiers import (
+    HolderId,
+    LicenceIdentifier,
+    holder_kind_of,
+    make_identifier,
+    parse_holder_id,
+    parse_identifier,
+)
 from licences.privacy import HolderData, holder_digest, open_holder, seal_holder
-from licences.values import LicenceStatus, Lifecycle, RevocationKind, SealedDocument, licence_id_for, utc
+from licences.values import (
+    FieldErrors,
+    LicenceStatus,
+    Lifecycle,
+    RevocationKind,
+    SealedDocument,
+    bounded,
+    control_character,
+    licence_id_for,
+    plain_text,
+    utc,
+)
 
 MAX_REASON_LENGTH = 500
+MAX_NAME_LENGTH = 200
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 # -- Events ------------------------------------------------------------------------------------------------------------
@@ -251,13 +272,13 @@ class Licence(Aggregate):
         imported: bool,
     ) -> Licence:
         licence_type.authorise(issuer)
-        holder_id = parse_holder_id(holder.id_number, licence_type.holder_kind)
-        if not holder.name.strip() or len(holder.name) > 200:
-            raise InvalidFieldError("holder_name", "must be 1-200 characters")
-        public, personal = split_personal(licence_type, validate_fields(licence_type, fields))
-        start, end = _validity(licence_type, utc(valid_from, "valid_from"), valid_until)
+        given = check_issue(licence_type, holder, fields, valid_from, valid_until)
+        check_timeline(licence_type, given.holder_id, given.fields, given.valid_from, now)
+        public, personal = split_personal(licence_type, given.fields)
+        start, end = given.valid_from, given.valid_until
+        holder_id = given.holder_id
         licence_id = licence_id_for(identifier)
-        sealed = HolderData(holder.name.strip(), holder_id.value, personal)
+        sealed = HolderData(given.holder_name, holder_id.value, personal)
         return cls._create(
             LicenceIssued,
             id=licence_id,
@@ -324,7 +345,8 @@ class Licence(Aggregate):
             raise RenewalNotAllowedError("an expired licence is issued anew, not renewed")
         if moment < self.valid_until - timedelta(days=licence_type.renewal_window_days):
             raise RenewalNotAllowedError(f"renewal opens {licence_type.renewal_window_days} days before expiry")
-        new_until = licence_type.validity.valid_until(self.valid_until) if valid_until is None else valid_until
+        given = None if valid_until is None else bounded(valid_until, "valid_until")
+        new_until = licence_type.validity.valid_until(self.valid_until) if given is None else given
         if new_until is None or utc(new_until, "valid_until") <= self.valid_until:
             raise InvalidFieldError("valid_until", "must be later than the current end of validity")
         version = self._next_licence_version()
@@ -351,7 +373,13 @@ class Licence(Aggregate):
         """Change registered particulars; personal fields or the holder name need the holder key to re-seal."""
         self._authorise(licence_type, actor)
         self._refuse_if(Lifecycle.REVOKED)
-        public, personal = split_personal(licence_type, validate_fields(licence_type, changes, partial=True))
+        errors = FieldErrors()
+        checked = errors.check(checked_fields, licence_type, changes, partial=True)
+        if holder_name is not None:
+            errors.check(_holder_name, holder_name)
+        errors.raise_any()
+        assert checked is not None
+        public, personal = split_personal(licence_type, checked)
         public = {k: v for k, v in public.items() if self.fields.get(k) != v}
         blob = self._reseal(personal, holder_name, holder_key) if personal or holder_name is not None else None
         if not public and blob is None:
@@ -441,11 +469,9 @@ class Licence(Aggregate):
     def _reseal(self, personal: dict[str, FieldValue], name: str | None, holder_key: bytes | None) -> str | None:
         if holder_key is None:
             raise LifecycleError("changing personal data needs the holder key")
-        if name is not None and not 1 <= len(name.strip()) <= 200:
-            raise InvalidFieldError("holder_name", "must be 1-200 characters")
         current = self.holder(holder_key)
         updated = HolderData(
-            current.name if name is None else name.strip(),
+            current.name if name is None else _holder_name(name),
             current.id_number,
             {**current.personal_fields, **personal},
         )
@@ -497,21 +523,92 @@ class Licence(Aggregate):
         self.lifecycle, self.revocation = Lifecycle.REVOKED, (RevocationKind(e.kind), e.reason)
 
 
+@dataclass(frozen=True, slots=True)
+class IssueInput:
+    """The checked input of an issue: canonical holder number and name, validated fields, validity in UTC."""
+
+    holder_id: HolderId
+    holder_name: str
+    fields: dict[str, FieldValue]
+    valid_from: datetime
+    valid_until: datetime | None
+
+
+def check_issue(
+    licence_type: LicenceType,
+    holder: HolderData,
+    fields: Mapping[str, object],
+    valid_from: datetime,
+    valid_until: datetime | None,
+) -> IssueInput:
+    """Check every input of an issue before refusing any: one `InvalidFieldError` (an `InvalidFieldsError` when
+    several are bad) names all the bad fields at once."""
+    errors = FieldErrors()
+    holder_id = errors.check(parse_holder_id, holder.id_number, licence_type.holder_kind)
+    name = errors.check(_holder_name, holder.name)
+    checked = errors.check(checked_fields, licence_type, fields)
+    validity = errors.check(_validity, licence_type, valid_from, valid_until)
+    if holder_id is not None and checked is not None:  # fields that restate the ID number, dates in order
+        errors.check(check_holder_fields, licence_type, holder_id, checked)
+    errors.raise_any()
+    assert holder_id is not None and name is not None and checked is not None and validity is not None
+    return IssueInput(holder_id, name, checked, *validity)
+
+
 def _validity(
     licence_type: LicenceType, valid_from: datetime, valid_until: datetime | None
 ) -> tuple[datetime, datetime | None]:
-    if valid_until is None:
-        return valid_from, licence_type.validity.valid_until(valid_from)
-    if licence_type.validity.years is None:
-        raise InvalidFieldError("valid_until", f"{licence_type.name_zh} has no expiry")
-    end = utc(valid_until, "valid_until")
-    if end <= valid_from:
+    """The validity period in UTC, both ends within the accepted range (`licences.values.bounded`)."""
+    errors = FieldErrors()
+    start = errors.check(bounded, valid_from, "valid_from")
+    end = None if valid_until is None else errors.check(bounded, valid_until, "valid_until")
+    if valid_until is not None and licence_type.validity.years is None:
+        errors.errors.append(InvalidFieldError("valid_until", f"{licence_type.name_zh} has no expiry"))
+    errors.raise_any()
+    assert start is not None
+    if end is None:
+        return start, licence_type.validity.valid_until(start)
+    if end <= start:
         raise InvalidFieldError("valid_until", "must be later than valid_from")
-    return valid_from, end
+    return start, end
+
+
+def _holder_name(name: str) -> str:
+    text = name.strip()
+    if not 1 <= len(text) <= MAX_NAME_LENGTH:
+        raise InvalidFieldError("holder_name", f"must be 1-{MAX_NAME_LENGTH} characters")
+    return plain_text(text, "holder_name")
+
+
+def checked_fields(
+    licence_type: LicenceType, fields: Mapping[str, object], *, partial: bool = False
+) -> dict[str, FieldValue]:
+    """The type's fields validated (`validate_fields`), every bad one named at once, and no text value with a
+    control or format character (NUL, bidi overrides…: they vanish or reorder in the sealed PDF)."""
+    errors = FieldErrors()
+    for name, value in fields.items():
+        errors.check(_one_field, licence_type, name, value)
+    if not partial:
+        for spec in licence_type.fields:
+            if spec.required and spec.default is None and spec.name not in fields:
+                errors.errors.append(InvalidFieldError(f"fields.{spec.name}", "is required"))
+    errors.raise_any()
+    return validate_fields(licence_type, fields, partial=partial)
+
+
+def _one_field(licence_type: LicenceType, name: str, value: object) -> None:
+    label = f"fields.{name}" if control_character(name) is None else f"fields.{name!r}"
+    if licence_type.field_spec(name) is None:
+        raise InvalidFieldError(label, f"not a field of {licence_type.name_zh}")
+    if isinstance(value, str):
+        plain_text(value, label)
+    coerced = validate_fields(licence_type, {name: value}, partial=True)[name]
+    if isinstance(coerced, str):
+        plain_text(coerced, label)
 
 
 def _reason(reason: str, optional: bool = False) -> str:
     text = reason.strip()
     if (not text and not optional) or len(text) > MAX_REASON_LENGTH:
         raise InvalidFieldError("reason", f"must be 1-{MAX_REASON_LENGTH} characters")
-    return text
+    return plain_text(text, "reason")

@@ -103,3 +103,11 @@ class RegistryError(LicenceError):
 
 class ImportFileError(LicenceError):
     """A bulk-import source file cannot be read as a whole (unknown format, missing or unknown column, bad encoding)."""
+
+
+class HolderAlreadyHoldsError(LicenceError):
+    """The holder already holds an active licence of a type a person may hold only one of (`one_per_holder`)."""
+
+    def __init__(self, type_name: str, existing: str) -> None:
+        super().__init__(f"the holder already holds an active {type_name}: {existing} (revoke it, or renew it)")
+        self.existing = existing

@@ -20,10 +20,11 @@ from typing import IO, Any
 
 from clock import CHINA_TIME
 from licences.application import IssueRequest
-from licences.catalogue import Catalogue, Department, LicenceType, validate_fields
-from licences.domain import MAX_REASON_LENGTH, Licence
+from licences.catalogue import Catalogue, Department, LicenceType
+from licences.domain import MAX_REASON_LENGTH, Licence, check_issue
 from licences.errors import (
     ConcurrentUpdateError,
+    HolderAlreadyHoldsError,
     ImportFileError,
     InvalidFieldError,
     LifecycleError,
@@ -32,8 +33,18 @@ from licences.errors import (
     UnknownDepartmentError,
     UnknownLicenceTypeError,
 )
-from licences.identifiers import LicenceIdentifier, parse_holder_id, parse_identifier
-from licences.values import Lifecycle, RevocationKind, licence_id_for
+from licences.identifiers import LicenceIdentifier, parse_identifier
+from licences.privacy import HolderData
+from licences.values import (
+    EARLIEST,
+    FieldErrors,
+    InvalidFieldsError,
+    Lifecycle,
+    RevocationKind,
+    bounded,
+    licence_id_for,
+    plain_text,
+)
 
 CHINA = CHINA_TIME
 FORMATS = ("csv", "jsonl")
@@ -209,12 +220,14 @@ def parse_when(text: object, field_name: str) -> datetime | None:
         return None
     try:
         if _DATE.fullmatch(value):
-            return datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), clock_time(0), CHINA)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), clock_time(0), CHINA)
+        else:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidFieldError(field_name, f"{value!r} is not a date YYYY-MM-DD or ISO 8601 date-time") from None
     if moment.tzinfo is None:
         raise InvalidFieldError(field_name, "a date-time needs its offset, e.g. +08:00")
+    bounded(moment, field_name)  # refuses what is out of range; the offset as given is kept
     return moment
 
 
@@ -332,18 +345,20 @@ def _check(row: ImportRow, identifier: LicenceIdentifier, licence_type: LicenceT
         raise InvalidFieldError("identifier", f"type code {identifier.type_code} is not {licence_type.code}")
     if identifier.issuer != department.uscc:
         raise InvalidFieldError("identifier", f"issuer {identifier.issuer} is not {department.uscc}")
-    parse_holder_id(request.holder_id, licence_type.holder_kind, "holder_id")
-    if len(request.holder_name) > 200:
-        raise InvalidFieldError("holder_name", "must be 1-200 characters")
-    validate_fields(licence_type, request.fields)
-    if request.valid_until is not None:
-        if licence_type.validity.years is None:
-            raise InvalidFieldError("valid_until", f"{licence_type.name_zh} has no expiry")
-        assert request.valid_from is not None
-        if request.valid_until <= request.valid_from:
-            raise InvalidFieldError("valid_until", "must be later than valid_from")
-    if row.status[0] is not Lifecycle.ACTIVE and len(row.status[2]) > MAX_REASON_LENGTH:
+    errors = FieldErrors()
+    holder = HolderData(request.holder_name, request.holder_id)
+    # An empty valid_from means "now" at the mint; any instant in range stands in for it here.
+    start = request.valid_from or EARLIEST
+    errors.check(check_issue, licence_type, holder, request.fields, start, request.valid_until)
+    if row.status[0] is not Lifecycle.ACTIVE:
+        errors.check(_status_reason, row.status[2])
+    errors.raise_any()
+
+
+def _status_reason(reason: str) -> None:
+    if len(reason) > MAX_REASON_LENGTH:
         raise InvalidFieldError("status_reason", f"must be 1-{MAX_REASON_LENGTH} characters")
+    plain_text(reason, "status_reason")
 
 
 def _valid_until(values: dict[str, Any]) -> datetime | None:
@@ -355,12 +370,16 @@ def _valid_until(values: dict[str, Any]) -> datetime | None:
 
 def reject_reason(exc: Exception) -> tuple[str, str]:
     """(field, reason) of a refused row, for the rejects file."""
+    if isinstance(exc, InvalidFieldsError):
+        return ",".join(e.field for e in exc.errors), "; ".join(f"{e.field}: {e.reason}" for e in exc.errors)
     if isinstance(exc, InvalidFieldError):
         return exc.field, exc.reason
     if isinstance(exc, UnknownLicenceTypeError):
         return "type", str(exc)
     if isinstance(exc, UnknownDepartmentError | UnauthorisedDepartmentError | RegistryError):
         return "issuer", str(exc)
+    if isinstance(exc, HolderAlreadyHoldsError):
+        return "holder_id", str(exc)
     if isinstance(exc, ConcurrentUpdateError):
         return "identifier", "a licence with this type, issuer and serial is already in the library"
     if isinstance(exc, LifecycleError):

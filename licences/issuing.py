@@ -16,10 +16,11 @@ from uuid import UUID
 
 from clock import Clock
 from licences.catalogue import Catalogue, LicenceType
-from licences.domain import Licence
+from licences.domain import Licence, check_issue
 from licences.holder_keys import SqlHolderKeyVault
+from licences.holdings import Holdings
 from licences.idempotency import Idempotency, request_hash
-from licences.identifiers import make_identifier, parse_holder_id
+from licences.identifiers import make_identifier
 from licences.privacy import HolderData, holder_digest
 from licences.projector import Pending, Projector
 from licences.queries import LicenceQueries
@@ -135,7 +136,7 @@ class Issuing:
         self, requests: Sequence[IssueRequest], catalogue: Catalogue, now: datetime, then: Then | None
     ) -> tuple[list[Pending], dict[str, bytes]]:
         """The new licences, not yet saved, and the new holders' wrapped keys to store with them."""
-        prepared = [self._prepare(r, catalogue) for r in requests]
+        prepared = [self._prepare(r, catalogue, now) for r in requests]
         keys, fresh_keys = self.vault.prepare_many(p.digest_hex for p in prepared)
         wanted = [
             None if r.identifier is not None else (p.licence_type.code, r.issuer)
@@ -143,18 +144,23 @@ class Issuing:
         ]
         serials = self.serials.reserve(wanted, now)
         pending: list[Pending] = []
+        holdings = Holdings(self.queries, now)
         for request, p, serial in zip(requests, prepared, serials, strict=True):
             key = keys[p.digest_hex]
             licence = self._mint(request, p, key, serial, now, catalogue)
             if then is not None:
                 then(len(pending), licence, p.licence_type, now)
+            holdings.check(licence, p.licence_type, request.holder_name, key)  # after `then`: its recorded status
             pending.append(Pending(licence, list(licence.collect_events()), new=True, holder_key=key))
         return pending, fresh_keys
 
-    def _prepare(self, request: IssueRequest, catalogue: Catalogue) -> _Prepared:
+    def _prepare(self, request: IssueRequest, catalogue: Catalogue, now: datetime) -> _Prepared:
         licence_type = catalogue.licence_type(request.type_code)
-        holder = parse_holder_id(request.holder_id, licence_type.holder_kind)
-        return _Prepared(licence_type, holder_digest(self.salt, holder.value).hex(), holder.value)
+        # Every field at once, before a serial or a holder key is reserved (the mint checks them again).
+        holder = HolderData(request.holder_name, request.holder_id)
+        given = check_issue(licence_type, holder, request.fields, request.valid_from or now, request.valid_until)
+        holder_id = given.holder_id.value
+        return _Prepared(licence_type, holder_digest(self.salt, holder_id).hex(), holder_id)
 
     def _mint(
         self,

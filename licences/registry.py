@@ -41,6 +41,19 @@ CATALOGUE_RECHECK_SECONDS = 1.0
 PrivateKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 
 
+class NoUsableTokenKeyError(RegistryError):
+    """An issuer has no token key valid now (each compromised, retired or expired): nothing of theirs can be minted
+    until an operator registers a new one. Deliberately not done automatically on a compromise: the key store may be
+    what was breached, and a new key belongs there only once the operator has dealt with that."""
+
+    def __init__(self, issuer: str) -> None:
+        super().__init__(
+            f"issuer {issuer} has no token key valid now (compromised, retired or expired); "
+            f"an operator must run `trustledger keys rotate {issuer}`"
+        )
+        self.issuer = issuer
+
+
 class KeySource(Protocol):
     """Port: where the private halves of registered keys live (a keystore file directory, later an HSM)."""
 
@@ -361,7 +374,7 @@ class RegistryService:
         """The issuer's token key valid at `at`, with its signer; RegistryError if it has none."""
         row = self._usable_token_key(uscc, utc(at, "at"))
         if row is None:
-            raise RegistryError(f"issuer {uscc} has no token key valid now; register or rotate one")
+            raise NoUsableTokenKeyError(uscc)
         return key_record(row), signer_for(self.keys.load(f"token-{row.kid}"))
 
     def _usable_token_key(self, uscc: str, at: datetime) -> KeyRow | None:

@@ -115,8 +115,14 @@ idempotency_keys = Table(
     Column("key", String(128), nullable=False),
     Column("request_hash", String(64), nullable=False),
     Column("result", Text, nullable=False),
+    # The licence the result is about (NULL on rows from before 0012): a shred blinds the records of its holder.
+    Column("licence_id", String(36), nullable=True),
     PrimaryKeyConstraint("scope", "key", name="pk_idempotency_keys"),
+    Index("ix_idempotency_keys_licence", "licence_id"),
 )
+# What a blinded idempotency record holds instead of a fingerprint (a shredded holder's, or one from before 0012):
+# no request matches it, so its key is refused rather than replayed or re-executed.
+SHREDDED_FINGERPRINT = "shredded"
 
 holder_keys = Table(
     "holder_keys",
@@ -383,7 +389,7 @@ class LicenceStore(RegistryQueries):
     # -- idempotency ------------------------------------------------------------------------------------------------
 
     def idempotent_result(self, scope: str, key: str) -> tuple[str, dict[str, Any]] | None:
-        """(request hash, stored result) of an earlier command with this key, or None."""
+        """(request fingerprint, stored result) of an earlier command with this key, or None."""
         with self.read() as conn:
             row = conn.execute(
                 select(idempotency_keys.c.request_hash, idempotency_keys.c.result).where(
@@ -394,12 +400,23 @@ class LicenceStore(RegistryQueries):
 
     @staticmethod
     def put_idempotent_result(
-        conn: Connection, scope: str, key: str, request_hash: str, result: dict[str, Any]
+        conn: Connection,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        result: dict[str, Any],
+        *,
+        licence_id: str | None = None,
     ) -> None:
-        """Remember a command's result under its key (a duplicate key makes the whole transaction fail)."""
+        """Remember a command's result under its key and the keyed fingerprint of its request (a duplicate key makes
+        the whole transaction fail); `licence_id` links the record to the licence it is about."""
         conn.execute(
             insert(idempotency_keys).values(
-                scope=scope, key=key, request_hash=request_hash, result=json.dumps(result, sort_keys=True)
+                scope=scope,
+                key=key,
+                request_hash=fingerprint,
+                result=json.dumps(result, sort_keys=True),
+                licence_id=licence_id,
             )
         )
 
@@ -446,7 +463,8 @@ class LicenceStore(RegistryQueries):
             conn.execute(insert(holder_keys), [{"holder_ref": r, "wrapped_key": w} for r, w in wrapped.items()])
 
     def delete_holder_key(self, holder_ref: str) -> bool:
-        """Shred: delete the holder's key row and clear the display name of the holder's licences; True if there was
+        """Shred: delete the holder's key row, clear the display name of the holder's licences and blind the
+        idempotency records about them (their fingerprints covered the holder's name and number); True if there was
         a key.
 
         One transaction under the log's writer (joining the caller's unit of work, if any): a command that read the
@@ -455,5 +473,11 @@ class LicenceStore(RegistryQueries):
         with self.ledger.write() as conn:
             conn.execute(
                 update(licence_index).where(licence_index.c.holder_digest == holder_ref).values(display_name=None)
+            )
+            holders_licences = select(licence_index.c.licence_id).where(licence_index.c.holder_digest == holder_ref)
+            conn.execute(
+                update(idempotency_keys)
+                .where(idempotency_keys.c.licence_id.in_(holders_licences))
+                .values(request_hash=SHREDDED_FINGERPRINT)
             )
             return conn.execute(delete(holder_keys).where(holder_keys.c.holder_ref == holder_ref)).rowcount == 1

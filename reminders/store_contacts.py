@@ -38,6 +38,7 @@ from sqlalchemy import (
 
 from licences.catalogue.model import Channel
 from licences.errors import InvalidFieldError
+from reminders.addresses import parse_address
 from reminders.model import OwnerKind, Recipient, Topic
 
 metadata = MetaData()  # the "outbox" branch's tables: this one and `reminders.store_outbox`'s queue
@@ -119,6 +120,7 @@ class ContactStore:
 
         Webhooks get a fresh 32-byte signing secret unless one is given; it is returned once, to hand to the receiver.
         """
+        address = parse_address(channel, address)  # raises `ContactAddressError` naming the channel
         if channel is Channel.WEBHOOK and secret is None:
             secret = secrets.token_urlsafe(32)
         s = subscriptions_table.c

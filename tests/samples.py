@@ -11,9 +11,15 @@ FOOD = {
     "business_items": "热食类食品制售",
 }
 DRIVING = {
-    "sex": "男",
+    "sex": "女",  # CITIZEN_ID's 17th digit is even (GB 11643): the ID number says female
     "address": "郑州市金水区花园路2号",
     "date_of_birth": "1949-12-31",
     "first_issued_on": "2020-01-02",
     "vehicle_class": "C1",
 }
+
+
+def person_fields(id_number: str) -> dict[str, str]:
+    """`sex` and `date_of_birth` as a resident ID number encodes them (GB 11643: digits 7–14, the 17th's parity)."""
+    born = id_number[6:14]
+    return {"sex": "男" if int(id_number[16]) % 2 else "女", "date_of_birth": f"{born[:4]}-{born[4:6]}-{born[6:]}"}

@@ -4,6 +4,7 @@ The YAML files in this package are the data; `model` holds the values and `valid
 (The catalogue is a package rather than a `catalogue.py` module so that its data files are package data beside it.)
 """
 
+from licences.catalogue.describe import catalogue_json, department_json, type_json, type_summary_json
 from licences.catalogue.loader import (
     build_catalogue,
     catalogue_documents,
@@ -15,6 +16,7 @@ from licences.catalogue.model import (
     Catalogue,
     Channel,
     Department,
+    FieldRole,
     FieldSpec,
     FieldType,
     FieldValue,
@@ -22,6 +24,7 @@ from licences.catalogue.model import (
     Region,
     ReminderPolicy,
     ValidityRule,
+    close_matches,
     split_personal,
     validate_fields,
 )
@@ -30,6 +33,7 @@ __all__ = [
     "Catalogue",
     "Channel",
     "Department",
+    "FieldRole",
     "FieldSpec",
     "FieldType",
     "FieldValue",
@@ -39,9 +43,14 @@ __all__ = [
     "ValidityRule",
     "build_catalogue",
     "catalogue_documents",
+    "catalogue_json",
+    "close_matches",
+    "department_json",
     "load_catalogue",
     "parse_departments",
     "parse_licence_type",
     "split_personal",
+    "type_json",
+    "type_summary_json",
     "validate_fields",
 ]

@@ -19,6 +19,7 @@ from licences.catalogue.model import (
     Catalogue,
     Channel,
     Department,
+    FieldRole,
     FieldSpec,
     FieldType,
     FieldValue,
@@ -130,6 +131,7 @@ def parse_licence_type(document: object, where: str) -> LicenceType:
         renewal_window_days=doc.take("renewal_window_days", int),
         reminders=_parse_reminders(doc.take("reminders", dict), f"{where}.reminders"),
         fields=tuple(_parse_field(item, f"{where}.fields[{i}]") for i, item in enumerate(doc.take("fields", list))),
+        one_per_holder=doc.take("one_per_holder", bool, False),
     )
     doc.done()
     _check_licence_type(licence_type, where)
@@ -147,6 +149,19 @@ def _check_licence_type(t: LicenceType, where: str) -> None:
         raise CatalogueError(f"{where}: a type without expiry has no renewal window and no reminders")
     if t.validity.years is not None and t.renewal_window_days == 0:
         raise CatalogueError(f"{where}.renewal_window_days: a type that expires needs a renewal window")
+    _check_roles(t, where)
+
+
+def _check_roles(t: LicenceType, where: str) -> None:
+    """A restated fact or a period end appears once; facts of a person's ID number only on types a person may hold."""
+    for role in (FieldRole.BIRTH_DATE, FieldRole.SEX, FieldRole.PERIOD_START, FieldRole.PERIOD_END):
+        if len(t.fields_with(role)) > 1:
+            raise CatalogueError(f"{where}.fields: more than one {role.value} field")
+    if bool(t.fields_with(FieldRole.PERIOD_START)) != bool(t.fields_with(FieldRole.PERIOD_END)):
+        raise CatalogueError(f"{where}.fields: period_start and period_end go together")
+    personal_facts = t.fields_with(FieldRole.BIRTH_DATE) + t.fields_with(FieldRole.SEX)
+    if t.holder_kind is HolderKind.ORGANISATION and personal_facts:
+        raise CatalogueError(f"{where}.fields: an organisation's licence restates no birth date or sex")
 
 
 def _parse_validity(item: object, where: str) -> ValidityRule:
@@ -192,6 +207,7 @@ def _parse_field(item: object, where: str) -> FieldSpec:
         max_length=doc.take("max_length", int, 200),
         choices=tuple(_strings(doc.take("choices", list, []), f"{where}.choices")),
         personal=doc.take("personal", bool, False),
+        role=_role(doc.take_optional("role"), f"{where}.role"),
     )
     raw_default = doc.take_optional("default")
     doc.done()
@@ -199,6 +215,9 @@ def _parse_field(item: object, where: str) -> FieldSpec:
         raise CatalogueError(f"{where}.max_length: must be 1..2000")
     if spec.choices and spec.type is not FieldType.STRING:
         raise CatalogueError(f"{where}.choices: only string fields have choices")
+    wanted = FieldType.STRING if spec.role is FieldRole.SEX else FieldType.DATE
+    if spec.role is not None and spec.type is not wanted:
+        raise CatalogueError(f"{where}.role: a {spec.role.value} field is of type {wanted.value}")
     if raw_default is None:
         return spec
     try:
@@ -206,6 +225,14 @@ def _parse_field(item: object, where: str) -> FieldSpec:
     except InvalidFieldError as exc:
         raise CatalogueError(f"{where}.default: {exc.reason}") from None
     return FieldSpec(**{**_as_kwargs(spec), "default": default})
+
+
+def _role(value: object, where: str) -> FieldRole | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise CatalogueError(f"{where}: expected str, got {type(value).__name__}")
+    return _enum(FieldRole, value, where)
 
 
 def _as_kwargs(spec: FieldSpec) -> dict[str, Any]:
@@ -266,7 +293,7 @@ def _uscc(text: str, where: str) -> str:
         raise CatalogueError(str(exc)) from None
 
 
-_E = TypeVar("_E", HolderKind, Channel, FieldType)
+_E = TypeVar("_E", HolderKind, Channel, FieldType, FieldRole)
 
 
 def _enum(enum: type[_E], value: str, where: str) -> _E:

@@ -5,8 +5,9 @@ Pure: no I/O. `licences.catalogue.loader` builds these from the packaged YAML da
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -38,6 +39,22 @@ class FieldType(StrEnum):
     INT = "int"
 
 
+class FieldRole(StrEnum):
+    """What a field means beyond its type, for the checks of `licences.holder_checks`.
+
+    - `birth_date`, `sex`: the field restates what the holder's resident ID number encodes (GB 11643) and must agree;
+    - `past_date`: a date that has happened by the time the licence is valid (初次领证日期, 登记日期, 成立日期): not
+      before the holder's birth, not after `valid_from`, not in the future;
+    - `period_start`, `period_end`: the two ends of a period the field pair describes (合同开工/竣工日期): in order.
+    """
+
+    BIRTH_DATE = "birth_date"
+    SEX = "sex"
+    PAST_DATE = "past_date"
+    PERIOD_START = "period_start"
+    PERIOD_END = "period_end"
+
+
 class Channel(StrEnum):
     """A channel an expiry reminder goes out through."""
 
@@ -59,6 +76,7 @@ class FieldSpec:
     choices: tuple[str, ...] = ()
     default: FieldValue | None = None
     personal: bool = False
+    role: FieldRole | None = None
 
     def coerce(self, value: object) -> FieldValue:
         """Validate one value against this spec and return its canonical form, or raise naming the field."""
@@ -158,6 +176,12 @@ class LicenceType:
     renewal_window_days: int
     reminders: ReminderPolicy
     fields: tuple[FieldSpec, ...]
+    one_per_holder: bool = False
+    """A holder may hold only one active licence of this type at a time (a driving licence, a practice registration)."""
+
+    def fields_with(self, role: FieldRole) -> tuple[FieldSpec, ...]:
+        """The fields of this type that have `role`, in schema order."""
+        return tuple(spec for spec in self.fields if spec.role is role)
 
     def field_spec(self, name: str) -> FieldSpec | None:
         """The spec of the named field, or None if the type has no such field."""
@@ -235,19 +259,42 @@ class Catalogue:
         object.__setattr__(self, "_by_department", by_department)
 
     def licence_type(self, code_or_key: str) -> LicenceType:
-        """The licence type with this code (or key); raises `UnknownLicenceTypeError`."""
+        """The licence type with this code or catalogue key (`business-licence`); raises `UnknownLicenceTypeError`
+        naming close matches.
+
+        The one resolver of a licence type named by a person or a file: the CLI, the API and bulk import all call it.
+        """
         try:
             return self._by_type[code_or_key]
         except KeyError:
-            raise UnknownLicenceTypeError(f"no licence type {code_or_key!r} in the catalogue") from None
+            hint = _did_you_mean(code_or_key, self._by_type)
+            raise UnknownLicenceTypeError(f"no licence type {code_or_key!r} in the catalogue{hint}") from None
 
     def department(self, key_or_uscc: str) -> Department:
-        """The department with this key (or USCC); raises `UnknownDepartmentError`."""
+        """The department with this catalogue key (`ha-amr`) or USCC; raises `UnknownDepartmentError` naming close
+        matches. The one resolver of a department, like `licence_type` for types."""
         try:
             return self._by_department[key_or_uscc]
         except KeyError:
-            raise UnknownDepartmentError(f"no department {key_or_uscc!r} in the catalogue") from None
+            hint = _did_you_mean(key_or_uscc, self._by_department)
+            raise UnknownDepartmentError(f"no department {key_or_uscc!r} in the catalogue{hint}") from None
 
     def types_for(self, department: Department) -> tuple[LicenceType, ...]:
         """The licence types `department` is authorised for, in catalogue order."""
         return tuple(t for t in self.licence_types if t.allows(department))
+
+
+def close_matches(text: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
+    """The candidates most like `text` (a mistyped key or code): same letters ignoring case and `_`/`-` first."""
+    names = sorted(set(candidates))
+    folded = text.strip().lower().replace("_", "-")
+    exact = [name for name in names if name.lower().replace("_", "-") == folded]
+    similar = difflib.get_close_matches(text.strip(), names, n=limit, cutoff=0.6)
+    near = difflib.get_close_matches(folded, [n.lower() for n in names], n=limit, cutoff=0.6)
+    by_lower = {name.lower(): name for name in names}
+    return list(dict.fromkeys([*exact, *similar, *(by_lower[n] for n in near)]))[:limit]
+
+
+def _did_you_mean(text: str, candidates: Iterable[str]) -> str:
+    matches = close_matches(text, candidates)
+    return f"; close matches: {', '.join(matches)}" if matches else ""

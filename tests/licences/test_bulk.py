@@ -19,13 +19,14 @@ from demo.seed import LicenceFactory, seed_licences
 from demo.synthetic import SyntheticHolders
 from licences.application import LicenceView
 from licences.bulk import BulkImporter, ImportReport
-from licences.errors import ImportFileError, InvalidFieldError
+from licences.errors import HolderAlreadyHoldsError, ImportFileError, InvalidFieldError
 from licences.identifiers import HolderKind, parse_holder_id, parse_identifier
 from licences.import_rows import detect_format, parse_when, scan_file
 from licences.store_imports import ImportStore
-from licences.values import LicenceStatus
+from licences.values import LicenceStatus, RevocationKind
 from tests.conftest import BACKENDS, PG_ADMIN_URL, FakeClock
 from tests.licences.bulk_rows import (
+    TRAFFIC_POLICE,
     ZZ_HC,
     driving_row,
     food_row,
@@ -36,6 +37,7 @@ from tests.licences.bulk_rows import (
     write_csv,
     write_jsonl,
 )
+from tests.samples import FOOD, person_fields
 from trustledger.region import Region, init_region, open_region
 from trustledger.settings import Settings
 
@@ -331,3 +333,89 @@ def test_the_factory_is_deterministic_and_consistent(region: Region, clock: Fake
     born = number[6:14]
     assert driving.request.fields["date_of_birth"] == f"{born[:4]}-{born[4:6]}-{born[6:]}"
     assert driving.request.fields["sex"] == ("男" if int(number[16]) % 2 else "女")
+
+
+# -- Holder checks: one active licence per holder, one name per number, fields that contradict the holder ---------
+
+
+def _driving_to(region: Region, holder_id: str, name: str) -> str:
+    fields = {**person_fields(holder_id), "address": "郑州市金水区经三路1号", "first_issued_on": "2015-05-01"}
+    view = region.licences.issue(
+        type_code="driving-licence",
+        issuer=TRAFFIC_POLICE,
+        holder_id=holder_id,
+        holder_name=name,
+        fields={**fields, "vehicle_class": "C1"},
+    )
+    return view.identifier
+
+
+def test_a_second_active_driving_licence_is_refused_naming_the_first(region: Region) -> None:
+    person = SyntheticHolders(seed=9101).citizen()
+    first = _driving_to(region, person.id_number, person.name)
+    with pytest.raises(HolderAlreadyHoldsError) as exc:
+        _driving_to(region, person.id_number, person.name)
+    assert exc.value.existing == first and first in str(exc.value)
+    with pytest.raises(HolderAlreadyHoldsError):  # under another name neither
+        _driving_to(region, person.id_number, "冒名者")
+    svc = region.licences
+    svc.revoke(svc.resolve(first), actor=TRAFFIC_POLICE, reason="依申请注销", kind=RevocationKind.VOLUNTARY)
+    assert _driving_to(region, person.id_number, person.name) != first  # once revoked, a new one may be issued
+
+
+def test_a_holder_number_keeps_its_name_on_types_one_may_hold_several_of(region: Region) -> None:
+    company = SyntheticHolders(seed=9102).organisation()
+    issue = region.licences.issue
+    issue(
+        type_code="food-business-licence",
+        issuer="zz-amr",
+        holder_id=company.uscc,
+        holder_name=company.name,
+        fields=FOOD,
+    )
+    issue(
+        type_code="food-business-licence",
+        issuer="zz-amr",
+        holder_id=company.uscc,
+        holder_name=company.name,
+        fields=FOOD,
+    )
+    with pytest.raises(InvalidFieldError) as exc:
+        issue(
+            type_code="food-business-licence",
+            issuer="zz-amr",
+            holder_id=company.uscc,
+            holder_name="别家公司",
+            fields=FOOD,
+        )
+    assert exc.value.field == "holder_name" and "another name" in exc.value.reason
+
+
+def test_import_rejects_contradicting_rows_and_second_licences_naming_the_field(region: Region, tmp_path: Path) -> None:
+    holders = SyntheticHolders(seed=9103)
+    good = driving_row(9101, holders)
+    wrong_sex = driving_row(9102, holders)
+    wrong_sex["fields"]["sex"] = "女" if wrong_sex["fields"]["sex"] == "男" else "男"
+    wrong_birth = driving_row(9103, holders)
+    wrong_birth["fields"]["date_of_birth"] = "1901-01-01"
+    before_birth = driving_row(9104, holders)
+    before_birth["fields"]["first_issued_on"] = "1900-01-01"
+    second = driving_row(9105, holders, holder_id=good["holder_id"], holder_name=good["holder_name"])
+    second["fields"].update(person_fields(good["holder_id"]))
+    revoked_earlier = driving_row(9106, holders, holder_id=good["holder_id"], holder_name=good["holder_name"])
+    revoked_earlier["fields"].update(person_fields(good["holder_id"]))
+    revoked_earlier["status"] = "注销"
+    revoked_earlier["status_reason"] = "换证"
+    rows = [good, wrong_sex, wrong_birth, before_birth, second, revoked_earlier]
+    for row in rows:
+        row["valid_until"] = "2032-07-01"  # active at the test clock
+    report = run(region, write_jsonl(tmp_path / "drivers.jsonl", rows), batch=10)
+    assert (report.imported, report.rejected) == (2, 4)
+    rejects = read_rejects(tmp_path / "drivers.jsonl.rejects.csv")
+    assert {line: f for line, (f, _) in rejects.items()} == {
+        2: "fields.sex",
+        3: "fields.date_of_birth",
+        4: "fields.first_issued_on",
+        5: "holder_id",
+    }
+    assert good["identifier"] in rejects[5][1]

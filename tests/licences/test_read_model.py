@@ -23,6 +23,7 @@ from licences.store import LicenceRow
 from signatures.cose import b64url_decode, decode_token
 from tests.conftest import FakeClock
 from tests.licences.conftest import FOOD_FIELDS
+from tests.samples import person_fields
 from trustledger.region import Region, init_region
 from trustledger.settings import Settings
 from verify_api.app import create_app
@@ -108,7 +109,7 @@ def test_the_projector_writes_display_name_minting_time_and_token_kid(
 def test_a_citizen_holder_gets_the_masked_personal_name(svc: LicenceService) -> None:
     citizen = SyntheticHolders(seed=6).citizen()
     police = svc.catalogue.department("zz-traffic-police").uscc
-    fields = {"sex": "男", "address": "郑州市金水区花园路1号", "date_of_birth": "1990-01-01"}
+    fields = {**person_fields(citizen.id_number), "address": "郑州市金水区花园路1号"}
     view = svc.issue(
         type_code=DRIVING,
         issuer=police,
