@@ -37,6 +37,7 @@ from signatures.note import NoteSigner
 from trustledger import (
     cli_apikeys,
     cli_bulk,
+    cli_catalogue,
     cli_licence,
     cli_peers,
     cli_remind,
@@ -44,13 +45,19 @@ from trustledger import (
     cli_status,
     cli_trust,
 )
-from trustledger.cli_common import CTX, emit, fail, region
-from trustledger.region import RegionError, init_region, region_clock
+from trustledger.cli_common import CTX, ContractGroup, emit, fail, package_version, region
+from trustledger.region import RegionConfig, RegionError, init_region, region_clock
 from trustledger.settings import Settings
 from trustledger.trust import root_signer
 from trustlists.audit import TrustListAudit
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="TrustLedger: a trust ledger for e-licences.")
+app = typer.Typer(
+    cls=ContractGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    help="TrustLedger: a trust ledger for e-licences.\n\nExit codes: 0 ok, 1 checked and found invalid or failed, "
+    "2 usage error. --json (here or after the command) prints one JSON document on stdout; errors go to stderr.",
+)
 log_app = typer.Typer(no_args_is_help=True, help="Read the log: checkpoints, leaves, proofs.")
 proof_app = typer.Typer(no_args_is_help=True, help="Inclusion and consistency proofs (RFC 9162).")
 bench_app = typer.Typer(no_args_is_help=True, help="Built-in load generators.")
@@ -64,8 +71,23 @@ SCRATCH_ORIGIN = "bench.invalid/scratch-log"  # `.invalid` (RFC 6761): no verifi
 DERIVED_TABLES = [spec.name for spec in (*LICENCE_TABLES, *REGISTRY_TABLES, *SEAL_TABLES)]
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        text = package_version()
+        emit({"version": text}, f"trustledger {text}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root(as_json: Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")] = False) -> None:
+def _root(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print one JSON document on stdout (also accepted after the command)")
+    ] = False,
+    _version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="print the version and exit"),
+    ] = False,
+) -> None:
     CTX.json = as_json
 
 
@@ -77,6 +99,10 @@ def init(
     demo: Annotated[bool, typer.Option("--demo", help="add demo departments and licences")] = False,
 ) -> None:
     """Create keys, database and catalogue for a region (idempotent)."""
+    try:  # a malformed identity option is a usage error; a different identity than the region's is refused (exit 1)
+        RegionConfig(region_code or "410000", region_name or "-", origin or "example/log")
+    except RegionError as exc:
+        raise fail(str(exc), 2) from exc
     settings = Settings()
     try:
         r = init_region(settings, region_code, region_name, origin)
@@ -306,7 +332,17 @@ def serve(
 
 
 # Each capability registers its commands from its own module (DESIGN §13 names stay here in one list).
-for _module in (cli_licence, cli_bulk, cli_trust, cli_seals, cli_remind, cli_peers, cli_apikeys, cli_status):
+for _module in (
+    cli_catalogue,
+    cli_licence,
+    cli_bulk,
+    cli_trust,
+    cli_seals,
+    cli_remind,
+    cli_peers,
+    cli_apikeys,
+    cli_status,
+):
     _module.register(app)
 
 

@@ -21,16 +21,40 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from demo.seed import seed_licences
 from licences.bulk import DEFAULT_BATCH, BulkImporter, Hook, ImportReport
 from licences.errors import ImportFileError, LicenceError
-from licences.import_rows import detect_format
+from licences.import_rows import COLUMNS, NO_EXPIRY, OPTIONAL_COLUMNS, STATUSES, detect_format
 from licences.store_imports import ImportStore
 from trustledger.cli_common import CTX, emit, fail, region
+
+IMPORT_HELP = f"""Import existing licences (存量证照): streaming, batched, resumable; rejected rows go to the rejects
+file.
+
+Columns (a CSV header row, or the keys of each JSON line): {", ".join(COLUMNS)}, optionally
+{", ".join(OPTIONAL_COLUMNS)}, and one fields.NAME per licence field (`trustledger catalogue show TYPE` lists them;
+JSON lines may give a "fields" object instead). The first six are required; unknown columns refuse the file.
+
+type: the type code (11100000000013338W001) or its catalogue key (business-licence). issuer: the department's USCC or
+catalogue key (ha-amr). valid_from, valid_until: YYYY-MM-DD (China time) or ISO 8601 with offset; valid_until empty,
+{" or ".join(repr(v) for v in NO_EXPIRY if v)} means no expiry. status: {", ".join(repr(k) for k in STATUSES if k)}
+(empty = active); revocation_kind: voluntary or penalty.
+
+identifier: the licence identifier as issued, 1.2.156.3005.2.TYPE.ISSUER.SERIAL.VERSION.CHECK, whose TYPE and ISSUER
+must be the row's type code and issuer USCC. CHECK is the ISO 7064 MOD 37,36 check character (hybrid system over
+0-9A-Z, M = 36) of TYPE, ISSUER, SERIAL and the 3-digit VERSION joined without dots: starting from p = 36, for each
+character of value v (0-9 = 0-9, A-Z = 10-35) s = (p + v) mod 36, or 36 if that is 0, and p = 2s mod 37; the check
+character is the one of value (37 - p) mod 36. An identifier with a wrong check character is imported as it was issued
+and flagged (its check is kept, not corrected).
+
+Exit 0 when every row landed (or had landed before a resume), 1 when rows were rejected or the file was refused (its
+header, its encoding), 2 on usage (a bad option, a format that is neither csv nor jsonl).
+"""
+IMPORT_HELP = "\n\n".join(" ".join(paragraph.split()) for paragraph in IMPORT_HELP.split("\n\n"))  # rich keeps \n
 
 demo_app = typer.Typer(no_args_is_help=True, help="Demo content: synthetic licences.")
 
 
 def register(app: typer.Typer) -> None:
     """Add `import` and `demo seed` to the root `trustledger` app."""
-    app.command("import")(import_file)
+    app.command("import", help=IMPORT_HELP)(import_file)
     app.add_typer(demo_app, name="demo")
 
 

@@ -1,13 +1,16 @@
 """Commands: `licence issue|show|history|renew|amend|suspend|reinstate|revoke|use` (DESIGN §13, issue 3).
 
 Dates on the command line are calendar dates in China Standard Time (licences show local dates); a full ISO 8601
-date-time with an offset is accepted too. Domain refusals exit 1 with the reason; malformed options exit 2.
+date-time with an offset is accepted too. Domain refusals exit 1 with the reason; malformed options exit 2, and so do
+a licence type, issuer or actor the catalogue does not know (named by code, USCC or catalogue key) and a LICENCE that
+is neither a UUID nor a licence identifier. A well-formed LICENCE that is not in the library exits 1.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, time
@@ -18,8 +21,9 @@ import typer
 from clock import CHINA_TIME
 from licences.application import LicenceService, LicenceView
 from licences.errors import InvalidFieldError, LicenceError
-from licences.values import LicenceId
-from trustledger.cli_common import CTX, emit, fail, region
+from licences.identifiers import parse_identifier
+from licences.values import LicenceId, bounded
+from trustledger.cli_common import CTX, emit, fail, region, resolve_department, resolve_type
 
 CHINA = CHINA_TIME
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -38,12 +42,17 @@ def parse_when(text: str | None, option: str) -> datetime | None:
         return None
     try:
         if _DATE.fullmatch(text):
-            return datetime.combine(datetime.strptime(text, "%Y-%m-%d").date(), time(0), CHINA)
-        moment = datetime.fromisoformat(text)
+            moment = datetime.combine(datetime.strptime(text, "%Y-%m-%d").date(), time(0), CHINA)
+        else:
+            moment = datetime.fromisoformat(text)
     except ValueError:
         raise fail(f"{option}: {text!r} is not a date (YYYY-MM-DD) or ISO 8601 date-time", 2) from None
     if moment.tzinfo is None:
         raise fail(f"{option}: a date-time needs its offset, e.g. +08:00", 2)
+    try:
+        bounded(moment, option)  # the same range as the API and bulk import; the offset as given is kept
+    except InvalidFieldError as exc:
+        raise fail(f"{option}: {exc.reason}", 2) from None
     return moment
 
 
@@ -67,11 +76,28 @@ def service() -> Iterator[LicenceService]:
         except InvalidFieldError as exc:
             raise fail(str(exc)) from exc
         except (LicenceError, LookupError) as exc:
-            raise fail(str(exc).strip("'\"")) from exc
+            raise fail(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)) from exc
 
 
 def _resolve(svc: LicenceService, text: str) -> LicenceId:
-    return svc.resolve(text)
+    """The licence LICENCE names; exit 2 if it is neither a UUID nor a licence identifier, 1 if it is not found."""
+    value = text.strip()
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        try:
+            parse_identifier(value, strict=False, field="LICENCE")
+        except InvalidFieldError as exc:
+            msg = f"LICENCE: {text!r} is neither a licence id (UUID) nor a licence identifier: {exc.reason}"
+            raise fail(msg, 2) from None
+    return svc.resolve(value)
+
+
+def _actor(svc: LicenceService, actor: str | None, licence_id: LicenceId) -> str:
+    """The acting department's USCC: --actor (USCC or catalogue key; exit 2 if unknown), else the issuer."""
+    if actor is None:
+        return svc.get(licence_id).issuer
+    return resolve_department(svc.catalogue, actor, "--actor").uscc
 
 
 def show_licence(view: LicenceView) -> None:
@@ -96,10 +122,12 @@ IdemKey = Annotated[str | None, typer.Option("--idempotency-key", help="a retry 
 
 @licence_app.command("issue")
 def issue(
-    licence_type: Annotated[str, typer.Option("--type", help="licence type code or key, e.g. business-licence")],
+    licence_type: Annotated[
+        str, typer.Option("--type", help="licence type code or catalogue key, e.g. business-licence")
+    ],
     holder: Annotated[str, typer.Option(help="holder's resident ID number or USCC")],
     holder_name: Annotated[str, typer.Option(help="holder's name")],
-    issuer: Annotated[str, typer.Option(help="issuing department's USCC (or catalogue key)")],
+    issuer: Annotated[str, typer.Option(help="issuing department's USCC or catalogue key, e.g. ha-amr")],
     valid_from: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: now)")] = None,
     valid_until: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: the type's validity rule)")] = None,
     field: Annotated[list[str] | None, typer.Option("--field", help="NAME=VALUE, repeatable")] = None,
@@ -112,9 +140,10 @@ def issue(
         parse_fields(field),
     )
     with service() as svc:
+        catalogue = svc.catalogue
         view = svc.issue(
-            type_code=licence_type,
-            issuer=issuer,
+            type_code=resolve_type(catalogue, licence_type, "--type").code,
+            issuer=resolve_department(catalogue, issuer, "--issuer").uscc,
             holder_id=holder,
             holder_name=holder_name,
             fields=fields,
@@ -154,7 +183,7 @@ def renew(
     end = parse_when(valid_until, "--valid-until")
     with service() as svc:
         licence_id = _resolve(svc, licence)
-        by = actor or svc.get(licence_id).issuer
+        by = _actor(svc, actor, licence_id)
         show_licence(svc.renew(licence_id, actor=by, valid_until=end, idempotency_key=idempotency_key))
 
 
@@ -172,7 +201,7 @@ def amend(
         raise fail("amend needs at least one --field NAME=VALUE or --holder-name", 2)
     with service() as svc:
         licence_id = _resolve(svc, licence)
-        by = actor or svc.get(licence_id).issuer
+        by = _actor(svc, actor, licence_id)
         view = svc.amend(
             licence_id, actor=by, changes=changes, holder_name=holder_name, idempotency_key=idempotency_key
         )
@@ -189,7 +218,7 @@ def suspend(
     """Suspend a licence (暂扣) until reinstated."""
     with service() as svc:
         licence_id = _resolve(svc, licence)
-        by = actor or svc.get(licence_id).issuer
+        by = _actor(svc, actor, licence_id)
         show_licence(svc.suspend(licence_id, actor=by, reason=reason, idempotency_key=idempotency_key))
 
 
@@ -203,7 +232,7 @@ def reinstate(
     """Lift a suspension."""
     with service() as svc:
         licence_id = _resolve(svc, licence)
-        by = actor or svc.get(licence_id).issuer
+        by = _actor(svc, actor, licence_id)
         show_licence(svc.reinstate(licence_id, actor=by, reason=reason, idempotency_key=idempotency_key))
 
 
@@ -218,7 +247,7 @@ def revoke(
     """Revoke a licence for good."""
     with service() as svc:
         licence_id = _resolve(svc, licence)
-        by = actor or svc.get(licence_id).issuer
+        by = _actor(svc, actor, licence_id)
         view = svc.revoke(licence_id, actor=by, reason=reason, kind=kind, idempotency_key=idempotency_key)
         show_licence(view)
 
@@ -270,8 +299,8 @@ def shred_holder(
         try:
             digest = r.licences.holder_digest_of(holder)
             r.licences.shred_holder(holder)
-        except InvalidFieldError as exc:
-            raise fail(str(exc)) from exc
+        except InvalidFieldError as exc:  # a malformed ID number or USCC: a usage error
+            raise fail(f"HOLDER: {exc.reason}", 2) from exc
         contacts = OutboxStore(r.store.engine).forget_holder(digest)
         emit(
             {"holder_digest": digest, "shredded": True, "contacts_removed": contacts},

@@ -17,7 +17,7 @@ import httpx
 import typer
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from anchors.acceptance import AcceptanceError, parse_type_codes
+from anchors.acceptance import TYPE_CODE, AcceptanceError, parse_type_codes
 from anchors.alarms import fork_alarms_total
 from anchors.cosignature import parse_cosigner_key
 from anchors.errors import AnchorError, ForkDetectedError, PeerError
@@ -25,6 +25,7 @@ from anchors.federation import SyncResult, stored_trust_list
 from anchors.model import format_time
 from anchors.peers import HttpPeerSource
 from anchors.uses import UseInputError, UseRequest
+from licences.errors import UnknownLicenceTypeError
 from signatures.cose import decode_token, parse_token_text
 from signatures.errors import MalformedError, SignatureError
 from signatures.note import parse_verifier_key
@@ -204,11 +205,38 @@ def peers_alarms() -> None:
             raise typer.Exit(1)
 
 
+def _type_codes(r: Region, values: list[str]) -> tuple[str, ...]:
+    """--types as type codes. Type codes are national (the same type has the same code in every region), so a key of
+    this region's catalogue names the peer's type too; a code-shaped name this catalogue lacks is kept as given (the
+    peer may issue types we do not), anything else is a usage error naming close matches."""
+    codes: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            name = part.strip()
+            if not name:
+                continue
+            try:
+                codes.append(r.catalogue.licence_type(name).code)
+            except UnknownLicenceTypeError as exc:
+                if TYPE_CODE.fullmatch(name) is None:
+                    raise fail(f"--types: {exc}", 2) from None
+                codes.append(name)
+    try:
+        return parse_type_codes(codes)
+    except AcceptanceError as exc:
+        raise fail(f"--types: {exc}", 2) from exc
+
+
 @peers_app.command("accept")
 def peers_accept(
     origin: Annotated[str, typer.Argument(help="the peer's log origin")],
     types: Annotated[
-        list[str] | None, typer.Option("--types", help="licence type codes recognised from it (comma-separated)")
+        list[str] | None,
+        typer.Option(
+            "--types",
+            help="licence types recognised from it (comma-separated): type codes, or this catalogue's keys for them "
+            "(business-licence); a code this catalogue lacks is taken as given",
+        ),
     ] = None,
     none: Annotated[bool, typer.Option("--none", help="recognise none of its licence types (withdraw)")] = False,
     note: Annotated[str, typer.Option(help="why (kept with the rule version)")] = "",
@@ -216,13 +244,10 @@ def peers_accept(
     """Set which of a peer's licence types this region recognises; every change is a new rule version."""
     if none == bool(types):
         raise fail("give either --types T1,T2… or --none", 2)
-    try:
-        codes = () if none else parse_type_codes(types or [])
-    except AcceptanceError as exc:
-        raise fail(f"--types: {exc}", 2) from exc
-    if not none and not codes:
-        raise fail("--types: no licence type code given", 2)
     with region() as r, _anchors_errors():
+        codes = () if none else _type_codes(r, types or [])
+        if not none and not codes:
+            raise fail("--types: no licence type code given", 2)
         peer = anchor_store(r).peer(origin)
         if peer is None:
             raise fail(f"no peer {origin!r} is registered: `trustledger peers add URL` first")

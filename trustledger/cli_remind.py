@@ -10,6 +10,7 @@ import typer
 
 from licences.catalogue.model import Channel
 from licences.errors import LicenceError
+from reminders.addresses import ContactAddressError, parse_address
 from reminders.errors import RemindersError
 from reminders.model import OwnerKind, Topic
 from reminders.store_outbox import OutboxStore
@@ -119,11 +120,7 @@ def subscribe(
     given = [(c, a) for c, a in ((Channel.WEBHOOK, webhook), (Channel.EMAIL, email), (Channel.SMS, sms)) if a]
     if len(given) != 1:
         raise fail("give exactly one of --webhook, --email or --sms", 2)
-    channel, address = given[0]
-    if channel is Channel.WEBHOOK and not address.startswith(("https://", "http://")):
-        raise fail("--webhook: must be an http(s) URL", 2)
-    if channel is Channel.EMAIL and "@" not in address:
-        raise fail("--email: not an e-mail address", 2)
+    channel, given_address = given[0]
     with region() as r:
         try:
             if department is not None:
@@ -134,6 +131,10 @@ def subscribe(
                 kind, owner, topics = OwnerKind.HOLDER, r.licences.holder_digest_of(holder), (Topic.REMINDER,)
         except (LicenceError, RemindersError, LookupError) as exc:
             raise fail(str(exc), 2) from exc
+        try:
+            address = parse_address(channel, given_address)
+        except ContactAddressError as exc:
+            raise fail(f"--{exc.field}: {exc.reason}", 2) from None
         sub = OutboxStore(r.store.engine).subscribe(kind, owner, channel, address, r.clock(), topics)
         doc = {"id": str(sub.id), "owner_kind": kind.value, "channel": channel.value, "secret": sub.secret}
         emit(doc, f"subscription {sub.id}" + (f"\nwebhook secret: {sub.secret}" if sub.secret else ""))

@@ -23,7 +23,7 @@ from signatures.keyring import KeyRecord
 from signatures.keys import FileKeyStore, load_or_create_passphrase
 from signatures.trustlist import TrustList
 from trustledger import cli_seals
-from trustledger.cli_common import emit, fail, region
+from trustledger.cli_common import emit, fail, region, resolve_department
 from trustledger.region import Region, load_config, region_now
 from trustledger.settings import Settings
 from trustledger.trust import current_trust_list, region_trust_inputs, root_signer, trust_list_period
@@ -238,17 +238,25 @@ def parse_kid(text: str) -> bytes:
 
 
 @keys_app.command("list")
-def keys_list(owner: Annotated[str | None, typer.Option(help="only the keys of this USCC")] = None) -> None:
+def keys_list(
+    owner: Annotated[str | None, typer.Option(help="only the keys of this department (USCC or catalogue key)")] = None,
+) -> None:
     """Registered signing keys with their lifecycle."""
     with region() as r:
-        records = [_key_json(k) for k in r.registry.keys_of(owner)]
+        uscc = None if owner is None else resolve_department(r.catalogue, owner, "--owner").uscc
+        records = [_key_json(k) for k in r.registry.keys_of(uscc)]
     emit(records, "\n".join(_key_line(k) for k in records) or "no keys")
 
 
 @keys_app.command("rotate")
-def keys_rotate(uscc: Annotated[str, typer.Argument(help="the issuing department's USCC")]) -> None:
+def keys_rotate(
+    issuer: Annotated[
+        str, typer.Argument(metavar="ISSUER", help="the issuing department's USCC or catalogue key, e.g. ha-amr")
+    ],
+) -> None:
     """Give a department a new token key and retire its current one now; what the old key signed stays valid."""
     with region() as r:
+        uscc = resolve_department(r.catalogue, issuer, "ISSUER").uscc
         try:
             record = r.registry.rotate_token_key(uscc)
         except LicenceError as exc:

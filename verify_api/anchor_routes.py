@@ -27,9 +27,12 @@ from anchors.errors import SizeConflictError, WitnessRefusal
 from anchors.model import format_time
 from anchors.uses import UseInputError, UseRequest
 from anchors.witness import MAX_REQUEST_BYTES, SIZE_CONTENT_TYPE, Witness
+from ledger.ids import LeafIndex
 from signatures.cose import decode_token
+from verify_api import problems as p
 from verify_api.auth import VerifierKey
 from verify_api.deps import EvidenceDep
+from verify_api.evidence import Evidence
 from verify_api.federation_schemas import FederationVerifyIn, FederationVerifyOut, PeerStatusOut
 from verify_api.local_federation import local_verify
 from verify_api.params import CANONICAL
@@ -43,7 +46,7 @@ from verify_api.problems import (
     ProblemError,
     problem_response,
 )
-from verify_api.schemas import PROBLEM_RESPONSES
+from verify_api.schemas import AUTH, BODY, BUSY, PROBLEM_RESPONSES, QUERY, problem_responses
 from verify_api.services import RegionServices
 from verify_api.tokens import check_token, parse_token
 
@@ -92,7 +95,12 @@ _ADD_CHECKPOINT_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("/add-checkpoint", summary="C2SP tlog-witness add-checkpoint", responses=_ADD_CHECKPOINT_RESPONSES)
+@router.post(
+    "/add-checkpoint",
+    summary="C2SP tlog-witness add-checkpoint",
+    responses=_ADD_CHECKPOINT_RESPONSES,
+    operation_id="addCheckpoint",
+)
 async def add_checkpoint(request: Request) -> Response:
     """Cosign a checkpoint of a log this region witnesses, if it grew consistently from the last one cosigned."""
     body = await _read_capped(request, MAX_REQUEST_BYTES)
@@ -109,7 +117,12 @@ async def add_checkpoint(request: Request) -> Response:
     return PlainTextResponse("".join(c.to_line() for c in cosignatures))
 
 
-@router.get("/v1/federation/identity", summary="This region's public keys, for peers to pin")
+@router.get(
+    "/v1/federation/identity",
+    summary="This region's public keys, for peers to pin",
+    operation_id="getFederationIdentity",
+    responses=problem_responses(*BUSY),
+)
 def identity(request: Request) -> dict[str, object]:
     """Origin, trust-list root key, log key and witness key (a peer pins them at `peers add`, then compares)."""
     cached: dict[str, object] | None = getattr(request.app.state, "anchors_identity", None)
@@ -128,7 +141,12 @@ def identity(request: Request) -> dict[str, object]:
     return doc
 
 
-@router.get("/v1/federation/peers", summary="Federated regions and their last sync")
+@router.get(
+    "/v1/federation/peers",
+    summary="Federated regions and their last sync",
+    operation_id="listFederationPeers",
+    responses=problem_responses(*BUSY),
+)
 def peers(request: Request) -> dict[str, object]:
     """Every peer: URL, pinned root key digest, witness key, trust list version, last sync, last error."""
     region = _region(request)
@@ -142,7 +160,12 @@ def peers(request: Request) -> dict[str, object]:
     return {"peers": out}
 
 
-@router.get("/v1/federation/alarms", summary="Fork evidence: two views of a log that cannot both be true")
+@router.get(
+    "/v1/federation/alarms",
+    summary="Fork evidence: two views of a log that cannot both be true",
+    operation_id="listForkAlarms",
+    responses=problem_responses(*BUSY),
+)
 def alarms(request: Request) -> dict[str, object]:
     """Every stored alarm with both notes and the failing proof (public: anyone may re-check the evidence)."""
     stored = _region(request).anchor_store().alarms(limit=1000)
@@ -156,7 +179,8 @@ def alarms(request: Request) -> dict[str, object]:
 @router.get(
     "/v1/anchors/{size}",
     summary="The RFC 3161 timestamp and the witness cosignatures of a checkpoint",
-    responses={404: {"content": {PROBLEM_MEDIA_TYPE: {}}, "description": "that size was never anchored"}},
+    responses=problem_responses(*QUERY, *BUSY, ANCHOR_NOT_FOUND),
+    operation_id="getAnchors",
 )
 def anchors_at(
     request: Request, size: Annotated[int, Path(ge=0, le=2**63 - 1, description="tree size"), CANONICAL]
@@ -209,8 +233,12 @@ def _use_request(principal: str, body: FederationVerifyIn) -> UseRequest:
 @router.post(
     "/v1/federation/verify",
     response_model=FederationVerifyOut,
-    responses=PROBLEM_RESPONSES,
+    responses={
+        **PROBLEM_RESPONSES,
+        **problem_responses(*AUTH, *BODY, *BUSY, p.MALFORMED_TOKEN, p.CONCURRENT_UPDATE, p.STATUS_UNPROVEN),
+    },
     summary="Verify a licence of any region for a matter and record the use",
+    operation_id="verifyAnyRegion",
 )
 def federation_verify(
     request: Request, body: FederationVerifyIn, principal: VerifierKey, evidence: EvidenceDep
@@ -221,16 +249,39 @@ def federation_verify(
     data = parse_token(body.token)
     use = _use_request(principal.principal, body)
     if decode_token(data)[1].log_origin == region.config.origin:
-        return local_verify(region, evidence, data, use)
+        return _with_use_proof(local_verify(region, evidence, data, use), evidence)
     result = _cross_verifier(request).verify(data)
-    return FederationVerifyOut.model_validate(region.record_cross_region_use(result, use))
+    return _with_use_proof(FederationVerifyOut.model_validate(region.record_cross_region_use(result, use)), evidence)
+
+
+def _with_use_proof(answer: FederationVerifyOut, evidence: Evidence) -> FederationVerifyOut:
+    """The answer with the inclusion proof of the recorded use's leaf on our ledger, under our signed checkpoint
+    (`use.checkpoint`), as the local verify answer has it. For our own licence the minting leaf's proof is moved
+    under that same checkpoint, so one note covers both (as `checkpoint` does in the local verify answer)."""
+    use = answer.use
+    if use is None or not use.recorded:
+        return answer
+    minted = answer.inclusion.leaf_index if answer.local and answer.inclusion is not None else -1
+    cp = evidence.covering(max(use.leaf_index, minted))
+    proven = use.model_copy(
+        update={"inclusion_proof": evidence.inclusion(LeafIndex(use.leaf_index), cp), "checkpoint": cp.note}
+    )
+    inclusion = answer.inclusion
+    if inclusion is not None and minted >= 0:
+        proof = evidence.inclusion(LeafIndex(minted), cp)
+        if proof is not None:
+            inclusion = inclusion.model_copy(
+                update={"tree_size": proof.tree_size, "hashes": proof.hashes, "checkpoint": cp.note}
+            )
+    return answer.model_copy(update={"use": proven, "inclusion": inclusion})
 
 
 @router.get(
     "/v1/federation/status",
     response_model=PeerStatusOut,
-    responses=PROBLEM_RESPONSES,
+    responses={**PROBLEM_RESPONSES, **problem_responses(*QUERY, *BUSY, p.MALFORMED_TOKEN, p.STATUS_UNPROVEN)},
     summary="This region's word on one of its own licence tokens now (what peers ask)",
+    operation_id="getFederationStatus",
 )
 def federation_status(
     request: Request,

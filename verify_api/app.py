@@ -18,11 +18,14 @@ from seals.validate import MAX_PDF_BYTES
 from verify_api import (
     anchor_routes,
     audit_routes,
+    catalogue_routes,
     handlers,
+    landing_routes,
     licence_routes,
     log_routes,
     ops_routes,
     public_routes,
+    ratelimit,
     status_routes,
     trust_routes,
     verify_routes,
@@ -31,7 +34,6 @@ from verify_api.evidence import Evidence
 from verify_api.metrics import Metrics
 from verify_api.middleware import RequestMiddleware, configure_logging
 from verify_api.openapi import problem_openapi
-from verify_api.ratelimit import RateLimiter
 from verify_api.schemas import PROBLEM_RESPONSES
 from verify_api.services import OwnedRegion, S, Worker
 from verify_api.store import ApiKeyStore
@@ -69,7 +71,7 @@ def create_app(region: S | OwnedRegion[S], *, workers: Callable[[S], Sequence[Wo
         r = region.open() if isinstance(region, OwnedRegion) else region
         app.state.region = r
         app.state.api_keys = ApiKeyStore(r.store.engine)
-        app.state.rate_limiter = RateLimiter(r.settings.public_rate_limit, clock=clock.monotonic)
+        app.state.rate_limiter = ratelimit.RateLimiter(r.settings.public_rate_limit, clock=clock.monotonic)
         app.state.evidence = Evidence.of(r)
         metrics.watch_log(r.log, r.clock)
         reminder_gauges = r.reminder_collector()  # reminders due/sent/failed/dead-lettered on /metrics
@@ -93,16 +95,20 @@ def create_app(region: S | OwnedRegion[S], *, workers: Callable[[S], Sequence[Wo
         summary="E-licence ledger: issue, verify and trace licences, each step proven against signed checkpoints",
         lifespan=lifespan,
         openapi_tags=TAGS,
+        docs_url=None,  # landing_routes serves /docs and /redoc from local files, not a CDN
+        redoc_url=None,
     )
     app.state.metrics = metrics
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
     handlers.install(app)
+    ratelimit.install(app)  # a page's 429 is a page (its error's handler wins over ProblemError's)
     app.add_middleware(
         RequestMiddleware, metrics=metrics, body_limits={"/v1/verify/pdf": PDF_UPLOAD_LIMIT}, clock=clock.monotonic
     )
 
     for module in (ops_routes, log_routes, licence_routes, verify_routes, public_routes, status_routes, audit_routes):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
-    for module in (trust_routes, anchor_routes):
+    for module in (trust_routes, anchor_routes, catalogue_routes):
         app.include_router(module.router)
+    landing_routes.install(app)
     return app

@@ -4,7 +4,9 @@ JSON at `/v1/licences/{id}/history` (auditors; departments for their types) and 
 `/licences/{id}/provenance`. The page has two variants: with an auditor's or department's key, the full trail
 (uses, reminders, event JSON); for anyone holding the licence's QR token (`?token=`, the link on the scan page),
 lifecycle events only, with no event content — the least a citizen needs to see that the trail is proven.
-Without either, the page says "not found" and reveals nothing, not even whether the licence exists.
+Without either, the page says "not found" and itself reveals nothing, not even whether the licence exists. The
+public log and status map do reveal, to anyone who knows or guesses the identifier, its lifecycle events (kind and
+time), status and validity — never the holder or the uses (ADR 0013).
 """
 
 from __future__ import annotations
@@ -15,20 +17,32 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
+from pydantic import TypeAdapter
 
 from ledger.log import Checkpoint
 from licences.application import HistoryEntry, LicenceView
 from licences.errors import LicenceNotFoundError
 from licences.values import LicenceId
+from verify_api import problems as p
 from verify_api.auth import OptionalKey, ReaderKey
 from verify_api.deps import EvidenceDep, RegionDep
 from verify_api.evidence import Evidence
 from verify_api.licence_routes import LicenceRef
 from verify_api.pages import render
+from verify_api.params import CANONICAL
 from verify_api.problems import ProblemError
 from verify_api.public_routes import AUTHENTIC, VERDICT_TEXT
 from verify_api.ratelimit import public_rate_limit
-from verify_api.schemas import HistoryEventOut, HistoryOut
+from verify_api.schemas import (
+    AUTH,
+    BUSY,
+    MAX_LOG_INDEX,
+    QUERY,
+    HistoryEvent,
+    HistoryEventOut,
+    HistoryOut,
+    problem_responses,
+)
 from verify_api.services import RegionServices
 from verify_api.tokens import Verdict, check_token, parse_token
 from verify_api.views import check_read, may_read
@@ -50,9 +64,41 @@ KIND_ZH = {
     "sealed": "加盖电子印章",
     "invoked": "用证",
 }
+_HISTORY_EVENT: TypeAdapter[HistoryEvent] = TypeAdapter(HistoryEvent)
 SizeQuery = Annotated[
-    int | None, Query(ge=1, description="tree size of an older signed checkpoint (default: the latest)")
+    int | None,
+    Query(ge=1, le=MAX_LOG_INDEX, description="tree size of an older signed checkpoint (default: the latest)"),
+    CANONICAL,
 ]
+
+
+def _plain_json(value: Any) -> Any:
+    """The stored JSON with the event store's type wrappers (`{"_type_": "datetime_iso", "_data_": …}`) unwrapped
+    to their ISO-8601 or hex text, which the documented models parse."""
+    if isinstance(value, dict):
+        if set(value) == {"_type_", "_data_"}:
+            return _plain_json(value["_data_"])
+        return {k: _plain_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_json(v) for v in value]
+    return value
+
+
+def history_event(entry: HistoryEntry) -> HistoryEvent:
+    """The documented form of one stored event (the one mapping from the event store's JSON to the history API).
+
+    Each kind's model takes the members it names and ignores the rest, so the event store's own (`timestamp`,
+    `originator_*`), the sealed holder blob and the identifier check flag never reach an answer; a member a model
+    needs and the event lacks is an error, not a default. Two members are renamed: a revocation's `kind` (the name
+    the discriminator has) is `revocation`, and an amendment says only whether it re-sealed the holder data.
+    """
+    stored = _plain_json(entry.event)
+    document = {**stored, "kind": entry.kind}
+    if entry.kind == "revoked":
+        document["revocation"] = stored.get("kind")
+    if entry.kind == "amended":
+        document["holder_data_changed"] = stored.get("holder_blob") is not None
+    return _HISTORY_EVENT.validate_python(document)
 
 
 @dataclass(frozen=True)
@@ -87,7 +133,7 @@ def build_trail(
             recorded_at=e.recorded_at,
             licence_version=e.licence_version,
             topic=e.topic,
-            event={} if public else e.event,
+            event=None if public else history_event(e),
             leaf_hash=evidence.leaf_hash(e.leaf_index),
             inclusion_proof=evidence.inclusion(e.leaf_index, cp),
         )
@@ -96,16 +142,22 @@ def build_trail(
     return Trail(view, cp, events)
 
 
-@router.get("/v1/licences/{licence_id}/history", response_model=HistoryOut)
+@router.get(
+    "/v1/licences/{licence_id}/history",
+    response_model=HistoryOut,
+    operation_id="getLicenceHistory",
+    responses=problem_responses(*AUTH, *QUERY, *BUSY, p.LICENCE_NOT_FOUND, p.CHECKPOINT_NOT_FOUND),
+)
 def history(
     licence_id: LicenceRef,
     principal: ReaderKey,
     region: RegionDep,
     evidence: EvidenceDep,
     size: SizeQuery = None,
-    after: Annotated[int, Query(ge=-1, description="only events at leaf indexes above this")] = -1,
+    after: Annotated[int, Query(ge=-1, le=MAX_LOG_INDEX, description="only events at leaf indexes above this")] = -1,
 ) -> HistoryOut:
-    """Every event of the licence (lifecycle and uses) with leaf index, stored JSON and inclusion proof."""
+    """Every event of the licence (lifecycle and uses) with its leaf index, its documented form by `kind` and its
+    inclusion proof under one signed checkpoint."""
     lid = region.licences.resolve(licence_id)
     check_read(principal, region.licences.get(lid), region.catalogue)
     trail = build_trail(region, evidence, lid, size, public=False, after=after)
@@ -129,7 +181,12 @@ def _not_found(request: Request, region: RegionServices) -> HTMLResponse:
     return render(request, "message.html", context, 404)
 
 
-@router.get("/licences/{licence_id}/provenance", response_class=HTMLResponse, responses=HTML)
+@router.get(
+    "/licences/{licence_id}/provenance",
+    response_class=HTMLResponse,
+    responses={**problem_responses(*QUERY, *BUSY, p.RATE_LIMITED, page=True), **HTML},
+    operation_id="getProvenancePage",
+)
 def provenance_page(
     request: Request,
     licence_id: Annotated[UUID, Path(description="licence id")],

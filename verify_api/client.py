@@ -4,7 +4,16 @@
     answer = client.verify(licence_id, matter_code="410100-001", purpose="开办餐饮店", consent="授权书 A-1")
 
 Every method returns the API's response schema (pydantic); every error answer raises `ApiProblem` carrying the
-RFC 9457 problem, so callers switch on `exc.type` (a stable URI) or read `exc.field`.
+RFC 9457 problem, so callers switch on `exc.type` (a stable URI) or read `exc.field`. The methods follow the
+OpenAPI operation ids (`verify` is `verifyLicence`, `history` is `getLicenceHistory`…).
+
+    trail = client.history(licence_id)
+    for entry in trail.events:
+        match entry.event:  # the documented form of each event, told apart by `kind`
+            case InvokedEvent(verifier=who, matter_code=matter, purpose=why):
+                ...
+            case RevokedEvent(reason=reason, revocation=kind):
+                ...
 
 Under load the server may answer 503 with `Retry-After` (problem type `busy`: nothing was written); the client waits
 as told and tries again, up to `retries` times, before raising.
@@ -23,16 +32,41 @@ from pydantic import BaseModel, ValidationError
 
 from verify_api.federation_schemas import FederationVerifyOut
 from verify_api.schemas import (
+    AmendedEvent,
     Health,
+    HistoryEvent,
     HistoryOut,
+    InvokedEvent,
+    IssuedEvent,
     LicenceOut,
     LicencePage,
     PdfCheckOut,
     Problem,
     PublicVerdict,
+    ReinstatedEvent,
+    ReminderEvent,
+    RenewedEvent,
+    RevokedEvent,
+    SealedEvent,
+    SuspendedEvent,
     TokenCheckOut,
     VerifyOut,
 )
+
+__all__ = [
+    "AmendedEvent",
+    "ApiProblem",
+    "HistoryEvent",
+    "InvokedEvent",
+    "IssuedEvent",
+    "ReinstatedEvent",
+    "ReminderEvent",
+    "RenewedEvent",
+    "RevokedEvent",
+    "SealedEvent",
+    "SuspendedEvent",
+    "TrustLedgerClient",
+]
 
 _M = TypeVar("_M", bound=BaseModel)
 _MAX_RETRY_AFTER = 30.0  # seconds: a longer Retry-After is not waited for here
@@ -218,14 +252,17 @@ class TrustLedgerClient:
         holder_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> VerifyOut:
-        """Verify for a matter and record the use."""
+        """Verify for a matter and record the use. The answer proves both the licence's current version
+        (`inclusion_proof`) and the use's own leaf (`use.inclusion_proof`) under one signed `checkpoint`: keep it as
+        the evidence that this use, accepted or refused, is on the ledger."""
         body = {"matter_code": matter_code, "purpose": purpose, "consent": consent}
         body |= {k: v for k, v in (("holder_digest", holder_digest), ("holder_id", holder_id)) if v is not None}
         path = f"/v1/licences/{licence_id}/verify"
         return self._call(VerifyOut, "POST", path, json=body, idempotency_key=idempotency_key)
 
     def verify_any_region(self, token: str, *, matter_code: str, purpose: str, consent: str) -> FederationVerifyOut:
-        """Verify a licence token of this region or of a peer region for a matter, and record the use (ADR 0005)."""
+        """Verify a licence token of this region or of a peer region for a matter, and record the use (ADR 0005).
+        `use` has the members of `verify`'s, with the checkpoint note its `inclusion_proof` is against."""
         body = {"token": token, "matter_code": matter_code, "purpose": purpose, "consent": consent}
         return self._call(FederationVerifyOut, "POST", "/v1/federation/verify", json=body)
 
@@ -241,7 +278,8 @@ class TrustLedgerClient:
     # -- auditors and the public -------------------------------------------------------------------------------------
 
     def history(self, licence_id: str, *, size: int | None = None, after: int | None = None) -> HistoryOut:
-        """Every event with its inclusion proof against one signed checkpoint."""
+        """Every event, in its documented form by `kind` (`IssuedEvent`, `InvokedEvent`…), with its inclusion proof
+        against one signed checkpoint."""
         params = {"size": size, "after": after}
         return self._call(HistoryOut, "GET", f"/v1/licences/{licence_id}/history", params=params)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from verify_api.schemas import StatusProvenOut
+from verify_api.schemas import StatusProvenOut, UseOut
 
 CrossVerdictName = Literal["valid", "valid_unconfirmed", "unconfirmed", "invalid", "refused"]
 StatusWord = Literal[
@@ -84,13 +84,19 @@ class AcceptanceOut(BaseModel):
     note: str
 
 
-class UseRecordOut(BaseModel):
-    """Where this use was recorded on the verifying region's ledger."""
+class UseRecordOut(UseOut):
+    """Where this use was recorded on the verifying region's ledger: the members of the local answer's `use`
+    (`verify_api.schemas.UseOut`), and the verifying region's checkpoint note its `inclusion_proof` is against (for
+    a peer's licence `inclusion.checkpoint` is the issuing region's, so the use's proof carries its own)."""
 
-    recorded: bool
-    use_id: str
-    leaf_index: int
-    outcome: Literal["accepted", "refused"]
+    # Producers that predate the alignment name only `use_id`; the validator of `UseOut` copies it here, so the
+    # default is never served, and the published schema still marks every member as always present.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    invocation_id: str = Field(default="", description="the use's id (the same as `use_id`)")
+    checkpoint: str | None = Field(
+        default=None, description="the verifying region's signed checkpoint note covering the use's leaf"
+    )
 
 
 class FederationVerifyOut(BaseModel):

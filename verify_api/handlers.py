@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ledger.errors import BusyError, LedgerError, ProofError
 from ledger.store import as_busy
 from licences import errors as le
+from licences.registry import NoUsableTokenKeyError
+from licences.values import InvalidFieldsError, control_character
 from seals.errors import MissingGlyphError, SealError
 from verification import StatusUnprovenError
 from verify_api import problems as p
@@ -40,8 +42,10 @@ DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
     le.RenewalNotAllowedError: p.RENEWAL_NOT_ALLOWED,
     le.NothingToAmendError: p.NOTHING_TO_AMEND,
     le.ConcurrentUpdateError: p.CONCURRENT_UPDATE,
+    le.HolderAlreadyHoldsError: p.HOLDER_ALREADY_HOLDS,
     le.IdempotencyConflictError: p.IDEMPOTENCY_CONFLICT,
     le.HolderDataShreddedError: p.HOLDER_DATA_SHREDDED,
+    NoUsableTokenKeyError: p.NO_USABLE_TOKEN_KEY,
     SealError: p.SEAL_FAILED,
     MissingGlyphError: p.UNRENDERABLE,
     ProofError: p.NOT_IN_LOG,
@@ -61,11 +65,22 @@ def problem_for(exc: Exception) -> tuple[ProblemType, dict[str, Any]] | None:
             extensions: dict[str, Any] = {}
             if isinstance(exc, le.InvalidFieldError):
                 extensions["field"] = exc.field
+                extensions["errors"] = _field_errors(exc)
+            if isinstance(exc, NoUsableTokenKeyError):
+                extensions["issuer"] = exc.issuer
+            if isinstance(exc, le.HolderAlreadyHoldsError):
+                extensions["existing"] = exc.existing
             for kind, field in _FIELD_OF.items():
                 if isinstance(exc, kind):
                     extensions["field"] = field
             return problem, extensions
     return None
+
+
+def _field_errors(exc: le.InvalidFieldError) -> list[dict[str, str]]:
+    """Every bad field of a domain refusal, as the `errors` member a request validation problem has too."""
+    errors = exc.errors if isinstance(exc, InvalidFieldsError) else (exc,)
+    return [{"field": e.field, "message": e.reason} for e in errors]
 
 
 def _context(request: Request) -> dict[str, Any]:
@@ -75,7 +90,9 @@ def _context(request: Request) -> dict[str, Any]:
 def _field_name(loc: tuple[Any, ...]) -> str:
     """`("body", "fields", "address")` → `fields.address`; the location kind (body/query/path/header) is dropped."""
     parts = [str(x) for x in loc[1:]] if loc and loc[0] in {"body", "query", "path", "header", "cookie"} else loc
-    return ".".join(str(x) for x in parts) or str(loc[0] if loc else "body")
+    name = ".".join(str(x) for x in parts) or str(loc[0] if loc else "body")
+    # a bad member name (a key of `fields`) may itself hold control characters: never echo them raw
+    return "".join(c if control_character(c) is None else f"\\u{ord(c):04x}" for c in name)
 
 
 async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
@@ -85,16 +102,48 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# Errors about the body as a whole: FastAPI puts the JSON decoder's character offset after "body" (`("body", 5)`),
+# and a body that is no object has the location `("body",)`; either must name `body`, never `5` or a member.
+_WHOLE_BODY_TYPES = frozenset({"json_invalid", "model_attributes_type", "dict_type", "model_type"})
+
+
+def _validation_error(error: dict[str, Any]) -> dict[str, str]:
+    """One pydantic/FastAPI request error as `{"field", "message"}`, the body-level ones said plainly."""
+    loc = tuple(error.get("loc", ()))
+    kind = error.get("type")
+    if loc[:1] == ("body",) and kind == "json_invalid":
+        reason = str((error.get("ctx") or {}).get("error", "")) or "malformed"
+        at = f" at character {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
+        return {"field": "body", "message": f"the request body is not valid JSON ({reason}{at})"}
+    if loc == ("body",) and kind in _WHOLE_BODY_TYPES:
+        return {"field": "body", "message": "the request body must be a JSON object"}
+    return {"field": _field_name(loc), "message": str(error.get("msg", ""))}
+
+
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"field": _field_name(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))} for e in exc.errors()]
+    errors = [_validation_error(e) for e in exc.errors()]
     first = errors[0] if errors else {"field": "body", "message": "invalid request"}
     detail = f"{first['field']}: {first['message']}"
     return problem_response(p.VALIDATION, detail, field=first["field"], errors=errors, **_context(request))
 
 
+def _unreadable_body(exc: StarletteHTTPException) -> str | None:
+    """Why FastAPI could not decode a JSON body (it answers a bare 400 for these), or None for any other error."""
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        return "the request body is not valid UTF-8 JSON"
+    if isinstance(cause, RecursionError):
+        return "the request body is not valid JSON (nested too deeply)"
+    return None
+
+
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    unreadable = _unreadable_body(exc)
+    if unreadable is not None:  # the same 422 as a body that is no JSON at all, naming `body`
+        errors = [{"field": "body", "message": unreadable}]
+        return problem_response(p.VALIDATION, f"body: {unreadable}", field="body", errors=errors, **_context(request))
     problem = p.http_problem(exc.status_code)
     headers = dict(exc.headers or {})
     return problem_response(problem, str(exc.detail), status=exc.status_code, headers=headers, **_context(request))

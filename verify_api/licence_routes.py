@@ -7,26 +7,68 @@ name. The service checks that the department is authorised for the licence's typ
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import AwareDatetime
 
 from licences.application import LicenceView
+from verify_api import problems as p
 from verify_api.apikeys import Principal, Role
 from verify_api.auth import IssuerKey, ReaderKey
 from verify_api.deps import IdempotencyKey, LicencesDep, RegionDep
-from verify_api.problems import FORBIDDEN, VALIDATION, ProblemError
-from verify_api.schemas import AmendIn, IssueIn, LicenceOut, LicencePage, ReinstateIn, RenewIn, RevokeIn, SuspendIn
+from verify_api.problems import FORBIDDEN, VALIDATION, ProblemError, ProblemType
+from verify_api.schemas import (
+    AUTH,
+    BODY,
+    BUSY,
+    LIFECYCLE,
+    PLAIN,
+    QUERY,
+    AmendIn,
+    Instant,
+    IssueIn,
+    LicenceOut,
+    LicencePage,
+    ReinstateIn,
+    RenewIn,
+    RevokeIn,
+    SuspendIn,
+    problem_responses,
+)
 from verify_api.services import RegionServices
 from verify_api.views import check_read, licence_out, may_read
 
 router = APIRouter(tags=["licences"])
-LicenceRef = Annotated[str, Path(min_length=1, max_length=128, description="licence UUID or any of its identifiers")]
 
 
-@router.post("/v1/licences", status_code=201, response_model=LicenceOut)
+def _command_problems(*more: ProblemType) -> dict[int | str, dict[str, Any]]:
+    """The problems of a lifecycle command on one licence (and `more` of its own)."""
+    found = (p.LICENCE_NOT_FOUND, p.UNAUTHORISED_DEPARTMENT, *LIFECYCLE, *more)
+    return problem_responses(*AUTH, *BODY, *BUSY, *found)
+
+
+LicenceRef = Annotated[
+    str, Path(min_length=1, max_length=128, description="licence UUID or any of its identifiers"), PLAIN
+]
+
+
+@router.post(
+    "/v1/licences",
+    status_code=201,
+    response_model=LicenceOut,
+    operation_id="issueLicence",
+    responses=problem_responses(
+        *AUTH,
+        *BODY,
+        *BUSY,
+        p.UNAUTHORISED_DEPARTMENT,
+        p.HOLDER_ALREADY_HOLDS,
+        p.IDEMPOTENCY_CONFLICT,
+        p.CONCURRENT_UPDATE,
+        p.NO_USABLE_TOKEN_KEY,
+    ),
+)
 def issue(
     body: IssueIn,
     principal: IssuerKey,
@@ -49,7 +91,12 @@ def issue(
     return licence_out(view)
 
 
-@router.post("/v1/licences/{licence_id}/renew", response_model=LicenceOut)
+@router.post(
+    "/v1/licences/{licence_id}/renew",
+    response_model=LicenceOut,
+    operation_id="renewLicence",
+    responses=_command_problems(p.NO_USABLE_TOKEN_KEY),
+)
 def renew(
     licence_id: LicenceRef,
     body: RenewIn,
@@ -63,7 +110,12 @@ def renew(
     return licence_out(view)
 
 
-@router.post("/v1/licences/{licence_id}/amend", response_model=LicenceOut)
+@router.post(
+    "/v1/licences/{licence_id}/amend",
+    response_model=LicenceOut,
+    operation_id="amendLicence",
+    responses=_command_problems(p.NO_USABLE_TOKEN_KEY, p.HOLDER_DATA_SHREDDED),
+)
 def amend(
     licence_id: LicenceRef,
     body: AmendIn,
@@ -83,7 +135,12 @@ def amend(
     return licence_out(view)
 
 
-@router.post("/v1/licences/{licence_id}/suspend", response_model=LicenceOut)
+@router.post(
+    "/v1/licences/{licence_id}/suspend",
+    response_model=LicenceOut,
+    operation_id="suspendLicence",
+    responses=_command_problems(),
+)
 def suspend(
     licence_id: LicenceRef,
     body: SuspendIn,
@@ -97,7 +154,12 @@ def suspend(
     return licence_out(view)
 
 
-@router.post("/v1/licences/{licence_id}/reinstate", response_model=LicenceOut)
+@router.post(
+    "/v1/licences/{licence_id}/reinstate",
+    response_model=LicenceOut,
+    operation_id="reinstateLicence",
+    responses=_command_problems(),
+)
 def reinstate(
     licence_id: LicenceRef,
     body: ReinstateIn,
@@ -111,7 +173,12 @@ def reinstate(
     return licence_out(view)
 
 
-@router.post("/v1/licences/{licence_id}/revoke", response_model=LicenceOut)
+@router.post(
+    "/v1/licences/{licence_id}/revoke",
+    response_model=LicenceOut,
+    operation_id="revokeLicence",
+    responses=_command_problems(),
+)
 def revoke(
     licence_id: LicenceRef,
     body: RevokeIn,
@@ -127,7 +194,12 @@ def revoke(
     return licence_out(view)
 
 
-@router.get("/v1/licences/{licence_id}", response_model=LicenceOut)
+@router.get(
+    "/v1/licences/{licence_id}",
+    response_model=LicenceOut,
+    operation_id="getLicence",
+    responses=problem_responses(*AUTH, *QUERY, *BUSY, p.LICENCE_NOT_FOUND),
+)
 def get_licence(licence_id: LicenceRef, principal: ReaderKey, region: RegionDep) -> LicenceOut:
     """One licence (auditors: any; departments: of their types)."""
     view = region.licences.get(region.licences.resolve(licence_id))
@@ -135,13 +207,22 @@ def get_licence(licence_id: LicenceRef, principal: ReaderKey, region: RegionDep)
     return licence_out(view)
 
 
-@router.get("/v1/licences", response_model=LicencePage)
+@router.get(
+    "/v1/licences",
+    response_model=LicencePage,
+    operation_id="listLicences",
+    responses=problem_responses(*AUTH, *QUERY, *BUSY),
+)
 def list_licences(
     principal: ReaderKey,
     region: RegionDep,
-    holder: Annotated[str | None, Query(min_length=1, max_length=64, description="holder's ID number or USCC")] = None,
+    holder: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="holder's ID number or USCC"), PLAIN
+    ] = None,
     issuer: Annotated[str | None, Query(pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$", description="issuer USCC")] = None,
-    expiring_before: Annotated[AwareDatetime | None, Query(description="validity ends before this time")] = None,
+    expiring_before: Annotated[
+        Instant | None, Query(description="validity ends before this time (date-time with offset, 1900-2200)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after: Annotated[UUID | None, Query(description="issuer listing: the `next_after` of the previous page")] = None,
 ) -> LicencePage:
@@ -170,7 +251,13 @@ def list_licences(
 @router.get(
     "/v1/licences/{licence_id}/pdf",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}, "description": "the sealed licence PDF (PAdES B-LTA)"}},
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "the sealed licence PDF (PAdES B-LTA)"},
+        **problem_responses(
+            *AUTH, *BUSY, p.LICENCE_NOT_FOUND, p.LICENCE_REVOKED, p.HOLDER_DATA_SHREDDED, p.UNRENDERABLE, p.SEAL_FAILED
+        ),
+    },
+    operation_id="getLicencePdf",
 )
 async def licence_pdf(licence_id: LicenceRef, principal: IssuerKey, region: RegionDep) -> Response:
     """A freshly sealed PDF of the licence's current version (the department's e-seal, PAdES B-LTA with the region

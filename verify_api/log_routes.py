@@ -12,8 +12,10 @@ from pydantic import BaseModel
 from ledger import tiles
 from ledger.errors import LedgerError
 from ledger.ids import LeafIndex
+from verify_api import problems as p
 from verify_api.params import CANONICAL
 from verify_api.problems import NOT_FOUND, ProblemError
+from verify_api.schemas import BUSY, QUERY, problem_responses
 from verify_api.services import RegionServices
 
 router = APIRouter(tags=["log"])
@@ -78,7 +80,12 @@ def _b64(hashes: list[bytes]) -> list[str]:
     return [base64.b64encode(h).decode() for h in hashes]
 
 
-@router.get("/checkpoint", response_class=PlainTextResponse)
+@router.get(
+    "/checkpoint",
+    response_class=PlainTextResponse,
+    operation_id="getCheckpoint",
+    responses=problem_responses(*BUSY),
+)
 def checkpoint(region: RegionDep) -> PlainTextResponse:
     """The latest signed checkpoint (C2SP tlog-checkpoint as a signed note)."""
     cp = region.log.latest_checkpoint()
@@ -86,7 +93,11 @@ def checkpoint(region: RegionDep) -> PlainTextResponse:
     return PlainTextResponse(note, headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/tile/entries/{path:path}")
+@router.get(
+    "/tile/entries/{path:path}",
+    operation_id="getEntryBundle",
+    responses=problem_responses(*BUSY, p.NOT_FOUND),
+)
 def entry_bundle(request: Request, path: str, region: RegionDep) -> Response:
     """C2SP tlog-tiles entry bundle."""
     index, width = parse_tile_path(request, path)
@@ -94,7 +105,11 @@ def entry_bundle(request: Request, path: str, region: RegionDep) -> Response:
     return Response(data, media_type="application/octet-stream", headers=_IMMUTABLE)
 
 
-@router.get("/tile/{level}/{path:path}")
+@router.get(
+    "/tile/{level}/{path:path}",
+    operation_id="getHashTile",
+    responses=problem_responses(*BUSY, p.NOT_FOUND),
+)
 def hash_tile(
     request: Request,
     level: Annotated[str, Path(description="tile level, 0-63 in canonical decimal")],
@@ -108,7 +123,12 @@ def hash_tile(
     return Response(data, media_type="application/octet-stream", headers=_IMMUTABLE)
 
 
-@router.get("/v1/log/proof/inclusion", response_model=InclusionProof)
+@router.get(
+    "/v1/log/proof/inclusion",
+    response_model=InclusionProof,
+    operation_id="getInclusionProof",
+    responses=problem_responses(*QUERY, *BUSY, p.LEDGER),
+)
 def inclusion(
     region: RegionDep, index: Index, tree_size: Annotated[int, Query(ge=1, le=MAX_INDEX), CANONICAL]
 ) -> InclusionProof:
@@ -117,13 +137,22 @@ def inclusion(
     return InclusionProof(leaf_index=index, tree_size=n, hashes=_b64(proof))
 
 
-@router.get("/v1/log/proof/consistency", response_model=ConsistencyProof)
+@router.get(
+    "/v1/log/proof/consistency",
+    response_model=ConsistencyProof,
+    operation_id="getConsistencyProof",
+    responses=problem_responses(*QUERY, *BUSY, p.LEDGER),
+)
 def consistency(region: RegionDep, first: Index, second: Index) -> ConsistencyProof:
     """Consistency proof between two tree sizes."""
     return ConsistencyProof(first=first, second=second, hashes=_b64(region.log.consistency_proof(first, second)))
 
 
-@router.get("/v1/log/leaves/{index}")
+@router.get(
+    "/v1/log/leaves/{index}",
+    operation_id="getLeaf",
+    responses=problem_responses(*QUERY, *BUSY, p.LEDGER),
+)
 def leaf(index: Annotated[int, Path(ge=0, le=MAX_INDEX), CANONICAL], region: RegionDep) -> Response:
     """The leaf data of leaf `index` (canonical JSON envelope)."""
     data, _ = region.log.leaf(LeafIndex(index))  # range-checked by `Path(ge=0)`

@@ -5,17 +5,23 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from verify_api import problems as p
 from verify_api.auth import OperatorKey
 from verify_api.deps import RegionDep
 from verify_api.metrics import CONTENT_TYPE, Metrics
 from verify_api.problems import UNAVAILABLE, ProblemError
-from verify_api.schemas import Health
+from verify_api.schemas import AUTH, Health, problem_responses
 from verify_api.store import ping
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", response_model=Health)
+@router.get(
+    "/healthz",
+    response_model=Health,
+    operation_id="getHealth",
+    responses=problem_responses(p.UNAVAILABLE),
+)
 def healthz(region: RegionDep) -> Health:
     """Liveness and readiness: 200 when the database answers, a 503 problem when it does not."""
     try:
@@ -28,7 +34,11 @@ def healthz(region: RegionDep) -> Health:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text exposition"}},
+    responses={
+        200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text exposition"},
+        **problem_responses(*AUTH),
+    },
+    operation_id="getMetrics",
 )
 def metrics(request: Request, _: OperatorKey) -> Response:
     """Prometheus metrics of this worker (request counts and latency by route, log size, checkpoint age)."""

@@ -67,6 +67,9 @@ LICENCE_SUSPENDED = _register("licence-suspended", 409, "The licence is suspende
 NOT_SUSPENDED = _register("not-suspended", 409, "Only a suspended licence can be reinstated")
 RENEWAL_NOT_ALLOWED = _register("renewal-not-allowed", 409, "The licence cannot be renewed now")
 NOTHING_TO_AMEND = _register("nothing-to-amend", 409, "The amendment changes nothing")
+HOLDER_ALREADY_HOLDS = _register(
+    "holder-already-holds", 409, "The holder already holds an active licence of this type, and may hold only one"
+)
 CONCURRENT_UPDATE = _register("concurrent-update", 409, "Someone else changed the licence at the same time; retry")
 IDEMPOTENCY_CONFLICT = _register(
     "idempotency-conflict", 422, "This Idempotency-Key was already used for a different request"
@@ -83,6 +86,9 @@ ANCHOR_NOT_FOUND = _register("anchor-not-found", 404, "No anchor of that size")
 # -- the server ----------------------------------------------------------------------------------------------------
 LEDGER = _register("ledger", 400, "The ledger cannot serve this request")
 UNAVAILABLE = _register("unavailable", 503, "The service is not ready")
+NO_USABLE_TOKEN_KEY = _register(
+    "no-usable-token-key", 503, "The issuer has no usable token key; an operator must run `trustledger keys rotate`"
+)
 BUSY = _register("busy", 503, "The ledger is busy; retry after the time in Retry-After")
 STATUS_UNPROVEN = _register(
     "status-unproven", 503, "The licence's status cannot be proven against a signed checkpoint; the operator is alerted"

@@ -16,12 +16,13 @@ from fastapi.responses import HTMLResponse
 
 from signatures.cose import b64url_encode
 from verification import StatusUnprovenError
+from verify_api import problems as p
 from verify_api.deps import RegionDep
 from verify_api.handlers import alarm
 from verify_api.pages import render
 from verify_api.problems import PROBLEM_MEDIA_TYPE, ProblemError
 from verify_api.ratelimit import RateLimited
-from verify_api.schemas import PublicLicence, PublicVerdict
+from verify_api.schemas import BUSY, QUERY, PublicLicence, PublicVerdict, problem_responses
 from verify_api.services import RegionServices
 from verify_api.status_routes import status_proven_out
 from verify_api.tokens import AUTHENTIC as AUTHENTIC  # the provenance page asks which verdicts are authentic
@@ -157,7 +158,12 @@ def public_verdict(region: RegionServices, check: TokenStatus) -> PublicVerdict:
     )
 
 
-@router.get("/v1/public/verify", response_model=PublicVerdict)
+@router.get(
+    "/v1/public/verify",
+    response_model=PublicVerdict,
+    operation_id="getPublicVerdict",
+    responses=problem_responses(*QUERY, *BUSY, p.MALFORMED_TOKEN, p.RATE_LIMITED, p.STATUS_UNPROVEN),
+)
 def public_verify(
     region: RegionDep,
     _: RateLimited,
@@ -177,6 +183,7 @@ def public_verify(
         400: {"content": {"text/html": {}}, "description": "a page saying this is not a licence code"},
         429: {"description": "rate-limited (problem+json, with Retry-After)", "content": {PROBLEM_MEDIA_TYPE: {}}},
     },
+    operation_id="getScanPage",
 )
 def scan_page(request: Request, token: TokenText, region: RegionDep, _: RateLimited) -> HTMLResponse:
     """The page a citizen's phone camera opens: the verdict in Chinese and English, works without JavaScript."""

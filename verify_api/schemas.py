@@ -9,11 +9,84 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    model_validator,
+)
 
-Text200 = Annotated[str, Field(min_length=1, max_length=200)]
-Reason = Annotated[str, Field(min_length=1, max_length=500)]
-FieldValue = Annotated[str, Field(max_length=2000)] | int
+from ledger.tiles import MAX_INDEX
+from licences.errors import InvalidFieldError
+from licences.values import bounded, control_character
+from verify_api import problems as p
+from verify_api.problems import ProblemType
+
+# -- shared input types: every request body, path and query parameter takes its bounds from here -------------------
+
+
+def _plain(value: str) -> str:
+    """No control or format character (NUL, bidi overrides, zero-width…): the database refuses some, documents drop
+    or reorder others, and then ledger and document disagree (`licences.values.plain_text`)."""
+    found = control_character(value)
+    if found is not None:
+        raise ValueError(f"must not contain control or format characters (found {found})")
+    return value
+
+
+def _instant(value: datetime) -> datetime:
+    """An aware date-time within the range the ledger accepts (`licences.values.bounded`), in UTC."""
+    try:
+        return bounded(value, "date-time")
+    except InvalidFieldError as exc:
+        raise ValueError(exc.reason) from None
+
+
+PLAIN = AfterValidator(_plain)
+Instant = Annotated[AwareDatetime, AfterValidator(_instant)]
+"""Every date-time input of the API: aware (with an offset), and from `EARLIEST` to `LATEST` once in UTC."""
+PlainText = Annotated[str, PLAIN]
+"""Every free-text input of the API: no control or format characters."""
+MAX_INT = (1 << 63) - 1
+"""The largest integer any input may hold (a signed 64-bit column); log indexes and sizes stay below `MAX_LOG_INDEX`."""
+MAX_LOG_INDEX = MAX_INDEX
+
+Text200 = Annotated[str, Field(min_length=1, max_length=200), PLAIN]
+Reason = Annotated[str, Field(min_length=1, max_length=500), PLAIN]
+FieldName = Annotated[str, Field(max_length=64), PLAIN]
+MAX_FIELD_VALUE_LENGTH = 2000
+
+
+def _field_value(value: object) -> str | int:
+    """A licence field's value: text (plain, at most 2000 characters) or a 64-bit integer. One validator rather than
+    a union, so that an error names `fields.<name>` once instead of once per member of the union."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not -MAX_INT - 1 <= value <= MAX_INT:
+            raise ValueError("must be a 64-bit integer")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a string or an integer")
+    if len(value) > MAX_FIELD_VALUE_LENGTH:
+        raise ValueError(f"must be at most {MAX_FIELD_VALUE_LENGTH} characters")
+    return _plain(value)
+
+
+FieldValue = Annotated[
+    str | int,
+    PlainValidator(_field_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "maxLength": MAX_FIELD_VALUE_LENGTH},
+                {"type": "integer", "minimum": -MAX_INT - 1, "maximum": MAX_INT},
+            ]
+        }
+    ),
+]
 HexDigest = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="16-byte salted holder digest, hex")]
 Uscc = Annotated[str, Field(pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$", description="USCC (GB 32100-2015)")]
 Status = Literal["valid", "not_yet_valid", "expired", "suspended", "revoked"]
@@ -53,6 +126,44 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     "4XX": {"model": Problem, "description": "A problem (RFC 9457) with a stable `type` URI"},
     "5XX": {"model": Problem, "description": "A problem (RFC 9457); quote `request_id` when reporting it"},
 }
+
+
+def problem_responses(*problems: ProblemType, page: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a route for the problems it can answer with, one entry per status naming each
+    problem type's slug (the last segment of its `type` URI), so integrators see which `type`s to switch on.
+
+    A `page` route (HTML) states the media type itself: FastAPI would document a model under the page's `text/html`.
+    """
+    by_status: dict[int, list[ProblemType]] = {}
+    for problem in problems:
+        by_status.setdefault(problem.status, []).append(problem)
+    kind: dict[str, Any] = {"content": {p.PROBLEM_MEDIA_TYPE: {}}} if page else {"model": Problem}
+    return {
+        status: {**kind, "description": " or ".join(f"`{x.slug}` ({x.title})" for x in dict.fromkeys(found))}
+        for status, found in sorted(by_status.items())
+    }
+
+
+# Problem groups the routes combine (`problem_responses(*AUTH, *BODY, p.LICENCE_NOT_FOUND)`).
+AUTH = (p.UNAUTHENTICATED, p.FORBIDDEN)
+"""A route that needs an API key: no or unknown key (401), a key of another role (403)."""
+BODY = (p.VALIDATION, p.INVALID_FIELD, p.PAYLOAD_TOO_LARGE)
+"""A route with a JSON body: malformed or invalid (422, `field` names the member, `body` for the whole), too big."""
+QUERY = (p.VALIDATION,)
+"""A route with query or path parameters that are checked (422 naming the parameter)."""
+BUSY = (p.BUSY,)
+"""A route that reads or writes the database: 503 with Retry-After when it cannot get a connection or lock in time."""
+LIFECYCLE = (
+    p.LIFECYCLE_CONFLICT,
+    p.LICENCE_REVOKED,
+    p.LICENCE_SUSPENDED,
+    p.NOT_SUSPENDED,
+    p.RENEWAL_NOT_ALLOWED,
+    p.NOTHING_TO_AMEND,
+    p.CONCURRENT_UPDATE,
+    p.IDEMPOTENCY_CONFLICT,
+)
+"""A lifecycle command: the licence's state does not allow it (409), or a reused Idempotency-Key (422)."""
 
 
 # -- log evidence -----------------------------------------------------------------------------------------------------
@@ -106,25 +217,25 @@ class StatusProofDoc(BaseModel):
 class IssueIn(_Request):
     """A licence to issue; the issuing department is the API key's principal."""
 
-    type_code: Annotated[str, Field(min_length=1, max_length=64, description="catalogue type code or key")]
-    holder_id: Annotated[str, Field(min_length=1, max_length=64, description="resident ID number or USCC")]
-    holder_name: Annotated[str, Field(min_length=1, max_length=200)]
-    fields: dict[Annotated[str, Field(max_length=64)], FieldValue] = Field(default_factory=dict, max_length=64)
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    type_code: Annotated[str, Field(min_length=1, max_length=64, description="catalogue type code or key"), PLAIN]
+    holder_id: Annotated[str, Field(min_length=1, max_length=64, description="resident ID number or USCC"), PLAIN]
+    holder_name: Text200
+    fields: dict[FieldName, FieldValue] = Field(default_factory=dict, max_length=64)
+    valid_from: Instant | None = None
+    valid_until: Instant | None = None
 
 
 class RenewIn(_Request):
     """Renewal: a new validity period (default: the catalogue's rule from today)."""
 
-    valid_until: AwareDatetime | None = None
+    valid_until: Instant | None = None
 
 
 class AmendIn(_Request):
     """Amendment of registered particulars (and, for a citizen, the holder's name)."""
 
-    changes: dict[Annotated[str, Field(max_length=64)], FieldValue] = Field(default_factory=dict, max_length=64)
-    holder_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    changes: dict[FieldName, FieldValue] = Field(default_factory=dict, max_length=64)
+    holder_name: Text200 | None = None
 
 
 class SuspendIn(_Request):
@@ -136,7 +247,7 @@ class SuspendIn(_Request):
 class ReinstateIn(_Request):
     """Lifting a suspension."""
 
-    reason: Annotated[str, Field(max_length=500)] = ""
+    reason: Annotated[str, Field(max_length=500), PLAIN] = ""
 
 
 class RevokeIn(_Request):
@@ -185,9 +296,11 @@ class VerifyIn(_Request):
 
     matter_code: Annotated[str, Field(pattern=r"^[0-9A-Za-z._-]{1,64}$", description="事项编码")]
     purpose: Reason
-    consent: Annotated[str, Field(min_length=1, max_length=1000, description="consent evidence, e.g. a reference")]
+    consent: Annotated[
+        str, Field(min_length=1, max_length=1000, description="consent evidence, e.g. a reference"), PLAIN
+    ]
     holder_digest: HexDigest | None = Field(default=None, description="`hd` of the token the holder showed")
-    holder_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+    holder_id: Annotated[str, Field(min_length=1, max_length=64), PLAIN] | None = Field(
         default=None, description="the applicant's resident ID number or USCC, checked against the holder"
     )
 
@@ -211,22 +324,48 @@ class DisclosedLicence(BaseModel):
 
 
 class UseOut(BaseModel):
-    """The recorded use: its id and the leaf it was logged at."""
+    """The recorded use (accepted or refused): its id, the leaf it was logged at, and the proof that it was logged.
 
-    invocation_id: str
-    leaf_index: int
+    The same members in the local (`POST /v1/licences/{id}/verify`) and the cross-region answer
+    (`POST /v1/federation/verify`, whose `use` adds the checkpoint note its proof is against): `invocation_id` and
+    `use_id` are one id under the two names the answers had before they were aligned."""
+
+    invocation_id: str = Field(description="the use's id (the same as `use_id`)")
+    use_id: str = Field(description="the use's id (the same as `invocation_id`)")
+    leaf_index: int = Field(description="the leaf the use was logged at")
+    outcome: Literal["accepted", "refused"]
+    recorded: bool = Field(default=True, description="whether the use was recorded on this region's ledger")
+    inclusion_proof: InclusionProofOut | None = Field(
+        default=None, description="RFC 9162 inclusion proof of the use's leaf under the answer's checkpoint"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_id(cls, data: Any) -> Any:
+        """Either name of the id fills the other (older producers set one of them)."""
+        if isinstance(data, dict):
+            given = data.get("invocation_id") or data.get("use_id")
+            if given is not None:
+                data = {
+                    **data,
+                    "invocation_id": data.get("invocation_id") or given,
+                    "use_id": data.get("use_id") or given,
+                }
+        return data
 
 
 class VerifyOut(BaseModel):
-    """The answer to a verification: outcome, the disclosed licence, and the proof that its version is logged."""
+    """The answer to a verification: outcome, the disclosed licence, the proof that its version is logged, and the
+    proof that this use was logged, both under one signed checkpoint (its tree covers the use's leaf)."""
 
     outcome: Literal["accepted", "refused"]
+    valid: bool = Field(description="true exactly when the use was accepted (as `valid` of the cross-region answer)")
     refusal_reason: str | None
     status: Status
     licence: DisclosedLicence
     leaf_index: int = Field(description="leaf that minted the licence's current version")
-    inclusion_proof: InclusionProofOut
-    checkpoint: CheckpointOut
+    inclusion_proof: InclusionProofOut = Field(description="proof of `leaf_index` under `checkpoint`")
+    checkpoint: CheckpointOut = Field(description="signed checkpoint covering the minting leaf and the use's leaf")
     use: UseOut
     status_proven: StatusProvenOut | None = None
 
@@ -234,7 +373,7 @@ class VerifyOut(BaseModel):
 class TokenIn(_Request):
     """A licence token: the QR URL, its `/v/<token>` path, or the bare base64url token."""
 
-    token: Annotated[str, Field(min_length=1, max_length=4096)]
+    token: Annotated[str, Field(min_length=1, max_length=4096)]  # parsed strictly (422 `malformed-token`), never stored
 
 
 # The values of `verification.Verdict`, spelled out for the OpenAPI document (tests/verification keeps them equal).
@@ -316,6 +455,120 @@ class PdfCheckOut(BaseModel):
 
 
 # -- audit ------------------------------------------------------------------------------------------------------------
+# The history shows each logged event in a documented form, one model per kind, not the event store's JSON (its
+# `_type_` wrappers, `originator_*` members, sealed holder blob). `verify_api.audit_routes.history_event` is the one
+# mapping from stored events to these; the stored bytes stay what the leaf commits to (`GET /v1/log/leaves/{index}`).
+
+
+class IssuedEvent(BaseModel):
+    """A licence was minted (制证), or an existing one imported (存量证照); `fields` are its public fields."""
+
+    kind: Literal["issued"] = "issued"
+    identifier: str
+    licence_version: int
+    type_code: str
+    issuer: str = Field(description="USCC of the issuing department")
+    holder_kind: str
+    holder_digest: str = Field(description="salted holder digest (hex); the holder's name and number stay sealed")
+    valid_from: datetime
+    valid_until: datetime | None
+    fields: dict[str, Any]
+    imported: bool
+
+
+class RenewedEvent(BaseModel):
+    """The licence was renewed (换证/延续): a new validity period and licence version."""
+
+    kind: Literal["renewed"] = "renewed"
+    identifier: str
+    licence_version: int
+    valid_from: datetime
+    valid_until: datetime
+    actor: str = Field(description="USCC of the department that acted")
+
+
+class AmendedEvent(BaseModel):
+    """Registered particulars changed (变更): the public field changes, and whether the sealed holder data changed."""
+
+    kind: Literal["amended"] = "amended"
+    identifier: str
+    licence_version: int
+    changes: dict[str, Any]
+    holder_data_changed: bool
+    actor: str = Field(description="USCC of the department that acted")
+
+
+class SuspendedEvent(BaseModel):
+    """The licence was suspended (暂扣/中止)."""
+
+    kind: Literal["suspended"] = "suspended"
+    reason: str
+    actor: str = Field(description="USCC of the department that acted")
+
+
+class ReinstatedEvent(BaseModel):
+    """A suspension was lifted."""
+
+    kind: Literal["reinstated"] = "reinstated"
+    reason: str
+    actor: str = Field(description="USCC of the department that acted")
+
+
+class RevokedEvent(BaseModel):
+    """The licence stopped being valid for good: 注销 (`voluntary`) or 吊销 (`penalty`)."""
+
+    kind: Literal["revoked"] = "revoked"
+    reason: str
+    revocation: str = Field(description="`voluntary` (注销) or `penalty` (吊销)")
+    actor: str = Field(description="USCC of the department that acted")
+
+
+class ReminderEvent(BaseModel):
+    """The expiry reminder of one stage (days ahead) was queued for the current validity period."""
+
+    kind: Literal["reminder"] = "reminder"
+    stage: int
+    channels: list[str]
+    valid_until: datetime
+
+
+class SealedEvent(BaseModel):
+    """A sealed PDF of a licence version was handed out; its SHA-256 (hex, of the whole file) is on the ledger."""
+
+    kind: Literal["sealed"] = "sealed"
+    licence_version: int
+    pdf_sha256: str
+
+
+class InvokedEvent(BaseModel):
+    """A use (用证): an approval system relied on — or was refused — the licence for a matter. `consent` is the
+    holder's consent evidence as the approval system gave it: the record auditors check a use against."""
+
+    kind: Literal["invoked"] = "invoked"
+    identifier: str
+    licence_version: int
+    verifier: str = Field(description="the approval system (its API key's principal)")
+    matter_code: str = Field(description="事项编码")
+    purpose: str
+    consent: str
+    holder_checked: bool = Field(description="whether the applicant was checked against the holder")
+    outcome: Literal["accepted", "refused"]
+    refusal_reason: str | None
+
+
+HistoryEvent = Annotated[
+    IssuedEvent
+    | RenewedEvent
+    | AmendedEvent
+    | SuspendedEvent
+    | ReinstatedEvent
+    | RevokedEvent
+    | ReminderEvent
+    | SealedEvent
+    | InvokedEvent,
+    Field(discriminator="kind"),
+]
+"""One logged event of a licence in its documented form, told apart by `kind`."""
 
 
 class HistoryEventOut(BaseModel):
@@ -325,8 +578,10 @@ class HistoryEventOut(BaseModel):
     kind: str
     recorded_at: str
     licence_version: int
-    topic: str
-    event: dict[str, Any] = Field(description="the event as stored; personal data is sealed (AES-GCM)")
+    topic: str = Field(description="the event's topic, part of the leaf data (formats.md §1.1)")
+    event: HistoryEvent | None = Field(
+        description="the event by kind (null only on the public provenance page, which shows no content)"
+    )
     leaf_hash: str = Field(description="base64 RFC 9162 leaf hash of the event's envelope")
     inclusion_proof: InclusionProofOut | None
 

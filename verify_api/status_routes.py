@@ -17,11 +17,12 @@ from fastapi import APIRouter, Query
 from ledger.errors import ProofError
 from licences.identifiers import parse_identifier
 from signatures.statusproof import ProvenStatus
+from verify_api import problems as p
 from verify_api.deps import RegionDep
 from verify_api.params import CANONICAL
 from verify_api.problems import CHECKPOINT_NOT_FOUND, ProblemError
 from verify_api.ratelimit import RateLimited
-from verify_api.schemas import StatusProofDoc, StatusProvenOut
+from verify_api.schemas import BUSY, QUERY, StatusProofDoc, StatusProvenOut, problem_responses
 from verify_api.services import RegionServices
 
 router = APIRouter(tags=["public"])
@@ -29,7 +30,12 @@ MAX_SIZE = (1 << 63) - 1
 PROOF_PATH = "/v1/status/proof"
 
 
-@router.get(PROOF_PATH, response_model=StatusProofDoc)
+@router.get(
+    PROOF_PATH,
+    response_model=StatusProofDoc,
+    operation_id="getStatusProof",
+    responses=problem_responses(*QUERY, *BUSY, p.INVALID_FIELD, p.CHECKPOINT_NOT_FOUND, p.RATE_LIMITED),
+)
 def status_proof(
     region: RegionDep,
     _: RateLimited,

@@ -14,9 +14,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
+from verify_api import problems as p
 from verify_api.log_routes import get_region
 from verify_api.params import CANONICAL
 from verify_api.problems import NOT_FOUND, ProblemError
+from verify_api.schemas import BUSY, QUERY, problem_responses
 from verify_api.services import PublishedTrustList, RegionServices
 
 router = APIRouter(tags=["trust"])
@@ -60,7 +62,11 @@ def _current(request: Request, region: RegionServices) -> PublishedTrustList:
 @router.get(
     "/v1/trust-list",
     summary="The current signed trust list",
-    responses={200: {"content": {"application/json": {}}, "description": "signed trust list (DESIGN §6)"}},
+    responses={
+        200: {"content": {"application/json": {}}, "description": "signed trust list (DESIGN §6)"},
+        **problem_responses(*BUSY),
+    },
+    operation_id="getTrustList",
 )
 def trust_list(request: Request, region: RegionDep) -> Response:
     """The current signed trust list; a new version is published first if the registry changed or it is half-aged."""
@@ -75,8 +81,9 @@ def trust_list(request: Request, region: RegionDep) -> Response:
     summary="One published version of the trust list",
     responses={
         200: {"content": {"application/json": {}}, "description": "signed trust list (DESIGN §6)"},
-        404: {"content": {"application/problem+json": {}}, "description": "no such version"},
+        **problem_responses(*QUERY, *BUSY, p.NOT_FOUND),
     },
+    operation_id="getTrustListVersion",
 )
 def trust_list_version(
     request: Request,

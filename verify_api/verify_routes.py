@@ -7,18 +7,24 @@ refused) is recorded on the ledger. The token and PDF checks record nothing.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Request
 
 from ledger.ids import LeafIndex
 from licences.errors import InvalidFieldError
 from verification import prove_current
 from verification.pdf import PdfCheck
+from verify_api import problems as p
 from verify_api.auth import CheckerKey, VerifierKey
 from verify_api.deps import EvidenceDep, IdempotencyKey, RegionDep
 from verify_api.evidence import Evidence
 from verify_api.licence_routes import LicenceRef
 from verify_api.problems import INVALID_FIELD, UNSUPPORTED_MEDIA, ProblemError
 from verify_api.schemas import (
+    AUTH,
+    BODY,
+    BUSY,
     PdfCheckItem,
     PdfCheckOut,
     SealOut,
@@ -27,6 +33,7 @@ from verify_api.schemas import (
     UseOut,
     VerifyIn,
     VerifyOut,
+    problem_responses,
 )
 from verify_api.status_routes import status_proven_out
 from verify_api.tokens import TokenStatus, check_token, parse_token
@@ -49,7 +56,14 @@ def _claimed_digest(region: RegionDep, body: VerifyIn) -> bytes | None:
     return computed
 
 
-@router.post("/v1/licences/{licence_id}/verify", response_model=VerifyOut)
+@router.post(
+    "/v1/licences/{licence_id}/verify",
+    response_model=VerifyOut,
+    operation_id="verifyLicence",
+    responses=problem_responses(
+        *AUTH, *BODY, *BUSY, p.LICENCE_NOT_FOUND, p.IDEMPOTENCY_CONFLICT, p.CONCURRENT_UPDATE, p.STATUS_UNPROVEN
+    ),
+)
 def verify_licence(
     licence_id: LicenceRef,
     body: VerifyIn,
@@ -73,18 +87,26 @@ def verify_licence(
         )
     view = result.licence
     proven = prove_current(view, region.ledger_sources())  # the status answered is the one the signed map holds
-    cp = evidence.covering(view.minted_leaf)
-    proof = evidence.inclusion(view.minted_leaf, cp)
-    assert proof is not None  # `covering` guarantees the checkpoint includes the leaf
+    # One checkpoint for both proofs: it covers the use's leaf (and the minting leaf, which a replayed request's use
+    # may precede), so the approval system keeps proof that its use, accepted or refused, was logged.
+    use_leaf = LeafIndex(result.leaf_index)
+    cp = evidence.covering(max(view.minted_leaf, use_leaf))
+    proof, use_proof = evidence.inclusion(view.minted_leaf, cp), evidence.inclusion(use_leaf, cp)
+    assert proof is not None and use_proof is not None  # `covering` guarantees the checkpoint includes both leaves
+    outcome: Literal["accepted", "refused"] = "accepted" if result.outcome == "accepted" else "refused"
+    use_id = str(result.invocation_id)
     return VerifyOut(
-        outcome="accepted" if result.outcome == "accepted" else "refused",
+        outcome=outcome,
+        valid=outcome == "accepted",
         refusal_reason=result.refusal_reason,
         status=view.status.value,
-        licence=disclosed(view, with_fields=result.outcome == "accepted"),
+        licence=disclosed(view, with_fields=outcome == "accepted"),
         leaf_index=view.minted_leaf,
         inclusion_proof=proof,
         checkpoint=evidence.checkpoint_out(cp),
-        use=UseOut(invocation_id=str(result.invocation_id), leaf_index=result.leaf_index),
+        use=UseOut(
+            invocation_id=use_id, use_id=use_id, leaf_index=use_leaf, outcome=outcome, inclusion_proof=use_proof
+        ),
         status_proven=status_proven_out(region, proven),
     )
 
@@ -113,7 +135,12 @@ def token_check_out(status: TokenStatus, evidence: Evidence) -> TokenCheckOut:
     )
 
 
-@router.post("/v1/verify/token", response_model=TokenCheckOut)
+@router.post(
+    "/v1/verify/token",
+    response_model=TokenCheckOut,
+    operation_id="checkToken",
+    responses=problem_responses(*AUTH, *BODY, *BUSY, p.MALFORMED_TOKEN, p.STATUS_UNPROVEN),
+)
 def verify_token(body: TokenIn, _: CheckerKey, region: RegionDep, evidence: EvidenceDep) -> TokenCheckOut:
     """Check a QR token (URL or bare): authentic, on our log, and the licence's status now. Records no use."""
     return token_check_out(check_token(region, parse_token(body.token)), evidence)
@@ -122,6 +149,8 @@ def verify_token(body: TokenIn, _: CheckerKey, region: RegionDep, evidence: Evid
 @router.post(
     "/v1/verify/pdf",
     response_model=PdfCheckOut,
+    operation_id="checkPdf",
+    responses=problem_responses(*AUTH, *BUSY, p.PAYLOAD_TOO_LARGE, p.UNSUPPORTED_MEDIA, p.STATUS_UNPROVEN),
     openapi_extra={
         "requestBody": {
             "required": True,

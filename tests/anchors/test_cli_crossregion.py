@@ -60,10 +60,16 @@ def test_accept_stores_a_new_version_each_time(cli: CliRunner) -> None:
 
 
 def test_accept_refuses_bad_input(cli: CliRunner) -> None:
-    assert "--types" in run(cli, "peers", "accept", PEER, "--types", "business-licence", code=2)[1]
+    refused = run(cli, "peers", "accept", PEER, "--types", "business_licence", code=2)[1]
+    assert "--types" in refused and "close matches: business-licence" in refused
     assert "either" in run(cli, "peers", "accept", PEER, code=2)[1]
     assert "either" in run(cli, "peers", "accept", PEER, "--none", "--types", BUSINESS, code=2)[1]
     assert "no peer" in run(cli, "peers", "accept", "ledger.gd.gov.example/log", "--types", BUSINESS, code=1)[1]
+
+
+def test_accept_takes_catalogue_keys_for_type_codes(cli: CliRunner) -> None:
+    rule = json.loads(run(cli, "--json", "peers", "accept", PEER, "--types", f"business-licence,{FOOD}")[0])
+    assert sorted(rule["licence_types"]) == sorted([BUSINESS, FOOD])
 
 
 def test_verify_refuses_bad_input(cli: CliRunner) -> None:

@@ -36,7 +36,7 @@ def test_init_is_idempotent_and_refuses_a_new_identity(cli: CliRunner) -> None:
     out = json.loads(run(cli, "--json", "init"))
     assert out["origin"] == "ledger.js.gov.example/log"
     run(cli, "init", "--origin", "other.example/log", code=1)
-    run(cli, "init", "--region-code", "32", code=1)
+    run(cli, "init", "--region-code", "32", code=2)  # malformed: a usage error
 
 
 def test_log_commands_verify_independently(cli: CliRunner) -> None:

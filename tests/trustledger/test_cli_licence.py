@@ -114,7 +114,8 @@ def test_bad_input_names_the_field_and_writes_nothing(cli: CliRunner, args: list
     )  # fmt: skip
     assert message in err
     assert json.loads(run(cli, "--json", "audit"))["leaves"] == size
-    run(cli, "licence", "show", "no-such-licence", code=1)
+    run(cli, "licence", "show", "no-such-licence", code=2)  # neither a UUID nor an identifier: usage
+    run(cli, "licence", "show", "00000000-0000-4000-8000-000000000000", code=1)  # well-formed, not in the library
 
 
 def test_shred_holder_needs_confirmation_and_keeps_the_log_valid(cli: CliRunner) -> None:

@@ -110,6 +110,10 @@ def test_remind_operator_errors(cli: CliRunner) -> None:
     assert "--status" in run(cli, "remind", "outbox", "--status", "lost", code=2)
     assert "no subscription" in run(cli, "remind", "unsubscribe", str(uuid.uuid4()), code=1)
     company = "91350100M000100Y43"
+    assert "--sms: '13800' is not a mainland mobile number" in run(
+        cli, "remind", "subscribe", "--holder", company, "--sms", "13800", code=2
+    )
+    assert "--email" in run(cli, "remind", "subscribe", "--holder", company, "--email", "shop@localhost", code=2)
     run(cli, "remind", "subscribe", "--holder", company, "--email", "shop@example.com")
     assert json.loads(run(cli, "--json", "remind", "forget-holder", company)) == {"removed": 1}
     assert json.loads(run(cli, "--json", "remind", "subscriptions")) == []

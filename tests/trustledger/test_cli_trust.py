@@ -263,7 +263,7 @@ def test_usage_errors_exit_2(world: World, monkeypatch: pytest.MonkeyPatch) -> N
     world.run("verify", token, "--trust-list", str(trust_list), "--offline", "--root-key", "no-such-file", code=2)
     world.run("keys", "compromise", "zz", "--since", "2026-01-01T00:00:00Z", code=2)
     world.run("keys", "compromise", "00" * 8, "--since", "2026-01-01T00:00:00Z", code=1)  # well-formed, unknown
-    world.run("keys", "rotate", "91350100M000100Y43", code=1)  # not a registered issuer
+    world.run("keys", "rotate", "91350100M000100Y43", code=2)  # no department of the catalogue: names close ones
 
 
 def test_malformed_token_is_checked_and_invalid(world: World) -> None:

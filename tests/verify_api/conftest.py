@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from demo.synthetic import SyntheticHolders
 from tests.conftest import START, FakeClock
+from tests.samples import person_fields
 from tests.support import deadline
 from trustledger.region import Region, init_region, open_region
 from trustledger.settings import Settings
@@ -130,11 +131,12 @@ def citizen() -> Citizen:
     return Citizen(c.name, c.id_number)
 
 
-def driving_fields() -> dict[str, str | int]:
+def driving_fields(holder_id: str | None = None) -> dict[str, str | int]:
+    """A driving licence's fields; sex and date of birth as `holder_id` (default: the `citizen` fixture's) encodes."""
+    number = SyntheticHolders(seed=6).citizen().id_number if holder_id is None else holder_id
     return {
-        "sex": "男",
+        **person_fields(number),
         "address": "郑州市金水区花园路1号",
-        "date_of_birth": "1990-01-01",
         "first_issued_on": "2010-05-01",
         "vehicle_class": "C1",
     }

@@ -4,6 +4,7 @@ problems naming the field (the three-server test covers peers' licences end to e
 
 from __future__ import annotations
 
+import base64
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,9 @@ from fastapi.testclient import TestClient
 
 from anchors.store import AnchorStore
 from anchors.uses import load_peer_use
+from ledger.merkle import leaf_hash, verify_inclusion
 from signatures.cose import Ed25519Signer, LicenceClaims, b64url_encode, sign_token
+from signatures.note import open_checkpoint
 from tests.anchors.helpers import ed_key
 from tests.verify_api.conftest import Keys, client_for
 from trustledger.anchoring import http_client, region_federation
@@ -48,12 +51,14 @@ def _foreign_token() -> str:
 
 
 def test_our_own_licence_goes_the_local_way_and_its_use_is_recorded(
-    http: TestClient, keys: Keys, licence: LicenceOut
+    http: TestClient, keys: Keys, licence: LicenceOut, region: Region
 ) -> None:
     answer = client_for(http, keys.verifier).verify_any_region(licence.qr_url, **USE)
     assert answer.verdict == "valid" and answer.valid and answer.local
     assert answer.use is not None and answer.use.outcome == "accepted"
     assert answer.inclusion is not None and answer.inclusion.leaf_index == licence.leaf_index
+    _check_use_proof(http, region, answer.use.model_dump())
+    assert answer.inclusion.checkpoint == answer.use.checkpoint  # our own licence: one note covers both leaves
     assert answer.status is not None and answer.status.verdict == "valid" and answer.trust_list is None
     client_for(http, keys.issuer).revoke(licence.id, reason="吊销")
     code, revoked = _post(http, keys.verifier, {"token": licence.token, **USE})
@@ -71,6 +76,18 @@ def test_a_region_we_do_not_federate_with_is_refused_and_the_use_recorded(
     assert isinstance(use, dict) and use["outcome"] == "refused"
     recorded = load_peer_use(region.recorder, UUID(use["use_id"]))
     assert recorded is not None and recorded.origin == JS and recorded.verdict == "refused"
+    _check_use_proof(http, region, use)  # a peer's licence: the use is proven on our log, under our checkpoint
+
+
+def _check_use_proof(http: TestClient, region: Region, use: dict[str, Any]) -> None:
+    """The answer's `use` carries an inclusion proof of its leaf under this region's signed checkpoint note."""
+    assert use["invocation_id"] == use["use_id"] and use["recorded"] is True
+    body = open_checkpoint(use["checkpoint"], region.log_signer.verifier, region.config.origin)
+    proof = use["inclusion_proof"]
+    assert proof["leaf_index"] == use["leaf_index"] < body.size == proof["tree_size"]
+    data = http.get(f"/v1/log/leaves/{use['leaf_index']}").content
+    hashes = [base64.b64decode(h) for h in proof["hashes"]]
+    verify_inclusion(use["leaf_index"], body.size, leaf_hash(data), hashes, body.root_hash)
 
 
 def test_bad_input_is_a_problem_naming_the_field(http: TestClient, keys: Keys, licence: LicenceOut) -> None:

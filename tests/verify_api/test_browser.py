@@ -1,4 +1,5 @@
-"""The citizen's scan page and the provenance page in a real browser: Debian's headless Chromium.
+"""The citizen's pages in a real browser (Debian's headless Chromium): the scan page, the provenance page, the landing
+page, the rate limit's 429 page, and the API docs (Swagger UI, from local files only).
 
 The pages are served by uvicorn on a loopback port; Chromium dumps the DOM it built (`--dump-dom`) and takes
 screenshots at a phone's viewport. Set TRUSTLEDGER_SAVE_SCREENSHOTS=1 to also write them to docs/screenshots/.
@@ -12,11 +13,13 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from tests.verify_api.conftest import Citizen, Keys, client_for
 from tests.verify_api.helpers import flip_last_byte
+from trustledger.region import Region
 from verify_api.schemas import LicenceOut
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -124,3 +127,36 @@ def test_scan_page_in_chromium(
     forged = dom(f"{live}/v/{flip_last_byte(licence.token)}")
     assert _squash(forged.by_id["verdict"]).startswith("无法验证 Not authentic")
     assert "type" not in forged.by_id  # nothing from the forged token is shown
+
+
+@pytest.fixture
+def live_limited(region: Region, request: pytest.FixtureRequest) -> str:
+    """`live`, started with a public rate limit of one request a minute per address (the fake clock stands still)."""
+    region.settings.public_rate_limit = 1
+    return str(request.getfixturevalue("live"))
+
+
+def test_landing_and_rate_limited_pages_in_chromium(live_limited: str, licence: LicenceOut, tmp_path: Path) -> None:
+    landing = dom(live_limited + "/")
+    assert _squash(landing.by_id["about"]).startswith("电子证照核验服务 E-licence verification service")
+    assert "https://verify.ha.gov.example/v/" in landing.by_id["scan"]
+    hrefs = {a.get("href") for a in landing.attrs}
+    assert {"/docs", "/checkpoint", "/v1/trust-list"} <= hrefs
+    screenshot(live_limited + "/", tmp_path / "landing.png")
+
+    url = f"{live_limited}/v/{licence.token}"
+    assert _squash(dom(url).by_id["verdict"]).startswith("有效 Valid")  # this minute's one request
+    limited = dom(url)
+    assert _squash(limited.by_id["verdict"]).startswith("查询过于频繁，请稍后再试 Too many checks from this network")
+    assert next(a.get("data-retry-after") for a in limited.attrs if a.get("id") == "verdict") == "60"
+    assert "60 秒" in limited.by_id["verdict"]
+    image = screenshot(url, tmp_path / "scan-rate-limited.png")
+    assert _has_colour(image, (0xB3, 0x6B, 0x00))  # amber (wait), not the red of a forged code
+
+
+def test_api_docs_render_offline_in_chromium(live: str) -> None:
+    # Swagger UI runs script: give it virtual time to fetch /openapi.json and build the operations list. Every
+    # asset comes from this server (test_landing_docs), so this passes with no network at all.
+    html = _chromium("--virtual-time-budget=10000", "--dump-dom", f"{live}/docs").stdout
+    assert 'class="swagger-ui"' in html and "TrustLedger" in html
+    assert "/v1/public/verify" in html  # the operations were rendered from the spec

@@ -12,11 +12,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
+from demo.synthetic import SyntheticHolders
 from licences.application import LicenceView
 from signatures.errors import VerificationError
 from signatures.trustlist import verify_trust_list
 from tests.calendar_instants import each_instant, init_home
 from tests.conftest import FakeClock
+from tests.samples import person_fields
 from trustledger.region import Region, open_region
 from trustledger.settings import Settings
 from verify_api.app import create_app
@@ -24,9 +26,9 @@ from verify_api.app import create_app
 pytestmark = pytest.mark.calendar
 
 PUBLIC_BASE = "https://verify.ha.gov.example"
-CITIZEN_ID, CITIZEN_NAME = "11010519491231002X", "张三丰"
+CITIZEN_NAME = "张三丰"
 DRIVING = {
-    "sex": "男",
+    "sex": "女",  # replaced by what the holder's ID number encodes
     "address": "郑州市金水区花园路2号",
     "date_of_birth": "1949-12-31",
     "first_issued_on": "2020-01-02",
@@ -62,13 +64,17 @@ def site(instant: datetime, home_at: HomeAt) -> Iterator[tuple[Region, FakeClock
     region.close()
 
 
+_DRIVERS = SyntheticHolders(seed=4711)  # a person holds one driving licence at a time: one person per licence
+
+
 def _driving(region: Region, valid_until: datetime | None = None) -> LicenceView:
+    holder_id = _DRIVERS.citizen().id_number
     return region.licences.issue(
         type_code="driving-licence",
         issuer="zz-traffic-police",
-        holder_id=CITIZEN_ID,
+        holder_id=holder_id,
         holder_name=CITIZEN_NAME,
-        fields=DRIVING,
+        fields={**DRIVING, **person_fields(holder_id)},
         valid_until=valid_until,
     )
 

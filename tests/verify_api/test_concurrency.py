@@ -105,7 +105,9 @@ def test_a_burst_of_64_issues_and_64_uses_is_served_dense_and_audited(served: Se
     people = [holders.citizen() for _ in range(PREISSUED + ISSUES)]
     with TrustLedgerClient(served.base, served.keys["issuer"], timeout=60) as issuer:
         targets = [
-            issuer.issue(type_code=DRIVING, holder_id=p.id_number, holder_name=p.name, fields=driving_fields()).id
+            issuer.issue(
+                type_code=DRIVING, holder_id=p.id_number, holder_name=p.name, fields=driving_fields(p.id_number)
+            ).id
             for p in people[:PREISSUED]
         ]
     size_before = _stored_size(served.url)
@@ -126,7 +128,7 @@ def test_a_burst_of_64_issues_and_64_uses_is_served_dense_and_audited(served: Se
                 type_code=DRIVING,
                 holder_id=person.id_number,
                 holder_name=person.name,
-                fields=driving_fields(),
+                fields=driving_fields(person.id_number),
                 idempotency_key=f"burst-issue-{n}",
             )
             return lic.identifier, lic.valid_from

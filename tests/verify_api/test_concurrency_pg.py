@@ -73,7 +73,7 @@ def _worker(base: str, keys: dict[str, str], seed: int) -> tuple[int, list[str]]
                     type_code=DRIVING,
                     holder_id=person.id_number,
                     holder_name=person.name,
-                    fields=driving_fields(),
+                    fields=driving_fields(person.id_number),
                     idempotency_key=f"issue-{seed}-{n}",
                 )
                 written += 1

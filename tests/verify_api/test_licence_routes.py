@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import FakeClock
 from tests.verify_api.conftest import DRIVING, Citizen, Keys, client_for, driving_fields
 from verify_api.client import ApiProblem
-from verify_api.schemas import LicenceOut
+from verify_api.schemas import LicenceOut, SealedEvent
 
 P = "https://trustledger.example/problems/"
 
@@ -183,7 +183,9 @@ def test_sealed_pdf_is_recorded_and_checks_out(http: TestClient, keys: Keys, lic
     sealed_leaf = int(response.headers["x-leaf-index"])
     history = client_for(http, keys.auditor).history(licence.id)
     assert [(e.kind, e.leaf_index) for e in history.events][-1] == ("sealed", sealed_leaf)
-    assert history.events[-1].event["pdf_sha256"] == response.headers["x-content-sha256"]
+    sealed = history.events[-1].event
+    assert isinstance(sealed, SealedEvent) and sealed.pdf_sha256 == response.headers["x-content-sha256"]
+    assert sealed.licence_version == 1
     checker = client_for(http, keys.verifier)
     good = checker.check_pdf(pdf)
     assert (good.verdict, good.identifier, good.sealed_version) == ("valid", licence.identifier, 1)

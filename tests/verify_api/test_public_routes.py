@@ -92,11 +92,15 @@ def test_rate_limit_per_address_with_retry_after(http: TestClient, licence: Lice
     http.app.state.rate_limiter = RateLimiter(3, clock=api_clock.monotonic)  # type: ignore[attr-defined]
     for _ in range(3):
         assert http.get("/v1/public/verify", params={"token": licence.token}).status_code == 200
-    limited = http.get(f"/v/{licence.token}")
+    limited = http.get(f"/v/{licence.token}")  # a citizen's page: the 429 is a page too, with Retry-After
     assert limited.status_code == 429
-    assert limited.headers["content-type"] == "application/problem+json"
-    assert limited.json()["type"].endswith("/rate-limited") and int(limited.headers["retry-after"]) == 20
-    api_clock.advance(seconds=20)  # one token back (3 a minute)
+    assert limited.headers["content-type"].startswith("text/html")
+    assert 'data-verdict="rate_limited"' in limited.text
+    assert int(limited.headers["retry-after"]) == 20
+    as_json = http.get("/v1/public/verify", params={"token": licence.token})  # the JSON twin stays problem+json
+    assert as_json.status_code == 429 and as_json.headers["content-type"] == "application/problem+json"
+    assert as_json.json()["type"].endswith("/rate-limited")
+    api_clock.advance(seconds=20)  # one token back (3 a minute); refused requests took none
     assert http.get(f"/v/{licence.token}").status_code == 200
     assert http.get(f"/v/{licence.token}").status_code == 429
     assert http.get("/healthz").status_code == 200  # only the public verification routes are limited

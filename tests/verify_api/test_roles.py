@@ -19,6 +19,7 @@ from tests.verify_api.conftest import DRIVING, Keys, driving_fields
 from verify_api import (
     anchor_routes,
     audit_routes,
+    catalogue_routes,
     licence_routes,
     log_routes,
     ops_routes,
@@ -50,7 +51,7 @@ def _issue_body(_: LicenceOut) -> dict[str, Any]:
         "type_code": DRIVING,
         "holder_id": "410105199003071234"[:17] + "X",
         "holder_name": "李四",
-        "fields": driving_fields(),
+        "fields": driving_fields("410105199003071234"[:17] + "X"),
     }
 
 
@@ -72,12 +73,15 @@ TABLE: list[Access] = [
     Access("GET", "/docs/oauth2-redirect", ANY, _fixed("/docs/oauth2-redirect")),
     Access("GET", "/redoc", ANY, _fixed("/redoc")),
     # the log read API is public (transparency)
+    Access("GET", "/", ANY, _fixed("/")),
     Access("GET", "/checkpoint", ANY, _fixed("/checkpoint")),
     Access("GET", "/tile/entries/{path:path}", ANY, _fixed("/tile/entries/000.p/1")),
     Access("GET", "/tile/{level}/{path:path}", ANY, _fixed("/tile/0/000.p/1")),
     Access("GET", "/v1/log/proof/inclusion", ANY, _fixed("/v1/log/proof/inclusion?index=0&tree_size=2")),
     Access("GET", "/v1/log/proof/consistency", ANY, _fixed("/v1/log/proof/consistency?first=1&second=2")),
     Access("GET", "/v1/log/leaves/{index}", ANY, _fixed("/v1/log/leaves/0")),
+    # the licence catalogue is public (integrators read type codes, keys, fields and departments from it)
+    Access("GET", "/v1/catalogue", ANY, _fixed("/v1/catalogue")),
     # departments
     Access("POST", "/v1/licences", frozenset({"issuer"}), _fixed("/v1/licences"), _issue_body),
     Access("GET", "/v1/licences", frozenset({"issuer", "auditor"}), lambda lic: f"/v1/licences?issuer={lic.issuer}"),
@@ -163,7 +167,7 @@ def _methods(routes: list[Any]) -> set[tuple[str, str]]:
 def test_every_route_is_in_the_table(http: TestClient) -> None:
     ours = _methods(http.app.routes)  # type: ignore[attr-defined]  # the framework's own pages
     modules = (ops_routes, log_routes, licence_routes, verify_routes, public_routes, status_routes, audit_routes)
-    for module in (*modules, anchor_routes):
+    for module in (*modules, anchor_routes, catalogue_routes):
         ours |= _methods(module.router.routes)
     declared = {(a.method, a.template) for a in TABLE}
     assert ours == declared

@@ -13,7 +13,7 @@ from tests.verify_api.conftest import Citizen, Keys, client_for
 from tests.verify_api.helpers import check_proof, flip_last_byte, resign
 from trustledger.region import Region
 from verify_api.client import ApiProblem
-from verify_api.schemas import LicenceOut
+from verify_api.schemas import InvokedEvent, LicenceOut
 
 P = "https://trustledger.example/problems/"
 USE = {"matter_code": "410100-JZ-001", "purpose": "驾驶人信息核验", "consent": "申请人当面出示二维码 2026-11-21"}
@@ -36,7 +36,44 @@ def test_verify_records_the_use_and_proves_the_version(
     history = client_for(http, keys.auditor).history(licence.id)
     used = [e for e in history.events if e.kind == "invoked"]
     assert [e.leaf_index for e in used] == [answer.use.leaf_index]
-    assert used[0].event["verifier"] == "郑州市一网通办审批系统" and used[0].event["matter_code"] == USE["matter_code"]
+    use = used[0].event
+    assert isinstance(use, InvokedEvent)
+    assert (use.verifier, use.matter_code, use.purpose, use.consent) == ("郑州市一网通办审批系统", *USE.values())
+    assert (use.outcome, use.holder_checked, use.licence_version) == ("accepted", True, 1)
+
+
+def test_verify_proves_the_use_was_logged(http: TestClient, keys: Keys, licence: LicenceOut) -> None:
+    """The answer's checkpoint covers the use's own leaf, and the use carries its inclusion proof under it."""
+    verifier = client_for(http, keys.verifier)
+    origin = _region(http).config.origin
+    for _ in range(2):  # the second answer is a replay (same Idempotency-Key): the same use, proven again
+        answer = verifier.verify(licence.id, **USE, idempotency_key="use-proof")
+        use = answer.use
+        assert answer.checkpoint.tree_size > use.leaf_index > answer.leaf_index
+        assert use.inclusion_proof is not None and use.inclusion_proof.leaf_index == use.leaf_index
+        check_proof(http, use.inclusion_proof, answer.checkpoint, origin)
+        check_proof(http, answer.inclusion_proof, answer.checkpoint, origin)
+        assert (use.use_id, use.outcome, use.recorded, answer.valid) == (use.invocation_id, "accepted", True, True)
+    client_for(http, keys.issuer).suspend(licence.id, reason="核查中")
+    refused = verifier.verify(licence.id, **USE)  # a refused use is logged and proven too
+    assert (refused.valid, refused.use.outcome) == (False, "refused")
+    assert refused.use.inclusion_proof is not None
+    check_proof(http, refused.use.inclusion_proof, refused.checkpoint, origin)
+
+
+def test_local_and_cross_region_verify_share_the_use_shape(http: TestClient, keys: Keys, licence: LicenceOut) -> None:
+    """Where the two verify answers overlap they say the same thing under the same names."""
+    verifier = client_for(http, keys.verifier)
+    local = verifier.verify(licence.id, **USE).model_dump()
+    anywhere = verifier.verify_any_region(licence.token, **USE).model_dump()
+    shared = set(local["use"]) & set(anywhere["use"])
+    assert {"invocation_id", "use_id", "leaf_index", "outcome", "recorded", "inclusion_proof"} <= shared
+    assert {"valid", "use", "licence", "status_proven"} <= set(local) & set(anywhere)
+    use = anywhere["use"]
+    assert use["invocation_id"] == use["use_id"] and use["checkpoint"] is not None
+    note = use["checkpoint"]
+    assert int(note.splitlines()[1]) > use["leaf_index"] == use["inclusion_proof"]["leaf_index"]
+    assert anywhere["inclusion"]["checkpoint"] == note  # our own licence: one checkpoint covers both leaves
 
 
 def test_holder_checks(http: TestClient, keys: Keys, licence: LicenceOut) -> None:
