@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,14 +27,18 @@ from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.decode_limits import DecodeLimits
-from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader
 from pyhanko.sign.diff_analysis import (
+    DocInfoRule,
     FormUpdatingRule,
     GenericFieldModificationRule,
+    MetadataUpdateRule,
     ModificationLevel,
+    ReferenceUpdate,
     SigFieldCreationRule,
     SigFieldModificationRule,
     StandardDiffPolicy,
+    WhitelistRule,
 )
 from pyhanko.sign.diff_analysis.rules.file_structure_rules import (
     CatalogModificationRule,
@@ -81,13 +86,71 @@ UPDATED = "incremental_update"
 HASH_MISMATCH = "hash_mismatch"
 _MAX_INFO = 4096
 
-# What may change after the seal's revision: PAdES B-LTA's DSS and document time-stamps, nothing else. pyHanko's
-# DEFAULT_DIFF_POLICY also whitelists /Info (DocInfoRule) and XMP (MetadataUpdateRule) at LTA_UPDATES level: an
-# attacker's update renaming the licence there would pass. Form filling and annotations rank above LTA_UPDATES and
-# are refused by `_coverage_problems`.
+# pyHanko's writer refreshes the modification date (and producer) of /Info and of the XMP metadata on every
+# incremental write, to the second: a B-LTA update written in a later second than the seal carries that change. Only
+# those entries may differ; anything else in /Info or XMP (title, subject, keywords…) must stay as sealed.
+_REFRESHED_INFO = frozenset({"/ModDate", "/Producer"})
+_REFRESHED_XMP = b"ModifyDate|MetadataDate|Producer|InstanceID"
+_XMP_ELEMENT = re.compile(rb"<((?:[A-Za-z]\w*:)?(?:" + _REFRESHED_XMP + rb"))>[^<]{0,200}</\1>")
+_XMP_ATTRIBUTE = re.compile(rb"\s(?:[A-Za-z]\w*:)?(?:" + _REFRESHED_XMP + rb')="[^"]{0,200}"')
+_XMP_GAP = re.compile(rb">\s+<")
+_MAX_XMP = 1 << 20
+
+
+class _InfoDatesRule(WhitelistRule):
+    """An /Info update that changes only the refreshed entries."""
+
+    def apply(self, old: HistoricalResolver, new: HistoricalResolver) -> Iterable[ReferenceUpdate]:
+        old_ref = old.trailer_view.get_value_as_reference("/Info", optional=True)
+        new_ref = new.trailer_view.get_value_as_reference("/Info", optional=True)
+        if old_ref is None or new_ref is None or old_ref != new_ref:
+            return
+        before, after = old.get_object(old_ref), new.get_object(new_ref)
+        if not isinstance(before, generic.DictionaryObject) or not isinstance(after, generic.DictionaryObject):
+            return
+        if _without(before, _REFRESHED_INFO) == _without(after, _REFRESHED_INFO):
+            yield from DocInfoRule().apply(old, new)
+
+
+class _XmpDatesRule(WhitelistRule):
+    """An XMP metadata update (same stream object) that changes only the refreshed properties."""
+
+    def apply(self, old: HistoricalResolver, new: HistoricalResolver) -> Iterable[ReferenceUpdate]:
+        old_ref = old.root.get_value_as_reference("/Metadata", optional=True)
+        new_ref = new.root.get_value_as_reference("/Metadata", optional=True)
+        if old_ref is None or new_ref is None or old_ref != new_ref:
+            return
+        before, after = old.get_object(old_ref), new.get_object(new_ref)
+        if not isinstance(before, generic.StreamObject) or not isinstance(after, generic.StreamObject):
+            return
+        if _xmp_core(before.data) is not None and _xmp_core(before.data) == _xmp_core(after.data):
+            yield from MetadataUpdateRule().apply(old, new)  # type: ignore[no-untyped-call]
+
+
+def _without(info: generic.DictionaryObject, keys: frozenset[str]) -> dict[str, str]:
+    return {str(k): repr(v) for k, v in info.items() if str(k) not in keys}
+
+
+def _xmp_core(data: bytes) -> bytes | None:
+    """The XMP packet with the refreshed properties (elements or attributes) cut out and the whitespace between tags
+    dropped; None when the packet is too large to compare (then nothing in it may change). Plain byte patterns, no
+    XML parser: the packet is untrusted input (entity expansion)."""
+    if len(data) > _MAX_XMP:
+        return None
+    core = _XMP_ELEMENT.sub(b"", data)
+    core = _XMP_ATTRIBUTE.sub(b"", core)
+    return _XMP_GAP.sub(b"><", core).strip()
+
+
+# What may change after the seal's revision: PAdES B-LTA's DSS and document time-stamps, and the dates pyHanko
+# refreshes on each write (above), nothing else. pyHanko's DEFAULT_DIFF_POLICY whitelists any /Info (DocInfoRule)
+# and XMP (MetadataUpdateRule) change at LTA_UPDATES level: an attacker's update renaming the licence there would
+# pass. Form filling and annotations rank above LTA_UPDATES and are refused by `_coverage_problems`.
 _AFTER_SEALING = StandardDiffPolicy(
     global_rules=[
         CatalogModificationRule(),  # type: ignore[no-untyped-call]
+        _InfoDatesRule().as_qualified(ModificationLevel.LTA_UPDATES),
+        _XmpDatesRule().as_qualified(ModificationLevel.LTA_UPDATES),
         XrefStreamRule().as_qualified(ModificationLevel.LTA_UPDATES),
         ObjectStreamRule().as_qualified(ModificationLevel.LTA_UPDATES),
         DSSCompareRule().as_qualified(ModificationLevel.LTA_UPDATES),

@@ -369,3 +369,19 @@ def test_api_refuses_without_a_500(world: World, tampered: dict[str, bytes], htt
         other = world.mine if attack.startswith("other_licence") else world.other
         assert body["identifier"] != other.identifier, attack
         assert body["licence"] is None or body["licence"]["identifier"] != other.identifier, attack
+
+
+def test_an_update_that_only_refreshes_the_dates_stays_valid(world: World) -> None:
+    """pyHanko's writer refreshes /Info's ModDate and the XMP dates on every incremental write, to the second: a B-LTA
+    revision written in a later second than the seal carries exactly that change, and the seal stays valid. Any other
+    /Info or XMP change is still an alteration (the title, below)."""
+    for pdf in (world.bt, world.lta):
+        refreshed = _info_update(pdf, {"/ModDate": "D:20300101000000Z"})
+        assert refreshed != pdf
+        offline = check_sealed_pdf_offline(refreshed, world.trust_list, world.clock())
+        assert offline.valid, offline.failures
+        # Online, only the ledger notices: these bytes are not the ones whose SHA-256 it recorded at sealing.
+        online = check_sealed_pdf(world.region, refreshed)
+        assert [f.code for f in online.failures] == ["not_on_ledger"]
+        retitled = _info_update(pdf, {"/ModDate": "D:20300101000000Z", "/Title": world.other.identifier})
+        assert not check_sealed_pdf_offline(retitled, world.trust_list, world.clock()).valid
