@@ -4,10 +4,10 @@ A source row becomes one `IssueRequest` with its identifier kept as found (a fai
 flagged), plus an optional recorded `status` (active, suspended, revoked) whose lifecycle event is saved with it. Rows
 are validated first with the domain's own rules (nothing built or saved), so a bad row is rejected with the field;
 the good rows of a chunk go to `LicenceService.issue_batch` in one transaction that also writes the file's checkpoint
-(`import_progress`, keyed by the file's SHA-256). If a batch still fails, it is halved until the failing row stands
-alone and is rejected: a row lands whole or not at all, and good rows still land. After a kill the import resumes after
-the last committed line; the rejects file is cut back to that line, so every row ends up landed or rejected once.
-Reading the source and parsing/validating one row are in `licences.import_rows`.
+(`import_progress`, keyed by an HMAC of the file, `import_file_key`). If a batch still fails, it is halved until the
+failing row stands alone and is rejected: a row lands whole or not at all, and good rows still land. After a kill the
+import resumes after the last committed line; the rejects file is cut back to that line, so every row ends up landed
+or rejected once. Reading the source and parsing/validating one row are in `licences.import_rows`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from licences.import_rows import (
     reject_reason,
     scan_file,
 )
-from licences.store_imports import ImportProgress, ImportStore
+from licences.store_imports import ImportProgress, ImportStore, import_file_key
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -136,7 +136,7 @@ class RejectsFile:
 class ImportReport:
     """What one run did: rows landed, rejected, skipped (already landed before a resume), lines read, time taken."""
 
-    file_sha256: str
+    file_sha256: str  # the file's checkpoint key: its keyed digest (`import_file_key`), not its bare SHA-256
     lines: int
     imported: int = 0
     rejected: int = 0
@@ -203,10 +203,11 @@ class BulkImporter:
         """Import `path`; resume after the file's checkpoint unless `resume` is False (then every row is tried again
         and rows already in the library are rejected as duplicates)."""
         scanned = scan_file(path)
-        earlier = self.store.progress(scanned.sha256) if resume else None
+        file_key = import_file_key(self.service.salt, scanned.sha256)  # never the bare SHA-256 (store_imports)
+        earlier = self.store.progress(file_key) if resume else None
         start = 0 if earlier is None else earlier.lines_done
         report = ImportReport(
-            scanned.sha256, scanned.lines, resumed_from=start, lines_done=start, started=self.service.clock.monotonic()
+            file_key, scanned.lines, resumed_from=start, lines_done=start, started=self.service.clock.monotonic()
         )
         run = _Run(self, report, str(path), RejectsFile(rejects_path, start if earlier is not None else None))
         try:

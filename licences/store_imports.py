@@ -1,12 +1,22 @@
 """Read model of bulk imports (SQL lives here): how far each source file got, written in the batch's transaction.
 
-`import_progress` has one row per source file, keyed by the SHA-256 of its bytes: the last source line whose row has
-landed or been rejected, and running counts. The row is written by the same transaction that commits the batch's
-licences, so after a kill the checkpoint and the ledger agree and a resumed import neither skips nor repeats a row.
+`import_progress` has one row per source file, keyed by the file's *keyed* digest (`import_file_key`): the last source
+line whose row has landed or been rejected, and running counts. The row is written by the same transaction that
+commits the batch's licences, so after a kill the checkpoint and the ledger agree and a resumed import neither skips
+nor repeats a row.
+
+The key is never a bare SHA-256 of the file: a bulk-import file holds holders' names and ID numbers, and a bare hash
+would let anyone with a copy of the database confirm a guessed small file (one holder, a few candidate rows). It is
+HMAC-SHA-256 of the file's SHA-256 under a key derived from the region's secret holder salt, as the idempotency
+fingerprints are (`licences.idempotency`, ADR 0013), with its own label; the same file still gives the same key, so a
+resumed import finds its checkpoint. (The column keeps its name `file_sha256`: renaming it would need a migration.)
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,9 +24,27 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, Connection, DateTime, Engine, Integer, MetaData, String, Table, select
 
 from ledger.store_columns import aware
+from licences.errors import InvalidFieldError, PrivacyError
+from licences.privacy import MIN_SALT_BYTES
 from licences.store import licence_index
 
+_IMPORT_FILE_LABEL = b"trustledger/import-file/v1"
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
 metadata = MetaData()
+
+
+def import_file_key(secret: bytes, file_sha256: str) -> str:
+    """The `import_progress` key of a source file whose SHA-256 (hex) is `file_sha256`: HMAC-SHA-256 (hex, 64 chars)
+    under HMAC-SHA-256(secret, label), `secret` being the region's secret holder salt. Deterministic, so a re-run of
+    the same file resumes; without the secret a guessed file cannot be checked against the table."""
+    if len(secret) < MIN_SALT_BYTES:
+        raise PrivacyError(f"the import key secret must be at least {MIN_SALT_BYTES} bytes")
+    if not _SHA256_HEX.fullmatch(file_sha256):
+        raise InvalidFieldError("file_sha256", "must be 64 lowercase hex digits")
+    key = hmac.new(secret, _IMPORT_FILE_LABEL, hashlib.sha256).digest()
+    return hmac.new(key, bytes.fromhex(file_sha256), hashlib.sha256).hexdigest()
+
 
 import_progress = Table(
     "import_progress",
@@ -35,7 +63,7 @@ import_progress = Table(
 class ImportProgress:
     """How far the import of one source file got: every line up to `lines_done` landed or was rejected."""
 
-    file_sha256: str
+    file_sha256: str  # the keyed digest `import_file_key` gives, not the file's bare SHA-256
     source: str
     lines_done: int
     imported: int

@@ -2,7 +2,8 @@
 
 Drawn like a Chinese official seal (GA 241 style): the name runs clockwise from lower left to lower right, each
 character upright towards the centre; an optional line of text (e.g. 电子印章) sits under the star. The PNG has a
-transparent background so the page shows through, as ink would.
+transparent background; the sealer paints it as translucent ink (blend mode Multiply, `seals.sign`), so printed text
+under the seal stays legible.
 """
 
 from __future__ import annotations

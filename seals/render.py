@@ -2,7 +2,8 @@
 
 The renderer knows no licence class: the caller flattens a licence into rows. Text is checked against the font before
 anything is drawn (`MissingGlyphError`), the QR code is drawn as filled rectangles (one per horizontal run of dark
-modules, ISO/IEC 18004 quiet zone of 4), and the page leaves `SEAL_BOX` free for the visible seal appearance.
+modules, ISO/IEC 18004 quiet zone of 4), and the seal appearance goes in `SEAL_BOX`, over the issuer block, painted
+as ink that the text shows through.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ __all__ = ["SEAL_BOX", "LicenceDocument", "qr_matrix", "render_licence_pdf"]
 PAGE_W: float = A4[0]
 PAGE_H: float = A4[1]
 MARGIN = 56.0
-# Where the seal appearance goes (x1, y1, x2, y2 in PDF points): over the issuer line, as a paper seal is stamped.
+# Where the seal appearance goes (x1, y1, x2, y2 in PDF points): over the issuer line, issue date and validity, as a
+# paper seal is stamped. The text stays legible because the seal is painted as translucent ink (seals/sign.py).
 SEAL_BOX: tuple[float, float, float, float] = (PAGE_W - MARGIN - 170.0, 118.0, PAGE_W - MARGIN - 20.0, 268.0)
 _INK = (0.1, 0.1, 0.12)
 _ACCENT = (0.62, 0.1, 0.1)

@@ -23,6 +23,8 @@ from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from PIL import Image
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.content import ResourceType
 from pyhanko.pdf_utils.images import PdfImage
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
@@ -42,6 +44,12 @@ __all__ = ["SEAL_FIELD", "LocalTimeStamper", "SealKey", "SealedPdf", "async_seal
 SEAL_FIELD = "Seal"
 MAX_INPUT_BYTES = 20 * 1024 * 1024
 _REASON = "电子证照签章"
+# The seal is ink on paper, not a sticker: its appearance is painted with blend mode Multiply (ISO 32000-1 §11.3.5),
+# so text under the red ink stays dark (dark × red is dark) and white paper turns red; the constant alpha below lets
+# text show through even in a viewer that ignores blend modes. Never paint the seal opaque: it is stamped over the
+# issuer line, the issue date and the validity, and must not hide them.
+SEAL_INK_OPACITY = 0.85
+_INK_GS = "/SealInkGS"
 
 
 class _NoFetchNotice(logging.Filter):
@@ -116,6 +124,24 @@ class LocalTimeStamper(TimeStamper):
         return parsed
 
 
+class _InkImage(PdfImage):
+    """The seal PNG painted as translucent ink: a graphics state with /BM /Multiply and /ca around the image."""
+
+    def render(self) -> bytes:
+        """The image's content stream, under the ink graphics state."""
+        opacity = generic.FloatObject(SEAL_INK_OPACITY)  # type: ignore[no-untyped-call]
+        state = generic.DictionaryObject(  # type: ignore[no-untyped-call]
+            {
+                generic.NameObject("/Type"): generic.NameObject("/ExtGState"),
+                generic.NameObject("/BM"): generic.NameObject("/Multiply"),
+                generic.NameObject("/ca"): opacity,
+                generic.NameObject("/CA"): opacity,
+            }
+        )
+        self.set_resource(category=ResourceType.EXT_G_STATE, name=generic.NameObject(_INK_GS), value=state)
+        return b"q %s gs %s Q" % (_INK_GS.encode("ascii"), super().render())
+
+
 @lru_cache(maxsize=32)
 def _seal_image(png: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(png))
@@ -157,9 +183,9 @@ def _pdf_signer(
 ) -> signers.PdfSigner:
     # The stamp is re-created per call: PdfImage binds itself to one writer and must not be shared across documents.
     style = StaticStampStyle(
-        background=PdfImage(_seal_image(key.appearance_png)),
+        background=_InkImage(_seal_image(key.appearance_png)),
         border_width=0,
-        background_opacity=1.0,
+        background_opacity=1.0,  # the ink's own graphics state sets its opacity and blend mode (`_InkImage`)
     )
     style = _no_margins(style)
     spec = fields.SigFieldSpec(

@@ -6,7 +6,6 @@ unreadable file, no root key to check the trust list with).
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -17,10 +16,11 @@ import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from licences.errors import LicenceError
-from signatures.cose import b64url_decode, b64url_encode, key_id_for
+from signatures.cose import key_id_for
 from signatures.errors import MalformedError, SignatureError
 from signatures.keyring import KeyRecord
 from signatures.keys import FileKeyStore, load_or_create_passphrase
+from signatures.kids import kid_text, parse_kid
 from signatures.trustlist import TrustList
 from trustledger import cli_seals
 from trustledger.cli_common import emit, fail, region, resolve_department
@@ -44,7 +44,6 @@ keys_app = typer.Typer(
     no_args_is_help=True, help="Signing keys and their lifecycle (registered, retired, compromised)."
 )
 PDF_PENDING = "PDF verification lands with issue 5"
-_KID_HEX = re.compile(r"[0-9a-f]{16}")
 
 
 def _parse_time(text: str, option: str) -> datetime:
@@ -194,7 +193,7 @@ def trust_list_root_key() -> None:
     with region() as r:
         public = root_signer(r).private_key.public_key()
     text = root_key_text(public)
-    emit({"root_key": text, "kid": b64url_encode(key_id_for(public))}, text)
+    emit({"root_key": text, "kid": kid_text(key_id_for(public))}, text)
 
 
 # -- keys ----------------------------------------------------------------------------------------------------------
@@ -206,8 +205,7 @@ def _time(value: datetime | None) -> str | None:
 
 def _key_json(k: KeyRecord) -> dict[str, Any]:
     return {
-        "kid": k.kid.hex(),
-        "kid_b64url": b64url_encode(k.kid),
+        "kid": kid_text(k.kid),
         "owner": k.owner,
         "alg": {-8: "EdDSA", -7: "ES256"}.get(k.alg, str(k.alg)),
         "not_before": _time(k.not_before),
@@ -223,18 +221,12 @@ def _key_line(k: dict[str, Any]) -> str:
     return f"{k['kid']}  {k['owner']:<18}  {k['alg']:<5}  {state:<11}  {when}"
 
 
-def parse_kid(text: str) -> bytes:
-    """A key id as 16 hex digits (registry form) or 11 base64url characters (trust list form)."""
-    text = text.strip()
-    if _KID_HEX.fullmatch(text.lower()):
-        return bytes.fromhex(text)
+def _kid_argument(text: str) -> bytes:
+    """KID as typed: base64url as the trust list writes it, or 16 hex digits as earlier versions printed."""
     try:
-        kid = b64url_decode(text, 8)
-    except MalformedError:
-        kid = b""
-    if len(kid) != 8:
-        raise fail(f"KID {text!r} must be 16 hex digits or 11 base64url characters", 2)
-    return kid
+        return parse_kid(text)
+    except MalformedError as exc:
+        raise fail(f"KID: {exc}", 2) from exc
 
 
 @keys_app.command("list")
@@ -265,14 +257,16 @@ def keys_rotate(
     emit(doc, f"new token key {doc['kid']} for {uscc}; earlier keys retired at {doc['not_before']}")
 
 
-@keys_app.command("compromise")
+# A base64url kid may begin with "-" (1 in 64 do): let such an argument through as KID rather than refuse it as an
+# unknown option (the command has no short options, so `-e…` cannot be mistaken for one). `--` before KID also works.
+@keys_app.command("compromise", context_settings={"ignore_unknown_options": True})
 def keys_compromise(
-    kid: Annotated[str, typer.Argument(help="key id: 16 hex digits or base64url")],
+    kid: Annotated[str, typer.Argument(help="key id as `keys list` shows it (base64url; 16 hex digits accepted)")],
     since: Annotated[str, typer.Option("--since", help="distrust everything signed from this time (ISO 8601)")],
     reason: Annotated[str, typer.Option("--reason", help="why (kept on the ledger)")] = "",
 ) -> None:
     """Mark a key compromised since T: tokens it signed at or after T are refused everywhere, earlier ones stand."""
-    kid_bytes = parse_kid(kid)
+    kid_bytes = _kid_argument(kid)
     when = _parse_time(since, "--since")
     with region() as r:
         try:

@@ -6,6 +6,7 @@ numbers, holders and files, and counts licences relative to where it started.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -13,16 +14,16 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from demo.seed import LicenceFactory, seed_licences
 from demo.synthetic import SyntheticHolders
 from licences.application import LicenceView
 from licences.bulk import BulkImporter, ImportReport
-from licences.errors import HolderAlreadyHoldsError, ImportFileError, InvalidFieldError
+from licences.errors import HolderAlreadyHoldsError, ImportFileError, InvalidFieldError, PrivacyError
 from licences.identifiers import HolderKind, parse_holder_id, parse_identifier
 from licences.import_rows import detect_format, parse_when, scan_file
-from licences.store_imports import ImportStore
+from licences.store_imports import ImportStore, import_file_key, import_progress
 from licences.values import LicenceStatus, RevocationKind
 from tests.conftest import BACKENDS, PG_ADMIN_URL, FakeClock
 from tests.licences.bulk_rows import (
@@ -242,7 +243,7 @@ def test_resume_after_a_crash_lands_every_row_exactly_once(region: Region, tmp_p
     with pytest.raises(Crash):
         run(region, path, batch=5, in_transaction=crash)
     assert region.licence_store.count() == before + 9  # two batches of five, one of them with a reject
-    progress = ImportStore(region.store.engine).progress(scan_file(path).sha256)
+    progress = ImportStore(region.store.engine).progress(import_file_key(region.licences.salt, scan_file(path).sha256))
     assert progress is not None and (progress.lines_done, progress.imported, progress.rejected) == (11, 9, 1)
     assert set(read_rejects(tmp_path / "crash.csv.rejects.csv")) == {4, 16}  # 16 was written, not committed
     report = run(region, path, batch=5)
@@ -252,6 +253,29 @@ def test_resume_after_a_crash_lands_every_row_exactly_once(region: Region, tmp_p
     done = ImportStore(region.store.engine).progress(report.file_sha256)
     assert done is not None and done.finished and (done.imported, done.rejected) == (21, 2)
     assert run(region, path).skipped == 23  # finished: a third run has nothing to do
+
+
+def test_the_checkpoint_key_is_keyed_so_a_guessed_file_cannot_be_confirmed(region: Region, tmp_path: Path) -> None:
+    """`import_progress` never holds a file's bare SHA-256 (the file has names and ID numbers): an HMAC under the
+    region's secret, derived like the idempotency fingerprint key; the same file gives the same key, so it resumes."""
+    path = write_csv(tmp_path / "one.csv", [food_row(701, SyntheticHolders(7))])
+    report = run(region, path)
+    assert report.imported == 1
+    bare = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert bare == scan_file(path).sha256
+    assert report.file_sha256 == import_file_key(region.licences.salt, bare) != bare
+    with region.store.engine.connect() as conn:
+        keys = set(conn.execute(select(import_progress.c.file_sha256)).scalars())
+    assert report.file_sha256 in keys and bare not in keys
+    store = ImportStore(region.store.engine)
+    assert store.progress(bare) is None  # a guess at the file, hashed, finds nothing
+    assert store.progress(report.file_sha256).finished  # type: ignore[union-attr]
+    assert import_file_key(b"another region's salt, 32 bytes", bare) != report.file_sha256  # keyed by the secret
+    assert run(region, path).skipped == 1  # the same file again: found by its keyed digest, nothing redone
+    with pytest.raises(PrivacyError):
+        import_file_key(b"short", bare)
+    with pytest.raises(InvalidFieldError):
+        import_file_key(region.licences.salt, bare.upper())
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from PIL import Image
 
 from seals.errors import MissingGlyphError, RenderError
 from seals.image import render_seal_png
-from seals.render import render_licence_pdf
+from seals.render import PAGE_H, SEAL_BOX, render_licence_pdf
 from tests.seals.helpers import DEPARTMENT, QR_URL, sample_document
 
 RARE = "\U0002b81d"  # a CJK Extension D character wqy-zenhei does not cover
@@ -83,3 +84,42 @@ def test_pdftotext_shows_the_chinese_text(licence_pdf: bytes, work_dir: Path) ->
     assert "营业执照" in text
     assert "龘鑫科技" in text
     assert DEPARTMENT in text
+
+
+def _word_boxes(pdf: Path) -> list[tuple[str, tuple[float, float, float, float]]]:
+    """Each word pdftotext finds, with its box in points from the page's top left."""
+    html = _run("pdftotext", "-bbox", str(pdf), "-")
+    pattern = r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>'
+    return [(m[4], (float(m[0]), float(m[1]), float(m[2]), float(m[3]))) for m in re.findall(pattern, html)]
+
+
+def _dark_pixels(png: Path, box: tuple[float, float, float, float], dpi: int) -> int:
+    """Pixels in `box` dark in every channel: printed text, not red ink (red keeps a bright red channel)."""
+    scale = dpi / 72
+    with Image.open(png) as page:
+        left, top, right, bottom = (round(v * scale) for v in box)
+        rgb = page.convert("RGB").crop((left, top, right, bottom)).tobytes()
+    return sum(1 for i in range(0, len(rgb), 3) if max(rgb[i : i + 3]) < 110)
+
+
+def test_the_seal_does_not_hide_the_issue_date_or_the_validity(
+    licence_pdf: bytes, sealed: bytes, work_dir: Path
+) -> None:
+    """The seal is stamped over the issuer block; its ink must leave every printed character there legible."""
+    dpi = 150
+    plain, stamped = work_dir / "legible-plain.pdf", work_dir / "legible-sealed.pdf"
+    plain.write_bytes(licence_pdf)
+    stamped.write_bytes(sealed)
+    for pdf in (plain, stamped):
+        _run("pdftoppm", "-r", str(dpi), "-png", "-singlefile", str(pdf), str(pdf.with_suffix("")))
+    x1, y1, x2, y2 = SEAL_BOX
+    seal_top, seal_bottom = PAGE_H - y2, PAGE_H - y1  # pdftotext measures from the top
+    under = [(w, box) for w, box in _word_boxes(plain) if box[0] < x2 and box[2] > x1 and box[1] < seal_bottom]
+    under = [(w, box) for w, box in under if box[3] > seal_top]
+    texts = " ".join(w for w, _ in under)
+    assert "2023年04月03日" in texts and "有效期：2023年04月03日" in texts, texts  # the seal does sit over them
+    for word, box in under:
+        before = _dark_pixels(plain.with_suffix(".png"), box, dpi)
+        after = _dark_pixels(stamped.with_suffix(".png"), box, dpi)
+        assert before > 0, word
+        assert after >= 0.9 * before, f"the seal hides {word!r}: {after} of {before} dark text pixels left"

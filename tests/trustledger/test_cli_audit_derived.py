@@ -26,6 +26,7 @@ from licences.store_audit import SCRATCH_TABLES
 from licences.store_registry import registry_keys
 from seals.store import seal_certificates
 from signatures.cose import Ed25519Signer
+from signatures.kids import parse_kid
 from signatures.trustlist import TrustList, parse_signed_trust_list, sign_trust_list
 from tests.trustledger.test_cli_audit import _sql, cli, demo, run  # noqa: F401  (fixtures)
 from trustledger.region import open_region
@@ -51,7 +52,8 @@ def region(cli: CliRunner, demo: dict[str, str], process_clock: StartedClock) ->
     # publish two seconds on (the clock is moved, not waited for) to make "after the compromise" unambiguous.
     process_clock.start += timedelta(seconds=2)
     run(cli, "trust-list", "export")
-    return {"licence": licence, "kid": kid, "serial": serial}
+    # The audit names a key by its registry row, whose primary key is the hex form (a storage format).
+    return {"licence": licence, "kid": parse_kid(kid).hex(), "serial": serial}
 
 
 def _update(table: object, where: Callable[[], object], **values: object) -> Callable[[Connection], None]:

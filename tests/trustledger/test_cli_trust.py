@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from licences.application import LicenceView
 from signatures.cose import b64url_decode, b64url_encode, decode_token, sign_token, signer_for
+from signatures.kids import kid_text, parse_kid
 from tests.conftest import FakeClock
 from trustledger import cli_common
 from trustledger.cli import app
@@ -147,7 +148,7 @@ def test_rotation_keeps_old_licences_valid_and_new_ones_use_the_new_key(world_bo
     rotated = json.loads(world.run("--json", "keys", "rotate", AMR))
     world.clock.advance(hours=1)
     new = world.issue()
-    assert _kid(new.token).hex() == rotated["kid"] != _kid(old.token).hex()
+    assert kid_text(_kid(new.token)) == rotated["kid"] != kid_text(_kid(old.token))
     trust_list = world.export()
     for licence in (old, new):  # the old key is retired, not distrusted: what it signed stands
         assert world.offline(licence.token, trust_list)["valid"] is True
@@ -167,7 +168,7 @@ def test_a_retired_key_cannot_vouch_for_a_token_dated_after_retirement(world: Wo
     # What a careless operator might do: sign a new token with the retired key, straight from the keystore.
     view = world.issue()
     claims = decode_token(b64url_decode(view.token))[1]
-    late = sign_token(claims, signer_for(world.region.keys.load(f"token-{retired['kid']}")))
+    late = sign_token(claims, signer_for(world.region.keys.load(f"token-{parse_kid(retired['kid']).hex()}")))
     doc = world.offline(b64url_encode(late), trust_list, code=1)
     assert _reasons(doc) == ["key_not_valid_at_signing_time"]
 
@@ -193,6 +194,29 @@ def test_compromise_since_t_refuses_later_tokens_and_keeps_earlier_ones(world_bo
         "verify", after.token, "--trust-list", str(trust_list), "--offline", "--at", world.clock.now.isoformat(), code=1
     )
     assert text.startswith("NOT VALID") and "key compromised" in text
+
+
+def test_keys_show_the_trust_list_kid_and_accept_it_or_hex(world: World) -> None:
+    """One external form for a kid (base64url, as the trust list writes it); hex, printed by earlier versions, is
+    still accepted as input."""
+    view = world.issue()
+    kid = _kid(view.token)
+    listed = json.loads(world.run("--json", "keys", "list", "--owner", AMR))
+    assert [k["kid"] for k in listed] == [kid_text(kid)] and set(listed[0]) >= {"kid", "owner", "alg"}
+    assert "kid_b64url" not in listed[0]
+    published = json.loads(world.run("trust-list", "export"))["payload"]["issuers"][0]["keys"]
+    assert kid_text(kid) in {k["kid"] for k in published}
+    assert world.run("keys", "list", "--owner", AMR).startswith(kid_text(kid) + "  ")
+    root = json.loads(world.run("--json", "trust-list", "root-key"))
+    assert root["kid"] == json.loads(world.run("trust-list", "export"))["signature"]["kid"]
+    out = json.loads(world.run("--json", "keys", "compromise", kid.hex().upper(), "--since", "2000-01-01T00:00:00Z"))
+    assert out["kid"] == kid_text(kid) and out["compromised_since"] == "2000-01-01T00:00:00Z"
+    text = world.run("keys", "compromise", kid_text(kid), "--since", "1999-01-01T00:00:00Z")  # an earlier T stands
+    assert text.startswith(f"key {kid_text(kid)} of {AMR} compromised since 1999-01-01T00:00:00Z")
+    world.run("keys", "compromise", "not-a-kid", "--since", "2000-01-01T00:00:00Z", code=2)
+    # 1 kid in 64 begins with "-" in base64url: it is still taken as the KID, not as an unknown option.
+    dashed = world.run("keys", "compromise", "-eS8VcZl7Ag", "--since", "2000-01-01T00:00:00Z", code=1)
+    assert "No such option" not in dashed
 
 
 def test_stale_trust_list(world: World) -> None:
