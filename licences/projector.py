@@ -2,8 +2,9 @@
 
 `Projector.commit` appends a command's events and writes, in the same transaction, each licence's index row (with
 its re-signed token when a version was minted) and one history row per event. The index row also carries what the
-citizen's scan shows, so that scan replays nothing and decrypts nothing: the holder's masked name (`display_name`),
-the minting time and the token key's id.
+citizen's scan shows, so that scan replays nothing and decrypts nothing: the holder's name as public pages show it
+(`display_name`: an organisation's in full, its name being public (公示); a person's masked), the minting time and the
+token key's id.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from licences.domain import (
 )
 from licences.errors import PrivacyError
 from licences.holder_keys import SqlHolderKeyVault
-from licences.identifiers import mask_name
+from licences.identifiers import HolderKind, mask_name
 from licences.invocation import LicenceInvoked
 from licences.recording import Recording
 from licences.registry import RegistryService
@@ -149,21 +150,34 @@ class Projector:
         return self.recording.save(events, project)[0]
 
     def display_name(self, p: Pending, previous: LicenceRow | None) -> str | None:
-        """The holder's name masked for public pages (the rule of `mask_name`, for people and organisations alike).
+        """The holder's name as public pages show it (`public_name`: an organisation's in full, a person's masked).
 
-        Kept from the previous row unless an amendment may have re-sealed the holder data or the row has none (a row
-        from before the column, or a shredded holder); None when the holder's key is gone or does not open the data.
+        Kept from the previous row unless an amendment may have re-sealed the holder data, the row has none (a row
+        from before the column, or a shredded holder) or it holds an organisation's name masked by the rule before
+        organisations were shown in full; None when the holder's key is gone or does not open the data.
         """
         renamed = any(isinstance(e, LicenceAmended) for e in p.events)
-        if previous is not None and previous.display_name is not None and not renamed:
+        if previous is not None and previous.display_name is not None and not renamed and not _stale(previous):
             return previous.display_name
         key = p.holder_key if p.holder_key is not None else self.vault.get(p.licence.holder_digest)
         if key is None:
             return None
         try:
-            return mask_name(p.licence.holder(key).name)
+            return public_name(p.licence.holder_kind, p.licence.holder(key).name)
         except PrivacyError:  # not this holder's key (re-created after a shred): the scan then takes the old path
             return None
+
+
+def public_name(holder_kind: str, name: str) -> str:
+    """A holder's name for public pages: an organisation's in full (company names are public, 公示), a person's
+    masked by `mask_name` (张*三)."""
+    return name if holder_kind == HolderKind.ORGANISATION.value else mask_name(name)
+
+
+def _stale(row: LicenceRow) -> bool:
+    """An organisation's display name written masked by the earlier rule (a masked name is its own mask)."""
+    name = row.display_name
+    return row.holder_kind == HolderKind.ORGANISATION.value and name is not None and mask_name(name) == name
 
 
 def row_for(

@@ -119,7 +119,7 @@ class LicenceQueries:
             raise LicenceNotFoundError(f"no licence {licence_id}")
         digest, display_name = found
         if display_name is not None:
-            return display_name
+            return mask_name(display_name)  # an organisation's is stored in full; a masked name is its own mask
         key = self.vault.get(digest)
         return None if key is None else mask_name(self.load(licence_id).holder(key).name)
 

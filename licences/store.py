@@ -1,7 +1,7 @@
 """Read models of the licence library (DESIGN §5), written in the same transaction as the events they reflect.
 
 Tables: `licence_index` (one row per licence: look-ups by id, identifier, holder digest, issuer, expiry date, and
-what a citizen's scan shows: masked holder name, minting time, token key id),
+what a citizen's scan shows: the holder's public name, minting time, token key id),
 `licence_identifiers` (every version's identifier → licence), `licence_history` (leaf indexes of a licence's lifecycle
 events and uses, so a history is one indexed range and never a replay), `licence_serials` (per type/issuer/year serial
 counters), `idempotency_keys` (a retried command finds its first result) and `holder_keys` (per-holder keys, wrapped; a
@@ -154,7 +154,8 @@ class LicenceRow:
     token: str
     imported: bool = False
     identifier_check_ok: bool = True
-    display_name: str | None = None  # the holder's name masked for public pages (张*三); None: shredded or legacy
+    # The holder's name for public pages (an organisation's in full, a person's masked: 张*三); None: shredded or legacy
+    display_name: str | None = None
     minted_at: datetime | None = None  # the time of the event that minted the current version's token
     token_kid: str | None = None  # hex key id of the token key that signed it
 
@@ -294,6 +295,10 @@ class LicenceStore(RegistryQueries):
             limit=limit,
         )
 
+    def first_licences(self, limit: int) -> list[LicenceRow]:
+        """The first `limit` licences in minting order (what `serve` names when it starts on an existing home)."""
+        return self._licences(order=[licence_index.c.minted_leaf, licence_index.c.licence_id], limit=limit)
+
     def count(self) -> int:
         """How many licences the library holds."""
         with self.read() as conn:
@@ -356,6 +361,26 @@ class LicenceStore(RegistryQueries):
         )
         with self.read() as conn:
             return [HistoryRow(LeafIndex(r[0]), r[1], r[2], r[3], bytes(r[4]), r[5]) for r in conn.execute(query)]
+
+    def revocation_kind(self, licence_id: UUID) -> str | None:
+        """The `kind` (voluntary 注销 / penalty 吊销) of the licence's revocation as its event records it, or None.
+
+        One indexed SELECT of the revocation's history row and its stored event (a revoked licence is revoked once),
+        no replay: the citizen's scan of a revoked licence reads it.
+        """
+        query = (
+            select(events_table.c.state)
+            .join(licence_history, events_table.c.leaf_index == licence_history.c.leaf_index)
+            .where(licence_history.c.licence_id == str(licence_id), licence_history.c.kind == "revoked")
+            .order_by(licence_history.c.leaf_index.desc())
+            .limit(1)
+        )
+        with self.read() as conn:
+            state = conn.execute(query).scalar()
+        if state is None:
+            return None
+        kind = json.loads(bytes(state)).get("kind")
+        return kind if isinstance(kind, str) else None
 
     def use_count(self, licence_id: UUID) -> int:
         """How many uses (accepted or refused) a licence has."""

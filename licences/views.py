@@ -48,6 +48,9 @@ class LicenceView:
     qr_url: str
     reminded_stage: int | None = None
     imported: bool = False
+    # The holder's name for public pages, from the index (an organisation's in full, a person's masked); None when
+    # shredded or on a row from before migration 0010. Not in `to_json`: the scan page alone shows it.
+    display_name: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form used by the CLI and the API (`leaf_index` is the leaf that minted this version)."""
@@ -159,6 +162,7 @@ def view_of(row: LicenceRow, catalogue: Catalogue, now: datetime, public_base_ur
         qr_url=token_url(public_base_url, _b64url_decode(row.token)),
         reminded_stage=row.reminded_stage,
         imported=row.imported,
+        display_name=row.display_name,
     )
 
 

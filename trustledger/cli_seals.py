@@ -24,7 +24,7 @@ from seals.validate import MAX_PDF_BYTES
 from signatures.errors import SignatureError
 from signatures.keys import FileKeyStore, load_or_create_passphrase
 from signatures.trustlist import TrustList
-from trustledger.cli_common import emit, fail, region
+from trustledger.cli_common import emit, fail, region, resolve_department
 from trustledger.cli_licence import licence_app
 from trustledger.region import Region, load_config, region_now
 from trustledger.seal_checks import PdfCheck, check_sealed_pdf, check_sealed_pdf_offline
@@ -105,8 +105,8 @@ def seals_list(
 def seals_issue(uscc: Annotated[str, typer.Argument(help="the department's USCC (or catalogue key)")]) -> None:
     """Issue a new seal certificate to a department (after a revocation, or to replace an old one)."""
     with region() as r:
+        department = resolve_department(r.catalogue, uscc, "USCC")  # unknown: exit 2 naming the argument
         try:
-            department = r.catalogue.department(uscc)
             row = seal_registry(r).issue_seal_certificate(department.uscc, department.name_zh)
         except (LicenceError, LookupError) as exc:
             raise fail(str(exc).strip("'\"")) from exc

@@ -4,10 +4,13 @@ process) with the background loops of `serve` beside the checkpoint signer every
 from __future__ import annotations
 
 import os
+from uuid import UUID
 
 import uvicorn
 
 from clock import system_clock
+from licences.errors import LicenceError
+from licences.values import LicenceId
 from trustledger.anchoring import AnchorWorker
 from trustledger.demo import add_demo
 from trustledger.periodic import PeriodicWorker
@@ -36,6 +39,41 @@ def create_app() -> api.ApiApp:
     return api.create_app(region, workers=serve_workers)
 
 
+SHOWN = ("business-licence", "driving-licence", "hygiene-licence-revoked")  # the demo licences `serve` names
+LOOPBACK = "127.0.0.1"
+
+
+def start_hint(region: Region, host: str, port: int, demo: dict[str, str] | None = None) -> str:
+    """What `serve` prints before uvicorn starts: a few licences with their scan pages, and how to make an API key.
+
+    A fresh home names the demo licences just made (`demo`: {demo name: licence id}); an existing one, the first two
+    licences of its read model.
+    """
+    local = host if host not in ("0.0.0.0", "::", "") else LOOPBACK  # noqa: S104 (a wildcard bind: show loopback)
+    base = f"http://{local}:{port}"
+    if demo:
+        views = [region.licences.get(LicenceId(UUID(i))) for name, i in demo.items() if name in SHOWN]
+        lines = ["演示证照 Demo licences (open a scan page as a citizen's phone would):"]
+    else:
+        views = [region.licences.queries.view(row) for row in region.licence_store.first_licences(2)]
+        lines = ["证照 Licences (scan pages):" if views else "No licences in this region yet."]
+    lines += [f"  {v.id}  {v.type_name_zh} ({v.status.value})\n    {base}/v/{v.token}" for v in views]
+    lines += [
+        "API 密钥 API keys (printed once):",
+        "  trustledger apikey create --role verifier --principal 演示审批系统",
+        f"  trustledger apikey create --role issuer --principal {_issuer_example(region)}",
+    ]
+    return "\n".join(lines)
+
+
+def _issuer_example(region: Region) -> str:
+    """The USCC of the demo's traffic police (an issuer key names its department), or a placeholder."""
+    try:
+        return region.catalogue.department("zz-traffic-police").uscc
+    except LicenceError:
+        return "<the department's USCC, see `trustledger catalogue list`>"
+
+
 def run(host: str, port: int, workers: int) -> None:
     """Start the HTTP service; a fresh home gets a demo region so a newcomer sees something at once."""
     settings = Settings()
@@ -47,12 +85,13 @@ def run(host: str, port: int, workers: int) -> None:
         offset = (clock() - system_clock()).total_seconds()
         os.environ["TRUSTLEDGER_CLOCK_OFFSET_SECONDS"] = repr(offset)
         os.environ.pop("TRUSTLEDGER_CLOCK_AT", None)
-    if load_config(settings) is None:
-        region = init_region(settings, None, None, None, clock)
-        try:
-            add_demo(region)
-        finally:
-            region.close()
+    fresh = load_config(settings) is None
+    region = init_region(settings, None, None, None, clock) if fresh else open_region(settings, clock)
+    try:
+        demo = add_demo(region) if fresh else None
+        print(start_hint(region, host, port, demo), flush=True)
+    finally:
+        region.close()
     uvicorn.run(
         "trustledger.server:create_app",
         factory=True,

@@ -1,19 +1,28 @@
 """Citizens: the QR landing page `/v/<token>` and its JSON twin `/v1/public/verify?token=` (rate-limited).
 
-Least disclosure: type, issuer, validity, masked holder name (张*三) and a link to the lifecycle-only provenance
-trail — never an ID number, an identifier, a field value or a reason's text (the page carries only the stable reason
-code, as `data-reason`). A token that fails any check shows only the verdict: a forged code must not put its own
-words on the screen. The verdict is the verification core's (`verification.check_token_online`), presented.
+Least disclosure, but enough to bind the code to the paper it is printed on (a genuine code of another licence must
+not "verify" a forged paper): type, issuer, validity, the licence identifier printed on the paper, the holder's
+name (an organisation's in full, company names being public (公示); a person's masked, 张*三), the time of the
+check and, for a revoked licence, 注销 or 吊销 as recorded; and a link to the lifecycle-only provenance trail.
+Never a person's ID number or full name, a field value or a reason's text (the page carries only the stable
+reason code, as `data-reason`). A token that fails any check shows only the verdict: a forged code must not put
+its own words on the screen. The verdict is the verification core's (`verification.check_token_online`),
+presented.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
+from clock import CHINA_TIME
+from licences.errors import PrivacyError
+from licences.identifiers import HolderKind, mask_name
+from licences.views import LicenceView
 from signatures.cose import b64url_encode
 from verification import StatusUnprovenError
 from verify_api import problems as p
@@ -124,6 +133,11 @@ UNPROVEN_PAGE = {
 }
 
 
+def china_minute(moment: datetime) -> str:
+    """The time of a check as the citizen reads it: Beijing time to the minute (2026-12-04 18:30 北京时间)."""
+    return moment.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M") + " 北京时间"
+
+
 def provenance_path(check: TokenStatus) -> str | None:
     """The public provenance page of an authentic token's licence (the token is the citizen's proof of access)."""
     if not check.authentic or check.licence is None:
@@ -131,20 +145,79 @@ def provenance_path(check: TokenStatus) -> str | None:
     return f"/licences/{check.licence.id}/provenance?token={b64url_encode(check.token)}"
 
 
+REVOKED_PENALTY_TEXT = VerdictText(
+    "已吊销",
+    "Revoked (penalty)",
+    "证照已被发证机关依法吊销，不再有效。",
+    "Revoked by the issuer as a penalty; no longer valid.",
+    "bad",
+)
+REVOKED_VOLUNTARY_TEXT = VerdictText(
+    "已注销",
+    "Cancelled",
+    "证照已由发证机关注销，不再有效。",
+    "Cancelled by the issuer; no longer valid.",
+    "bad",
+)
+REVOCATION_TEXT = {"voluntary": REVOKED_VOLUNTARY_TEXT, "penalty": REVOKED_PENALTY_TEXT}
+REVOCATION_KINDS: dict[str, Literal["voluntary", "penalty"]] = {"voluntary": "voluntary", "penalty": "penalty"}
+
+
+def holder_names(region: RegionServices, view: LicenceView) -> tuple[str | None, str | None]:
+    """(the name the page shows, the masked name) of a licence's holder; (None, None) once the holder is shredded.
+
+    From the index row the check already read (no replay): an organisation's name in full, a person's masked. A row
+    written before organisations were shown in full (or before 0010) takes the service's replay-and-decrypt path until
+    the licence next changes.
+    """
+    display = view.display_name
+    if view.holder_kind != HolderKind.ORGANISATION.value:
+        masked = mask_name(display) if display is not None else region.licences.masked_holder_name(view.id)
+        return masked, masked
+    if display is not None and mask_name(display) != display:  # a masked name is its own mask: this one is full
+        return display, mask_name(display)
+    masked = region.licences.masked_holder_name(view.id)
+    if masked is None:
+        return None, None
+    try:
+        return region.licences.holder(view.id).name, masked
+    except PrivacyError:  # shredded since, or a key that does not open it
+        return None, None
+
+
+def revocation_kind(region: RegionServices, view: LicenceView) -> Literal["voluntary", "penalty"] | None:
+    """注销 (voluntary) or 吊销 (penalty) as the revocation's event records it; None unless revoked (one SELECT)."""
+    if view.lifecycle != "revoked":
+        return None
+    return REVOCATION_KINDS.get(region.licences.queries.store.revocation_kind(view.id) or "")
+
+
+def verdict_text(check: TokenStatus, licence: PublicLicence | None) -> VerdictText:
+    """How the verdict reads; a revoked licence says whether it was cancelled (注销) or revoked as a penalty (吊销)."""
+    if check.verdict is Verdict.REVOKED and licence is not None and licence.revocation_kind is not None:
+        return REVOCATION_TEXT[licence.revocation_kind]
+    return VERDICT_TEXT[check.verdict]
+
+
 def public_verdict(region: RegionServices, check: TokenStatus) -> PublicVerdict:
     """The least-disclosure answer for a checked token (the core's status, presented)."""
     licence = None
     if check.authentic and check.licence is not None and check.claims is not None:
         view = check.licence
+        name, masked = holder_names(region, view)
         licence = PublicLicence(
             type_name_zh=view.type_name_zh,
             type_name_en=view.type_name_en,
             issuer_name=view.issuer_name,
+            identifier=check.claims.subject,  # the scanned version's, as printed on its paper
             licence_version=check.claims.version,
             current_version=view.licence_version,
             valid_from=view.valid_from,
             valid_until=view.valid_until,
-            holder_name_masked=region.licences.masked_holder_name(view.id),
+            holder_kind="organisation" if view.holder_kind == HolderKind.ORGANISATION.value else "citizen",
+            holder_name=name,
+            holder_name_masked=masked,
+            revocation_kind=revocation_kind(region, view),
         )
     path = provenance_path(check)
     return PublicVerdict(
@@ -152,6 +225,7 @@ def public_verdict(region: RegionServices, check: TokenStatus) -> PublicVerdict:
         valid=check.bottom_line,
         reason=check.reason,
         reason_code=check.reason_code,
+        checked_at=check.checked_at,
         licence=licence,
         provenance_url=None if path is None else region.public_base_url + path,
         status_proven=status_proven_out(region, check.proven, public=True),
@@ -169,7 +243,7 @@ def public_verify(
     _: RateLimited,
     token: Annotated[str, Query(min_length=1, max_length=4096, description="QR URL or base64url token")],
 ) -> PublicVerdict:
-    """What the QR code says, as JSON: verdict, type, issuer, validity, masked holder (no personal data)."""
+    """What the QR code says, as JSON: verdict, type, issuer, validity, identifier, holder name (a person's masked)."""
     data = parse_token(token)
     with region.store.reading():  # one read transaction: the verdict and what it shows come from one ledger state
         return public_verdict(region, check_token(region, data))
@@ -193,6 +267,7 @@ def scan_page(request: Request, token: TokenText, region: RegionDep, _: RateLimi
     except ProblemError:
         text = MALFORMED_TEXT
         malformed = {**context, "verdict": "malformed", "reason_code": "malformed", "v": text, "licence": None}
+        malformed["checked_at"] = china_minute(region.clock())
         return render(request, "verify.html", malformed, 400)
     try:
         with region.store.reading():  # one read transaction: the verdict and what it shows come from one ledger state
@@ -205,8 +280,9 @@ def scan_page(request: Request, token: TokenText, region: RegionDep, _: RateLimi
         **context,
         "verdict": check.verdict.value,
         "reason_code": check.reason_code,  # a stable code (docs/verification.md), never the token's own words
-        "v": VERDICT_TEXT[check.verdict],
+        "v": verdict_text(check, answer.licence),
         "licence": answer.licence,
+        "checked_at": china_minute(answer.checked_at),
         "provenance_url": provenance_path(check),
         "proven": answer.status_proven,
     }

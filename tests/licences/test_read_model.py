@@ -90,7 +90,7 @@ def test_the_projector_writes_display_name_minting_time_and_token_kid(
 ) -> None:
     view = issue_food(svc)
     issued = row(svc, view.id)
-    assert issued.display_name == mask_name(COMPANY_NAME) == "郑州**有限公司"  # an organisation: the existing rule
+    assert issued.display_name == COMPANY_NAME  # an organisation: in full, its name is public (公示)
     assert issued.minted_at == START
     assert issued.token_kid == token_kid(view.token)
     assert issued.token_kid in {k.kid.hex() for k in svc.registry.keys_of(ZZ_AMR)}
@@ -101,7 +101,7 @@ def test_the_projector_writes_display_name_minting_time_and_token_kid(
     fake_clock.advance(hours=1)
     amended = svc.amend(view.id, actor=ZZ_AMR, changes={}, holder_name="郑州新盛餐饮有限公司")
     after = row(svc, view.id)
-    assert after.display_name == "郑州**有限公司" and after.minted_at == START + timedelta(hours=2)
+    assert after.display_name == "郑州新盛餐饮有限公司" and after.minted_at == START + timedelta(hours=2)
     assert after.token_kid == token_kid(amended.token)
     assert svc.masked_holder_name(view.id) == "郑州**有限公司"
 
@@ -137,7 +137,7 @@ def test_shredding_clears_the_display_name_of_the_holders_licences_only(
     other = issue_food(svc, holder_id=OTHER_ID, holder_name="郑州另一餐饮有限公司")
     svc.shred_holder(COMPANY_ID)
     assert row(svc, first.id).display_name is None and row(svc, second.id).display_name is None
-    assert row(svc, other.id).display_name == "郑州**有限公司"
+    assert row(svc, other.id).display_name == "郑州另一餐饮有限公司"
     forbid_replay_and_decryption(monkeypatch)
     assert svc.masked_holder_name(first.id) is None  # no key: None at once, nothing replayed
     assert svc.masked_holder_name(other.id) == "郑州**有限公司"
@@ -165,12 +165,27 @@ def test_a_row_from_before_the_columns_falls_back_to_the_replay_and_is_filled_in
     assert replays == [view.id]  # the old path
     svc.suspend(view.id, actor=ZZ_AMR, reason="检查")
     legacy = row(svc, view.id)
-    assert legacy.display_name == "郑州**有限公司" and (legacy.minted_at, legacy.token_kid) == (None, None)
+    assert legacy.display_name == COMPANY_NAME and (legacy.minted_at, legacy.token_kid) == (None, None)
     assert svc.get(view.id).token == view.token  # the token is carried over, not re-signed
     fake_clock.advance(days=1)
     renewed_view = svc.amend(view.id, actor=ZZ_AMR, changes={"premises": "郑州市金水区农业路2号"})
     renewed = row(svc, view.id)
     assert renewed.minted_at == START + timedelta(days=1) and renewed.token_kid == token_kid(renewed_view.token)
+
+
+def test_a_revoked_licence_s_scan_reads_its_revocation_kind_without_replay(
+    region: Region, svc: LicenceService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view = issue_food(svc)
+    svc.use(view.id, verifier="郑州市一网通办", matter_code="410100-XK-001", purpose="核验", consent="授权")
+    svc.revoke(view.id, actor=ZZ_AMR, reason="依法吊销", kind="penalty")
+    assert region.licence_store.revocation_kind(view.id) == "penalty"
+    assert region.licence_store.revocation_kind(issue_food(svc).id) is None  # not revoked
+    forbid_replay_and_decryption(monkeypatch)
+    with TestClient(create_app(region)) as http:
+        answer = http.get("/v1/public/verify", params={"token": view.token}).json()
+    assert answer["verdict"] == "revoked" and answer["licence"]["revocation_kind"] == "penalty"
+    assert answer["licence"]["holder_name"] == COMPANY_NAME
 
 
 def test_a_scan_replays_nothing_and_reads_no_holder_key(
@@ -191,8 +206,9 @@ def test_a_scan_replays_nothing_and_reads_no_holder_key(
             answer = http.get("/v1/public/verify", params={"token": view.token}).json()
         finally:
             event.remove(region.store.engine, "before_cursor_execute", record)
-    assert page.status_code == 200 and "郑州**有限公司" in page.text
+    assert page.status_code == 200 and COMPANY_NAME in page.text  # an organisation's name in full (公示)
     assert answer["verdict"] == "valid" and answer["licence"]["holder_name_masked"] == "郑州**有限公司"
+    assert answer["licence"]["holder_name"] == COMPANY_NAME
     assert not [s for s in statements if "holder_keys" in s]
     events_read = [s for s in statements if "ledger_events" in s]
     # Per request: the token's minting leaf, and the issuer's key streams in one query (a key's lifecycle is re-derived

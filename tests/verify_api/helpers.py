@@ -1,16 +1,21 @@
-"""Helpers for the API tests: check a proof as an outside verifier would, forge tokens."""
+"""Helpers for the API tests: check a proof as an outside verifier would, forge tokens, issue to a company."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from ledger.merkle import leaf_hash, verify_inclusion
+from licences.views import LicenceView
 from signatures.cose import Ed25519Signer, b64url_decode, b64url_encode, decode_token, sign_token
 from signatures.note import open_checkpoint, parse_verifier_key
+from tests.conftest import START
+from tests.samples import COMPANY_ID, COMPANY_NAME, FOOD
+from trustledger.region import Region
 from verify_api.schemas import CheckpointOut, InclusionProofOut
 
 
@@ -36,3 +41,16 @@ def flip_last_byte(token: str) -> str:
     data = bytearray(b64url_decode(token))
     data[-1] ^= 0x01
     return b64url_encode(bytes(data))
+
+
+def organisation_licence(region: Region) -> LicenceView:
+    """A 食品经营许可证 of 郑州市市场监督管理局 held by a company."""
+    return region.licences.issue(
+        type_code="food-business-licence",
+        issuer="zz-amr",
+        holder_id=COMPANY_ID,
+        holder_name=COMPANY_NAME,
+        fields=FOOD,
+        valid_from=START,
+        valid_until=START + timedelta(days=365),
+    )

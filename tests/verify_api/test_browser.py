@@ -17,8 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from tests.samples import COMPANY_NAME
 from tests.verify_api.conftest import Citizen, Keys, client_for
-from tests.verify_api.helpers import flip_last_byte
+from tests.verify_api.helpers import flip_last_byte, organisation_licence
 from trustledger.region import Region
 from verify_api.schemas import LicenceOut
 
@@ -101,7 +102,9 @@ def test_scan_page_in_chromium(
     assert _squash(page.by_id["verdict"]).startswith("有效 Valid")
     assert "机动车驾驶证" in page.by_id["type"] and "Motor Vehicle Driving Licence" in page.by_id["type"]
     assert _squash(page.by_id["issuer"]) == "郑州市公安局交通管理支队"
-    assert _squash(page.by_id["holder"]) == citizen.name[0] + "*"
+    assert _squash(page.by_id["holder"]).startswith(citizen.name[0] + "*（部分隐藏）")  # a person: masked
+    assert _squash(page.by_id["identifier"]) == licence.identifier  # printed on the paper: compare the two
+    assert _squash(page.by_id["checked-at"]).startswith("核验时间 ") and "北京时间" in page.by_id["checked-at"]
     assert "至" in page.by_id["validity"] and "年" in page.by_id["validity"]
     whole = " ".join(page.by_id.values())
     assert citizen.id_number not in whole and citizen.name not in whole
@@ -126,7 +129,20 @@ def test_scan_page_in_chromium(
 
     forged = dom(f"{live}/v/{flip_last_byte(licence.token)}")
     assert _squash(forged.by_id["verdict"]).startswith("无法验证 Not authentic")
-    assert "type" not in forged.by_id  # nothing from the forged token is shown
+    assert "type" not in forged.by_id and "identifier" not in forged.by_id  # nothing from the forged token is shown
+
+
+def test_an_organisation_revoked_as_a_penalty_in_chromium(live: str, region: Region, tmp_path: Path) -> None:
+    view = organisation_licence(region)
+    region.licences.revoke(view.id, actor="zz-amr", reason="依法吊销", kind="penalty")
+    url = f"{live}/v/{view.token}"
+    page = dom(url)
+    assert _squash(page.by_id["verdict"]).startswith("已吊销 Revoked (penalty)")
+    assert _squash(page.by_id["holder"]) == COMPANY_NAME  # an organisation: its public name, in full
+    assert _squash(page.by_id["identifier"]) == view.identifier
+    assert _squash(page.by_id["revocation"]).startswith("吊销")
+    image = screenshot(url, tmp_path / "scan-revoked-organisation.png")
+    assert _has_colour(image, (0xB3, 0x26, 0x1E))  # red
 
 
 @pytest.fixture

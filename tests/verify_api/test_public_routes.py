@@ -2,33 +2,51 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from licences.identifiers import mask_name
-from tests.conftest import FakeClock
+from tests.conftest import START, FakeClock
+from tests.samples import COMPANY_ID, COMPANY_NAME
 from tests.verify_api.conftest import Citizen, Keys, client_for
-from tests.verify_api.helpers import flip_last_byte, resign
+from tests.verify_api.helpers import flip_last_byte, organisation_licence, resign
+from trustledger.region import Region
 from verify_api.client import ApiProblem
+from verify_api.public_routes import china_minute
 from verify_api.ratelimit import RateLimiter
-from verify_api.schemas import LicenceOut
+from verify_api.schemas import LicenceOut, PublicVerdict
+
+
+def public_json(http: TestClient, token: str) -> PublicVerdict:
+    """The JSON twin's answer, read with the server's own schema (the fields this page added included)."""
+    response = http.get("/v1/public/verify", params={"token": token})
+    assert response.status_code == 200
+    return PublicVerdict.model_validate_json(response.text)
 
 
 def test_public_json_discloses_least(http: TestClient, licence: LicenceOut, citizen: Citizen) -> None:
-    public = client_for(http, None)
-    answer = public.public_verify(licence.qr_url)
+    answer = public_json(http, licence.qr_url)
     assert (answer.verdict, answer.valid) == ("valid", True)
     assert answer.licence is not None
     assert answer.licence.holder_name_masked == mask_name(citizen.name) == citizen.name[0] + "*"  # 张芳 → 张*
+    assert (answer.licence.holder_kind, answer.licence.holder_name) == ("citizen", citizen.name[0] + "*")
+    assert answer.licence.identifier == licence.identifier  # printed on the paper: the citizen compares the two
+    assert answer.licence.revocation_kind is None
+    assert answer.checked_at == START + timedelta(minutes=1)  # the api_clock's now
     assert answer.licence.issuer_name == "郑州市公安局交通管理支队"
     assert answer.provenance_url is not None
     assert answer.provenance_url.startswith(f"https://verify.ha.gov.example/licences/{licence.id}/provenance?token=")
     raw = http.get("/v1/public/verify", params={"token": licence.token}).text
-    for secret in (citizen.id_number, citizen.name, licence.identifier, licence.holder_digest, "C1"):
+    raw = raw.replace(licence.token, "")  # base64url text may spell anything, "C1" included
+    for secret in (citizen.id_number, citizen.name, licence.holder_digest, "C1", "花园路"):
         assert secret not in raw
 
 
-def test_scan_page_shows_verdict_issuer_validity_masked_name(
+def test_scan_page_shows_verdict_issuer_validity_identifier_masked_name(
     http: TestClient, licence: LicenceOut, citizen: Citizen
 ) -> None:
     page = http.get(f"/v/{licence.token}")
@@ -38,9 +56,65 @@ def test_scan_page_shows_verdict_issuer_validity_masked_name(
     assert 'data-verdict="valid"' in html and "有效" in html and "Valid" in html
     assert "机动车驾驶证" in html and "郑州市公安局交通管理支队" in html and "至" in html
     assert citizen.name[0] + "*" in html
-    assert citizen.id_number not in html and citizen.name not in html and licence.identifier not in html
+    assert f'<dd id="identifier">{licence.identifier}</dd>' in html  # what binds the code to the paper
+    assert china_minute(START + timedelta(minutes=1)) in html and "北京时间" in html
+    assert citizen.id_number not in html and citizen.name not in html
+    html = html.replace(licence.token, "")  # the provenance link carries the token: base64url may spell "C1"
+    for value in ("C1", "花园路", "2010-05-01"):  # field values stay off the page
+        assert value not in html
     assert f"/licences/{licence.id}/provenance?token=" in html
     assert "<script" not in html
+
+
+def test_the_time_of_the_check_is_beijing_time_to_the_minute() -> None:
+    assert china_minute(datetime(2026, 12, 4, 10, 30, 59, tzinfo=UTC)) == "2026-12-04 18:30 北京时间"
+
+
+def test_an_organisation_is_shown_by_its_full_public_name(http: TestClient, region: Region) -> None:
+    view = organisation_licence(region)
+    html = http.get(f"/v/{view.token}").text
+    assert 'data-verdict="valid"' in html and f">{COMPANY_NAME}<" in html and "郑州**" not in html
+    assert f'<dd id="identifier">{view.identifier}</dd>' in html and 'data-holder-kind="organisation"' in html
+    assert "热食类食品制售" not in html and "张伟" not in html  # field values (the legal representative) stay off
+    answer = public_json(http, view.token)
+    assert answer.licence is not None
+    assert (answer.licence.holder_kind, answer.licence.holder_name) == ("organisation", COMPANY_NAME)
+    assert answer.licence.holder_name_masked == mask_name(COMPANY_NAME) == "郑州**有限公司"
+    assert answer.licence.identifier == view.identifier
+
+
+def test_an_organisation_row_masked_by_the_earlier_rule_still_shows_the_full_name(
+    http: TestClient, region: Region
+) -> None:
+    view = organisation_licence(region)
+    with region.store.engine.begin() as conn:  # as the projector wrote it before organisations were shown in full
+        conn.execute(text("UPDATE licence_index SET display_name = '郑州**有限公司'"))
+    answer = public_json(http, view.token)
+    assert answer.licence is not None and answer.licence.holder_name == COMPANY_NAME
+    region.licences.suspend(view.id, actor="zz-amr", reason="核查")  # its next change writes the full name
+    row = region.licences.queries.store.licence(view.id)
+    assert row is not None and row.display_name == COMPANY_NAME
+
+
+def test_a_shredded_organisation_shows_no_name(http: TestClient, region: Region) -> None:
+    view = organisation_licence(region)
+    region.licences.shred_holder(COMPANY_ID)
+    answer = public_json(http, view.token)
+    assert answer.licence is not None
+    assert (answer.licence.holder_name, answer.licence.holder_name_masked) == (None, None)
+    assert "个人信息已删除" in http.get(f"/v/{view.token}").text
+
+
+@pytest.mark.parametrize(("kind", "zh", "shown"), [("voluntary", "已注销", "注销"), ("penalty", "已吊销", "吊销")])
+def test_a_revoked_licence_says_cancelled_or_revoked_as_a_penalty(
+    http: TestClient, keys: Keys, licence: LicenceOut, kind: Literal["voluntary", "penalty"], zh: str, shown: str
+) -> None:
+    client_for(http, keys.issuer).revoke(licence.id, reason="依法处理", kind=kind)
+    html = http.get(f"/v/{licence.token}").text
+    assert 'data-verdict="revoked"' in html and f"<h1>{zh}</h1>" in html
+    assert f'data-revocation-kind="{kind}">{shown}' in html and "依法处理" not in html  # never the reason's text
+    answer = public_json(http, licence.token)
+    assert answer.licence is not None and answer.licence.revocation_kind == kind
 
 
 @pytest.mark.parametrize(
