@@ -32,6 +32,7 @@ from licences.values import LICENCE_NAMESPACE, utc
 from signatures.cose import ALG_EDDSA, ALG_ES256, Signer, key_id_for, public_key_spki, signer_for
 from signatures.errors import VerificationError
 from signatures.keyring import KeyRecord, check_key_valid_at
+from signatures.kids import kid_text
 
 if TYPE_CHECKING:  # the read models' SQL stays in licences/store.py
     from sqlalchemy import Connection
@@ -358,7 +359,7 @@ class RegistryService:
         """Retire a key at `at` (default now)."""
         row = self._key_row(kid.hex())
         if row.retired_at is not None:
-            raise RegistryError(f"key {kid.hex()} is already retired")
+            raise RegistryError(f"key {kid_text(kid)} is already retired")
         self._key_event(row, SigningKeyRetired, retired_at=utc(at or self.clock(), "at"))
         return key_record(self._key_row(kid.hex()))
 
@@ -366,7 +367,7 @@ class RegistryService:
         """Mark a key compromised since `since`: its signatures from then on are refused everywhere."""
         row = self._key_row(kid.hex())
         if row.compromised_since is not None and row.compromised_since <= utc(since, "since"):
-            raise RegistryError(f"key {kid.hex()} is already compromised since {row.compromised_since.isoformat()}")
+            raise RegistryError(f"key {kid_text(kid)} is already compromised since {row.compromised_since.isoformat()}")
         self._key_event(row, SigningKeyCompromised, compromised_since=utc(since, "since"), reason=reason[:500])
         return key_record(self._key_row(kid.hex()))
 
@@ -394,7 +395,7 @@ class RegistryService:
         for row in self.store.keys(owner=None):
             if row.kid == kid_hex:
                 return row
-        raise RegistryError(f"no registered key {kid_hex}")
+        raise RegistryError(f"no registered key {kid_text(bytes.fromhex(kid_hex))}")
 
     def _key_event(self, row: KeyRow, cls: type[SigningKeyRetired | SigningKeyCompromised], **changes: Any) -> None:
         event = cls(

@@ -39,6 +39,7 @@ from licences.derived_audit import RegistryAudit
 from licences.registry import SigningKeyCompromised, SigningKeyRegistered, SigningKeyRetired
 from signatures.errors import MalformedError, VerificationError
 from signatures.keyring import KeyRecord
+from signatures.kids import kid_text
 from signatures.trustlist import TrustList, parse_signed_trust_list, verify_trust_list
 from trustlists.store import TrustListRow
 from trustlists.store_audit import version_row, version_times
@@ -169,8 +170,9 @@ def _check_columns(label: str, row: TrustListRow, doc: TrustList) -> None:
             raise AuditFailure(NOT_LEAF_BOUND, f"{label}: {column} stored {show(stored)}, signed {show(signed)}")
 
 
-def _check_key(label: str, window: _Window, kid: str, listed: KeyState) -> None:
-    states = window.states.get(kid)
+def _check_key(label: str, window: _Window, kid_hex: str, listed: KeyState) -> None:
+    states = window.states.get(kid_hex)
+    kid = kid_text(bytes.fromhex(kid_hex))  # as the trust list and the CLI write it
     when = window.issued_at.isoformat()
     if not states:
         raise AuditFailure(NOT_LEAF_BOUND, f"{label}: key {kid} is not in the registry the events give at {when}")
