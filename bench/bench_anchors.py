@@ -8,7 +8,7 @@ sign the cosignature/v1 message. Baseline, measured in the same run: `cryptograp
 signature over the same note text plus Ed25519 sign of the same cosigned message — the floor any witness pays.
 A third row runs the same checks against an in-memory state, to show what the database round trips cost.
 
-Cross-region (issue 7, goal ratio <= 1.5): regions A (河南) and B (江苏) as two `trustledger serve` processes on
+Cross-region (goal ratio <= 1.5): regions A (河南) and B (江苏) as two `trustledger serve` processes on
 loopback (SQLite, rate limit off), peered and synced, B recognising A's business licences; A issues licences and B
 verifies each once, so B holds A's trust list, checkpoint and the proven minting leaves ("peer data cached"). Then,
 interleaved request by request over kept-alive connections: ours = `POST B/v1/federation/verify` with A's token (B:

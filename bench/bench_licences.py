@@ -1,4 +1,4 @@
-"""Benchmark of the licence library (issue 3): issuance against the ledger's append, queries at 1M, load vs uses.
+"""Benchmark of the licence library: issuance against the ledger's append, queries at 1M, load vs uses.
 
 Rows (each measured in this run against its baseline; the machine is noisy, compare ratios):
   * issuance, SQLite and PostgreSQL (a fresh region each): licences/s of single `LicenceService.issue` calls, of

@@ -1,4 +1,4 @@
-"""Benchmark of the expiry reminder scan (issue 8): a full pass over `licence_index` against a plain SQL COUNT(*).
+"""Benchmark of the expiry reminder scan: a full pass over `licence_index` against a plain SQL COUNT(*).
 
 Setup (not timed): a `licence_index` table of `--licences` rows (default 1M, quick 100k) seeded directly through the
 driver (executemany on SQLite, COPY on PostgreSQL), with a realistic spread: the 15 catalogue types in equal shares

@@ -1,4 +1,4 @@
-"""Commands: `apikey create|list|revoke` — API keys bound to a role and a principal (DESIGN §8, issue 6)."""
+"""Commands: `apikey create|list|revoke` — API keys bound to a role and a principal (DESIGN §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Commands: `import FILE` (existing licences, CSV or JSON lines) and `demo seed --licences N` (DESIGN §13, issue 3).
+"""Commands: `import FILE` (existing licences, CSV or JSON lines) and `demo seed --licences N` (DESIGN §13).
 
 Progress bars go to stderr and never appear under --json. `import` exits 0 when every row landed (or had landed
 before a resume), 1 when rows were rejected (the rejects file says which and why) or the import failed, 2 on usage.

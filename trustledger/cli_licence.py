@@ -1,4 +1,4 @@
-"""Commands: `licence issue|show|history|renew|amend|suspend|reinstate|revoke|use` (DESIGN §13, issue 3).
+"""Commands: `licence issue|show|history|renew|amend|suspend|reinstate|revoke|use` (DESIGN §13).
 
 Dates on the command line are calendar dates in China Standard Time (licences show local dates); a full ISO 8601
 date-time with an offset is accepted too. Domain refusals exit 1 with the reason; malformed options exit 2, and so do

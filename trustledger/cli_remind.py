@@ -1,4 +1,4 @@
-"""Commands: remind [--once] (issue 8), and the operator's view of the reminder outbox and contacts."""
+"""Commands: remind [--once], and the operator's view of the reminder outbox and contacts."""
 
 from __future__ import annotations
 

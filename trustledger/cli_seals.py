@@ -1,4 +1,4 @@
-"""Commands: `licence pdf ID -o FILE`, `seals list|issue|revoke|crl|ca` (DESIGN §7, §13; issue 5), and `verify_pdf`,
+"""Commands: `licence pdf ID -o FILE`, `seals list|issue|revoke|crl|ca` (DESIGN §7, §13), and `verify_pdf`,
 which `trustledger verify FILE.pdf` (cli_trust) delegates to.
 
 Exit codes: 0 success, 1 refused or failed (a revoked licence, a shredded holder, a missing seal certificate), 2 usage.

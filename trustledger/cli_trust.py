@@ -1,4 +1,4 @@
-"""Commands: verify TOKEN_OR_URL_OR_PDF, trust-list export|root-key, keys list|rotate|compromise (DESIGN §13, issue 4).
+"""Commands: verify TOKEN_OR_URL_OR_PDF, trust-list export|root-key, keys list|rotate|compromise (DESIGN §13).
 
 `verify` exit codes: 0 valid, 1 checked and not valid (every failed check listed), 2 usage (bad arguments, an
 unreadable file, no root key to check the trust list with).
@@ -43,7 +43,6 @@ trust_list_app = typer.Typer(no_args_is_help=True, help="The region's signed tru
 keys_app = typer.Typer(
     no_args_is_help=True, help="Signing keys and their lifecycle (registered, retired, compromised)."
 )
-PDF_PENDING = "PDF verification lands with issue 5"
 
 
 def _parse_time(text: str, option: str) -> datetime:
@@ -124,15 +123,12 @@ def _print_report(report: VerifyReport) -> None:
 
 
 def _verify_pdf(path: Path, trust_list: Path | None, offline: bool, root_key: str | None, at: datetime | None) -> None:
-    """Hand a PDF to issue 5's `cli_seals.verify_pdf`, which returns (valid, report) and raises UsageError."""
-    verify_pdf = getattr(cli_seals, "verify_pdf", None)
-    if verify_pdf is None:
-        raise fail(PDF_PENDING, 2)
+    """Hand a PDF to the seals command's check (`cli_seals.verify_pdf`, which raises UsageError) and print its
+    report."""
     if not path.is_file():
         raise fail(f"no such PDF file: {path}", 2)
-    valid, report = verify_pdf(path, trust_list=trust_list, offline=offline, root_key=root_key, at=at)
-    to_text = getattr(cli_seals, "pdf_report_text", None)
-    emit(report, to_text(report) if to_text is not None else None)
+    valid, report = cli_seals.verify_pdf(path, trust_list=trust_list, offline=offline, root_key=root_key, at=at)
+    emit(report, cli_seals.pdf_report_text(report))
     raise typer.Exit(0 if valid else 1)
 
 

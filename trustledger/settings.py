@@ -42,7 +42,7 @@ class Settings(BaseSettings):
         description="start this region's clock at an ISO 8601 instant with offset, then tick (drills and tests that "
         "run a real server at a chosen date); empty: the system clock; never in production",
     )
-    # Expiry reminders (issue 8): scheduler/delivery loop, SMTP for e-mail, the SMS gateway (a signed webhook).
+    # Expiry reminders: scheduler/delivery loop, SMTP for e-mail, the SMS gateway (a signed webhook).
     remind_interval: float = Field(default=60.0, gt=0, description="seconds between reminder passes")
     remind_in_serve: bool = Field(default=True, description="run the reminder loop inside `serve`")
     remind_max_attempts: int = Field(default=8, ge=1, le=50, description="delivery attempts before the dead letters")
