@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -385,6 +386,26 @@ def test_a_second_active_driving_licence_is_refused_naming_the_first(region: Reg
     svc = region.licences
     svc.revoke(svc.resolve(first), actor=TRAFFIC_POLICE, reason="依申请注销", kind=RevocationKind.VOLUNTARY)
     assert _driving_to(region, person.id_number, person.name) != first  # once revoked, a new one may be issued
+
+
+def test_concurrent_issues_for_one_holder_land_once(region: Region) -> None:
+    """The check runs inside the issuing unit of work, which holds the log's writer lock: two clerks issuing the same
+    person a driving licence at the same moment get one licence and one refusal, on both databases."""
+    person = SyntheticHolders(seed=9104).citizen()
+    outcomes: list[str] = []
+
+    def clerk() -> None:
+        try:
+            outcomes.append(_driving_to(region, person.id_number, person.name))
+        except HolderAlreadyHoldsError:
+            outcomes.append("refused")
+
+    clerks = [threading.Thread(target=clerk) for _ in range(4)]
+    for t in clerks:
+        t.start()
+    for t in clerks:
+        t.join()
+    assert sorted(o == "refused" for o in outcomes) == [False, True, True, True], outcomes
 
 
 def test_a_holder_number_keeps_its_name_on_types_one_may_hold_several_of(region: Region) -> None:
