@@ -169,3 +169,8 @@ def test_the_client_installs_and_runs_alone_in_a_fresh_virtualenv(tmp_path: Path
     assert done.returncode == 0, done.stderr
     assert "refused: cannot connect to the TrustLedger API at http://127.0.0.1:" in done.stdout
     assert str(venv) in done.stdout  # the installed copy, not the repository's
+    # and the client's own tests pass there (standard-library unittest: nothing else is installed)
+    own = [python, "-I", "-m", "unittest", "discover", "-s", str(source / "tests"), "-t", str(source / "tests")]
+    tested = subprocess.run(own, cwd=tmp_path / "venv", capture_output=True, text=True, check=False)
+    assert tested.returncode == 0 and "OK" in tested.stderr, tested.stderr
+    assert "Ran 5 tests" in tested.stderr
