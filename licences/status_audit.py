@@ -20,13 +20,12 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent
-from eventsourcing.utils import get_topic
 
 from ledger.errors import AuditFailure
 from ledger.statusmap import MapUpdate, StatusMapStore
 from ledger.store_statusmap_audit import newest_nodes, newest_values
 from licences.domain import LicenceIssued
-from licences.status_entries import STATUS_EVENTS, replay
+from licences.status_entries import STATUS_TOPICS, replay
 from signatures.errors import SignatureError
 from signatures.statusproof import MAP_LINE_PREFIX, StatusValue, map_root, parse_status_value
 
@@ -38,9 +37,6 @@ if TYPE_CHECKING:
 
 BATCH = 5000  # map updates held before they are applied to the scratch map (also applied at every checkpoint)
 NOT_LEAF_BOUND = -1
-# Topics are compared, never resolved: a topic in the database must not decide what gets imported (an event class is
-# never renamed or moved, docs/style.md, so its topic is fixed).
-STATUS_TOPICS = frozenset(get_topic(cls) for cls in STATUS_EVENTS)
 
 
 class StatusMapAudit:

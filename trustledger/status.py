@@ -13,10 +13,9 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.utils import get_topic
 
 from ledger.store import LedgerStore
-from licences.status_entries import STATUS_EVENTS, replay
+from licences.status_entries import STATUS_TOPICS, replay
 from signatures.statusproof import StatusValue
 
 if TYPE_CHECKING:
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
 
     from ledger.recording import Recording
     from ledger.statusmap import StatusMapStore
-
-STATUS_TOPICS = frozenset(get_topic(c) for c in STATUS_EVENTS)
 
 
 def status_events(
