@@ -195,12 +195,15 @@ class HttpPeerSource:
         """`GET /v1/federation/status?token=`: the region's word on one of its tokens now, strictly parsed."""
         return parse_peer_status(self._get("/v1/federation/status", MAX_STATUS_BYTES, {"token": token}), origin)
 
-    def status_proof(self, identifier: str, size: int | None = None) -> StatusProof:
-        """`GET /v1/status/proof?identifier=[&size=]`: the status map proof of a licence version against the
-        region's newest signed checkpoint (or the one of `size` leaves), strictly parsed, not yet verified."""
+    def status_proof(self, identifier: str, size: int | None = None, token: str | None = None) -> StatusProof:
+        """`GET /v1/status/proof?identifier=[&size=][&token=]`: the status map proof of a licence version against the
+        region's newest signed checkpoint (or the one of `size` leaves), strictly parsed, not yet verified. A type a
+        citizen may hold is proven only to the token's possessor, so the token being verified goes along."""
         params: dict[str, int | str] = {"identifier": identifier}
         if size is not None:
             params["size"] = size
+        if token is not None:
+            params["token"] = token
         return parse_peer_status_proof(self._get("/v1/status/proof", MAX_STATUS_PROOF_BYTES, params), identifier)
 
     def identity(self) -> dict[str, object]:

@@ -37,6 +37,7 @@ from licences.import_rows import (
     scan_file,
 )
 from licences.store_imports import ImportProgress, ImportStore, import_file_key
+from licences.values import stream_key
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -268,10 +269,11 @@ class _Run:
 
     def validate(self, chunk: list[SourceRecord]) -> list[ImportRow]:
         catalogue = self.service.catalogue
+        key = stream_key(self.service.salt)
         parsed: list[ImportRow] = []
         for record in chunk:
             try:
-                parsed.append(parse_row(record, catalogue))
+                parsed.append(parse_row(record, catalogue, key))
             except (LicenceError, ValueError) as exc:
                 self.reject(record.line, exc, record_identifier(record))
         known = self.importer.store.existing_licences(r.licence_id for r in parsed)

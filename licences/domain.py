@@ -13,6 +13,7 @@ its `class_version` and add a static `upcast_vN_vM(state)`.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,12 +54,27 @@ from licences.values import (
     control_character,
     licence_id_for,
     plain_text,
+    stream_key,
     utc,
 )
 
 MAX_REASON_LENGTH = 500
 MAX_NAME_LENGTH = 200
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+NONCE_BYTES = 16
+
+
+def _nonce() -> str:
+    """A random member of each lifecycle event after issuance, so its `payload_sha256` on the public log cannot be
+    used to test guesses of a reason, a revocation kind, a date or an amended value (docs/adr/0013)."""
+    return secrets.token_hex(NONCE_BYTES)
+
+
+def _no_nonce(state: dict[str, Any]) -> None:
+    """Upcast an event recorded before lifecycle events carried a nonce: its nonce is empty."""
+    state["nonce"] = ""
+
 
 # -- Events ------------------------------------------------------------------------------------------------------------
 
@@ -88,12 +104,15 @@ class LicenceIssued(Aggregate.Created):
 class LicenceRenewed(Aggregate.Event):
     """The licence was renewed (换证/延续): a new validity period and licence version."""
 
-    class_version = 1
+    class_version = 2
+    nonce: str
     actor: str
     identifier: str
     licence_version: int
     valid_from: datetime
     valid_until: datetime
+
+    upcast_v1_v2 = staticmethod(_no_nonce)
 
     def apply(self, aggregate: Any) -> None:
         """Move to the new version and validity period."""
@@ -103,12 +122,15 @@ class LicenceRenewed(Aggregate.Event):
 class LicenceAmended(Aggregate.Event):
     """Registered particulars changed (变更): public field changes, and re-sealed holder data if that changed."""
 
-    class_version = 1
+    class_version = 2
+    nonce: str
     actor: str
     identifier: str
     licence_version: int
     changes: dict[str, Any]
     holder_blob: str | None
+
+    upcast_v1_v2 = staticmethod(_no_nonce)
 
     def apply(self, aggregate: Any) -> None:
         """Apply the changes and move to the new version."""
@@ -118,9 +140,12 @@ class LicenceAmended(Aggregate.Event):
 class LicenceSuspended(Aggregate.Event):
     """The licence was suspended (暂扣/中止): not valid until reinstated."""
 
-    class_version = 1
+    class_version = 2
+    nonce: str
     actor: str
     reason: str
+
+    upcast_v1_v2 = staticmethod(_no_nonce)
 
     def apply(self, aggregate: Any) -> None:
         """Record the suspension."""
@@ -130,9 +155,12 @@ class LicenceSuspended(Aggregate.Event):
 class LicenceReinstated(Aggregate.Event):
     """A suspension was lifted."""
 
-    class_version = 1
+    class_version = 2
+    nonce: str
     actor: str
     reason: str
+
+    upcast_v1_v2 = staticmethod(_no_nonce)
 
     def apply(self, aggregate: Any) -> None:
         """Lift the suspension."""
@@ -142,10 +170,13 @@ class LicenceReinstated(Aggregate.Event):
 class LicenceRevoked(Aggregate.Event):
     """The licence stopped being valid for good (注销 or 吊销)."""
 
-    class_version = 1
+    class_version = 2
+    nonce: str
     actor: str
     reason: str
     kind: str
+
+    upcast_v1_v2 = staticmethod(_no_nonce)
 
     def apply(self, aggregate: Any) -> None:
         """Record the revocation."""
@@ -155,10 +186,13 @@ class LicenceRevoked(Aggregate.Event):
 class ExpiryReminderSent(Aggregate.Event):
     """The expiry reminder of one stage (days ahead) was queued for the current validity period."""
 
-    class_version = 1
+    class_version = 2
+    nonce: str
     stage: int
     channels: list[str]
     valid_until: datetime
+
+    upcast_v1_v2 = staticmethod(_no_nonce)
 
     def apply(self, aggregate: Any) -> None:
         """Remember the stage so it is never sent twice."""
@@ -277,7 +311,7 @@ class Licence(Aggregate):
         public, personal = split_personal(licence_type, given.fields)
         start, end = given.valid_from, given.valid_until
         holder_id = given.holder_id
-        licence_id = licence_id_for(identifier)
+        licence_id = licence_id_for(identifier, stream_key(holder_salt))
         sealed = HolderData(given.holder_name, holder_id.value, personal)
         return cls._create(
             LicenceIssued,
@@ -353,6 +387,7 @@ class Licence(Aggregate):
         self.trigger_event(
             LicenceRenewed,
             timestamp=moment,
+            nonce=_nonce(),
             actor=actor.uscc,
             identifier=str(self.identifier.with_version(version)),
             licence_version=version,
@@ -388,6 +423,7 @@ class Licence(Aggregate):
         self.trigger_event(
             LicenceAmended,
             timestamp=utc(now),
+            nonce=_nonce(),
             actor=actor.uscc,
             changes=public,
             holder_blob=blob,
@@ -399,7 +435,9 @@ class Licence(Aggregate):
         """Suspend an active licence (暂扣)."""
         self._authorise(licence_type, actor)
         self._refuse_if(Lifecycle.REVOKED, Lifecycle.SUSPENDED)
-        self.trigger_event(LicenceSuspended, timestamp=utc(now), actor=actor.uscc, reason=_reason(reason))
+        self.trigger_event(
+            LicenceSuspended, timestamp=utc(now), nonce=_nonce(), actor=actor.uscc, reason=_reason(reason)
+        )
 
     def reinstate(self, *, licence_type: LicenceType, actor: Department, now: datetime, reason: str = "") -> None:
         """Lift a suspension; only a suspended licence can be reinstated."""
@@ -407,7 +445,9 @@ class Licence(Aggregate):
         self._refuse_if(Lifecycle.REVOKED)
         if self.lifecycle is not Lifecycle.SUSPENDED:
             raise NotSuspendedError("only a suspended licence can be reinstated")
-        self.trigger_event(LicenceReinstated, timestamp=utc(now), actor=actor.uscc, reason=_reason(reason, True))
+        self.trigger_event(
+            LicenceReinstated, timestamp=utc(now), nonce=_nonce(), actor=actor.uscc, reason=_reason(reason, True)
+        )
 
     def revoke(
         self,
@@ -422,7 +462,12 @@ class Licence(Aggregate):
         self._authorise(licence_type, actor)
         self._refuse_if(Lifecycle.REVOKED)
         self.trigger_event(
-            LicenceRevoked, timestamp=utc(now), actor=actor.uscc, reason=_reason(reason), kind=kind.value
+            LicenceRevoked,
+            timestamp=utc(now),
+            nonce=_nonce(),
+            actor=actor.uscc,
+            reason=_reason(reason),
+            kind=kind.value,
         )
 
     def record_reminder(self, *, licence_type: LicenceType, stage: int, now: datetime) -> None:
@@ -433,6 +478,7 @@ class Licence(Aggregate):
         self.trigger_event(
             ExpiryReminderSent,
             timestamp=utc(now),
+            nonce=_nonce(),
             stage=stage,
             valid_until=self.valid_until,
             channels=[c.value for c in licence_type.reminders.channels],

@@ -310,8 +310,9 @@ def record_status(
         raise InvalidFieldError("status", str(exc)) from None
 
 
-def parse_row(record: SourceRecord, catalogue: Catalogue) -> ImportRow:
-    """Parse and validate one row (nothing saved); `InvalidFieldError` names the field that failed."""
+def parse_row(record: SourceRecord, catalogue: Catalogue, key: bytes) -> ImportRow:
+    """Parse and validate one row (nothing saved); `InvalidFieldError` names the field that failed. `key` is the
+    region's stream key (`licences.values.stream_key`), which names the licence's stream."""
     if record.values is None:
         assert record.error is not None
         raise record.error
@@ -329,7 +330,7 @@ def parse_row(record: SourceRecord, catalogue: Catalogue) -> ImportRow:
         valid_until=_valid_until(values),
         identifier=str(identifier),
     )
-    row = ImportRow(record.line, request, str(licence_id_for(identifier)), _status(values))
+    row = ImportRow(record.line, request, str(licence_id_for(identifier, key)), _status(values))
     _check(row, identifier, licence_type, department)
     return row
 

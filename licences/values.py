@@ -3,6 +3,8 @@ bounds on every time and text accepted as input (one place for the API, the CLI 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,9 +60,29 @@ class SealedDocument:
     sealed_at: datetime
 
 
-def licence_id_for(identifier: LicenceIdentifier) -> LicenceId:
-    """The stream id of a licence: uuid5 of type, issuer and serial, so every version shares it and a retried issue
-    lands on the same stream (the store's version check then makes the retry return the first result)."""
+STREAM_KEY_LABEL = b"trustledger/licence-stream/v1"
+
+
+def stream_key(holder_salt: bytes) -> bytes:
+    """The region's key for licence stream ids, derived from the secret holder salt (one secret to keep)."""
+    return hmac.new(holder_salt, STREAM_KEY_LABEL, hashlib.sha256).digest()
+
+
+def licence_id_for(identifier: LicenceIdentifier, key: bytes) -> LicenceId:
+    """The stream id of a licence: a UUIDv8 (RFC 9562) from HMAC-SHA-256 under the region's stream key of type,
+    issuer and serial. Every version shares it and a retried issue lands on the same stream (the store's version
+    check then makes the retry return the first result), yet nobody without the key can compute it from a printed
+    identifier, so the public log cannot be searched for a licence by guessing identifiers (docs/adr/0013)."""
+    name = f"{identifier.type_code}.{identifier.issuer}.{identifier.serial}".encode()
+    raw = bytearray(hmac.new(key, name, hashlib.sha256).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x80  # version 8: custom
+    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 9562 variant
+    return LicenceId(UUID(bytes=bytes(raw)))
+
+
+def legacy_licence_id_for(identifier: LicenceIdentifier) -> LicenceId:
+    """The computable stream id of licences minted before keyed ids (uuid5 of type, issuer and serial); kept only to
+    name those old streams, never to mint."""
     return LicenceId(uuid5(LICENCE_NAMESPACE, f"{identifier.type_code}.{identifier.issuer}.{identifier.serial}"))
 
 

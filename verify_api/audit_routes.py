@@ -4,9 +4,10 @@ JSON at `/v1/licences/{id}/history` (auditors; departments for their types) and 
 `/licences/{id}/provenance`. The page has two variants: with an auditor's or department's key, the full trail
 (uses, reminders, event JSON); for anyone holding the licence's QR token (`?token=`, the link on the scan page),
 lifecycle events only, with no event content — the least a citizen needs to see that the trail is proven.
-Without either, the page says "not found" and itself reveals nothing, not even whether the licence exists. The
-public log and status map do reveal, to anyone who knows or guesses the identifier, its lifecycle events (kind and
-time), status and validity — never the holder or the uses (ADR 0013).
+Without either, the page says "not found" and itself reveals nothing, not even whether the licence exists. For an
+organisation's licence (public by law) the status map proves, to anyone who knows the identifier, its status and
+validity, and leads to its lifecycle events in the public log; a citizen's licence has a keyed stream id and its
+status proof needs the token, so the log cannot be searched for it. Never the holder or the uses (ADR 0013).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pydantic import TypeAdapter
 from ledger.log import Checkpoint
 from licences.application import HistoryEntry, LicenceView
 from licences.errors import LicenceNotFoundError
+from licences.identifiers import HolderKind
 from licences.values import LicenceId
 from verify_api import problems as p
 from verify_api.auth import OptionalKey, ReaderKey
@@ -217,6 +219,7 @@ def provenance_page(
         "checkpoint": evidence.checkpoint_out(trail.checkpoint),
         "full": full,
         "kinds": KIND_ZH,
+        "public_register": region.catalogue.licence_type(view.type_code).holder_kind is HolderKind.ORGANISATION,
     }
     return render(request, "provenance.html", context)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from functools import reduce
 from typing import Any
@@ -26,7 +28,7 @@ from licences.errors import (
 )
 from licences.identifiers import parse_identifier
 from licences.privacy import HolderData, InMemoryHolderKeyVault, holder_digest
-from licences.values import LicenceStatus, Lifecycle, RevocationKind, licence_id_for
+from licences.values import LicenceStatus, Lifecycle, RevocationKind, licence_id_for, stream_key
 from tests.licences.conftest import COMPANY, FOOD_FIELDS, SALT, T0
 
 Issue = Callable[..., Licence]
@@ -49,7 +51,7 @@ def test_issue_sets_identifier_validity_and_holder_digest(issue: Issue) -> None:
     lic = issue()
     assert str(lic.identifier).startswith("1.2.156.3005.2.11100000000013338W011.11410100007409378P.20240000001.001.")
     assert parse_identifier(str(lic.identifier)).check_ok
-    assert lic.id == licence_id_for(lic.identifier)
+    assert lic.id == licence_id_for(lic.identifier, stream_key(SALT))
     assert (lic.licence_version, lic.valid_from, lic.valid_until) == (1, T0, END)
     assert lic.holder_digest == holder_digest(SALT, COMPANY.id_number).hex()
     assert lic.fields["main_format"] == "餐饮服务经营者"
@@ -155,7 +157,7 @@ def test_renewal_moves_version_identifier_and_period(catalogue: Catalogue, issue
     assert lic.identifier.check_ok
     assert (lic.valid_from, lic.valid_until) == (END - 30 * DAY, END.replace(year=2034))
     assert lic.status_at(END - 30 * DAY) is LicenceStatus.VALID  # no gap between the versions
-    assert lic.id == licence_id_for(lic.identifier)
+    assert lic.id == licence_id_for(lic.identifier, stream_key(SALT))
     with pytest.raises(InvalidFieldError, match="valid_until"):
         lic.renew(**_act(catalogue), now=END.replace(year=2034) - DAY, valid_until=END)
 
@@ -308,3 +310,38 @@ def test_events_round_trip_through_the_json_transcoder(catalogue: Catalogue, iss
     replayed = reduce(lambda agg, s: mapper.to_domain_event(s).mutate(agg), stored, None)
     assert replayed == lic
     assert replayed.lifecycle is Lifecycle.REVOKED
+
+
+def test_lifecycle_payloads_cannot_be_guessed_from_their_public_digest(catalogue: Catalogue, issue: Issue) -> None:
+    """Two licences suspended on the same day for the same reason by the same department: without a random member
+    the two payloads (and so the `payload_sha256` on the public log) would be equal, and guessable."""
+    mapper = _mapper()
+    states = []
+    for serial in ("20240000001", "20240000002"):
+        lic = issue(serial=serial)
+        lic.collect_events()
+        lic.suspend(**_act(catalogue), now=T0 + DAY, reason="检查")
+        lic.reinstate(**_act(catalogue), now=T0 + 2 * DAY, reason="")
+        lic.revoke(**_act(catalogue), now=T0 + 3 * DAY, reason="注销")
+        states.append([mapper.to_stored_event(e).state for e in lic.collect_events()])
+    for first, second in zip(states[0], states[1], strict=True):
+        assert first != second
+        assert len(json.loads(first)["nonce"]) == 32
+
+
+def test_events_recorded_before_nonces_still_load(catalogue: Catalogue, issue: Issue) -> None:
+    lic = issue()
+    lic.suspend(**_act(catalogue), now=T0 + DAY, reason="检查")
+    lic.revoke(**_act(catalogue), now=T0 + 2 * DAY, reason="吊销", kind=RevocationKind.PENALTY)
+    mapper = _mapper()
+    stored = []
+    for event in lic.collect_events():
+        s = mapper.to_stored_event(event)
+        state = json.loads(s.state)
+        if "nonce" in state:  # as the first release wrote them: class_version 1, no nonce
+            del state["nonce"]
+            state["class_version"] = 1
+        stored.append(replace(s, state=json.dumps(state).encode()))
+    replayed = reduce(lambda agg, s: mapper.to_domain_event(s).mutate(agg), stored, None)
+    assert replayed.lifecycle is Lifecycle.REVOKED
+    assert replayed.revocation == (RevocationKind.PENALTY, "吊销")

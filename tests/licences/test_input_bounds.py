@@ -121,7 +121,7 @@ def test_an_issue_names_every_bad_field_at_once(issue: Issue) -> None:
 
 
 def _row(catalogue: Catalogue, **overrides: Any) -> Any:
-    return parse_row(SourceRecord(2, food_row(1, SyntheticHolders(seed=3), **overrides)), catalogue)
+    return parse_row(SourceRecord(2, food_row(1, SyntheticHolders(seed=3), **overrides)), catalogue, b"k" * 32)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.verify_api.conftest import DRIVING, Citizen, Keys, client_for
-from tests.verify_api.helpers import check_proof
+from tests.verify_api.helpers import check_proof, organisation_licence
 from trustledger.region import Region
 from verify_api.client import ApiProblem
 from verify_api.schemas import AmendedEvent, HistoryEvent, IssuedEvent, LicenceOut, SuspendedEvent
@@ -119,6 +119,7 @@ def test_public_provenance_page_needs_the_token_and_shows_lifecycle_only(
     for secret in (citizen.id_number, citizen.name, licence.identifier, licence.holder_digest):
         assert secret not in html
     assert "— ledger.ha.gov.example/log" in html  # the signed checkpoint note
+    assert "个人证照" in html and "cannot be found from the licence identifier" in html  # what the log reveals
     for params in ({}, {"token": "garbage"}, {"token": _other_token(http, keys)}):
         hidden = http.get(f"/licences/{licence.id}/provenance", params=params)
         assert hidden.status_code == 404 and "未找到溯源记录" in hidden.text
@@ -153,3 +154,11 @@ def test_auditor_provenance_page_is_full(http: TestClient, keys: Keys, licence: 
     assert "Verifier</span></th>" not in public  # the public view has no use columns (and no uses)
     denied = http.get(f"/licences/{licence.id}/provenance", headers={"Authorization": f"Bearer {keys.other_issuer}"})
     assert denied.status_code == 404  # a department of other types gets the public rule: no token, nothing
+
+
+def test_an_organisations_provenance_page_says_its_lifecycle_is_public(http: TestClient, region: Region) -> None:
+    view = organisation_licence(region)
+    page = http.get(f"/licences/{view.id}/provenance", params={"token": view.token})
+    assert page.status_code == 200
+    assert "单位证照" in page.text and "public by law" in page.text
+    assert "个人证照" not in page.text

@@ -129,7 +129,10 @@ TABLE: list[Access] = [
     Access("GET", "/v1/licences/{licence_id}/history", frozenset({"issuer", "auditor"}), _lic("/history")),
     # public, rate-limited; the provenance page is public only with the licence's token
     Access("GET", "/v1/public/verify", ANY, lambda lic: f"/v1/public/verify?token={lic.token}"),
-    Access("GET", "/v1/status/proof", ANY, lambda lic: f"/v1/status/proof?identifier={lic.identifier}"),
+    # a citizen's licence: public only to its possessor, with the token (test_status_disclosure)
+    Access(
+        "GET", "/v1/status/proof", ANY, lambda lic: f"/v1/status/proof?identifier={lic.identifier}&token={lic.token}"
+    ),
     Access("GET", "/v/{token}", ANY, lambda lic: f"/v/{lic.token}"),
     Access(
         "GET", "/licences/{licence_id}/provenance", ANY, lambda lic: f"/licences/{lic.id}/provenance?token={lic.token}"
