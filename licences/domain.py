@@ -237,8 +237,10 @@ class Licence(Aggregate):
         valid_from: datetime,
         now: datetime,
         valid_until: datetime | None = None,
+        checked: IssueInput | None = None,
     ) -> Licence:
-        """Mint a new licence (version 001). `valid_until` defaults to the type's validity rule."""
+        """Mint a new licence (version 001). `valid_until` defaults to the type's validity rule. `checked` is what
+        `check_issue` returned for these very inputs, when the caller already ran it (not run twice per licence)."""
         identifier = make_identifier(licence_type.code, issuer.uscc, serial, 1)
         return cls._mint(
             licence_type,
@@ -252,6 +254,7 @@ class Licence(Aggregate):
             valid_until,
             now,
             imported=False,
+            checked=checked,
         )
 
     @classmethod
@@ -268,8 +271,10 @@ class Licence(Aggregate):
         valid_from: datetime,
         now: datetime,
         valid_until: datetime | None = None,
+        checked: IssueInput | None = None,
     ) -> Licence:
-        """Import an existing licence (存量证照): its identifier is kept even with a bad check, and flagged."""
+        """Import an existing licence (存量证照): its identifier is kept even with a bad check, and flagged. `checked`
+        as for `issue`."""
         parsed = parse_identifier(identifier, strict=False)
         if parsed.type_code != licence_type.code:
             raise InvalidFieldError("identifier", f"type code {parsed.type_code} is not {licence_type.code}")
@@ -287,6 +292,7 @@ class Licence(Aggregate):
             valid_until,
             now,
             imported=True,
+            checked=checked,
         )
 
     @classmethod
@@ -304,9 +310,10 @@ class Licence(Aggregate):
         now: datetime,
         *,
         imported: bool,
+        checked: IssueInput | None,
     ) -> Licence:
         licence_type.authorise(issuer)
-        given = check_issue(licence_type, holder, fields, valid_from, valid_until)
+        given = checked or check_issue(licence_type, holder, fields, valid_from, valid_until)
         check_timeline(licence_type, given.holder_id, given.fields, given.valid_from, now)
         public, personal = split_personal(licence_type, given.fields)
         start, end = given.valid_from, given.valid_until

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from datetime import date
 from enum import StrEnum
 
@@ -95,6 +96,7 @@ USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 _USCC = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}")
 
 
+@lru_cache(maxsize=4096)  # a region has a few hundred departments, each checked for every licence it issues
 def uscc_check_char(body: str) -> str:
     """The GB 32100-2015 check character of the first 17 characters."""
     total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(body, USCC_WEIGHTS, strict=True))

@@ -16,11 +16,10 @@ from uuid import UUID
 
 from clock import Clock
 from licences.catalogue import Catalogue, LicenceType
-from licences.domain import Licence, check_issue
+from licences.domain import IssueInput, Licence, check_issue
 from licences.holder_keys import SqlHolderKeyVault
 from licences.holdings import Holdings
 from licences.idempotency import Idempotency, request_hash
-from licences.identifiers import make_identifier
 from licences.privacy import HolderData, holder_digest
 from licences.projector import Pending, Projector
 from licences.queries import LicenceQueries
@@ -71,7 +70,7 @@ def issue_request_hash(request: IssueRequest) -> str:
 class _Prepared:
     licence_type: LicenceType
     digest_hex: str
-    holder_id: str  # canonical form
+    given: IssueInput  # every field checked, the holder number in canonical form
 
 
 class Issuing:
@@ -145,6 +144,7 @@ class Issuing:
         serials = self.serials.reserve(wanted, now)
         pending: list[Pending] = []
         holdings = Holdings(self.queries, now)
+        holdings.prefetch(p.digest_hex for p in prepared)
         for request, p, serial in zip(requests, prepared, serials, strict=True):
             key = keys[p.digest_hex]
             licence = self._mint(request, p, key, serial, now, catalogue)
@@ -159,8 +159,7 @@ class Issuing:
         # Every field at once, before a serial or a holder key is reserved (the mint checks them again).
         holder = HolderData(request.holder_name, request.holder_id)
         given = check_issue(licence_type, holder, request.fields, request.valid_from or now, request.valid_until)
-        holder_id = given.holder_id.value
-        return _Prepared(licence_type, holder_digest(self.salt, holder_id).hex(), holder_id)
+        return _Prepared(licence_type, holder_digest(self.salt, given.holder_id.value).hex(), given)
 
     def _mint(
         self,
@@ -175,16 +174,16 @@ class Issuing:
         common: dict[str, Any] = {
             "licence_type": prepared.licence_type,
             "issuer": department,
-            "holder": HolderData(request.holder_name, prepared.holder_id),
+            "holder": HolderData(request.holder_name, prepared.given.holder_id.value),
             "holder_key": holder_key,
             "holder_salt": self.salt,
             "fields": request.fields,
             "valid_from": request.valid_from or now,
             "valid_until": request.valid_until,
             "now": now,
+            "checked": prepared.given,  # the domain need not check every field a second time
         }
         if request.identifier is not None:
             return Licence.import_existing(identifier=request.identifier, **common)
         assert serial is not None
-        make_identifier(prepared.licence_type.code, department.uscc, serial, 1)  # validates the serial shape
-        return Licence.issue(serial=serial, **common)
+        return Licence.issue(serial=serial, **common)  # its identifier checks the serial's shape

@@ -13,7 +13,7 @@ SQL lives here only; the application hands rows in and gets frozen rows out.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -278,6 +278,24 @@ class LicenceStore(RegistryQueries):
         return self._licences(
             licence_index.c.holder_digest == holder_digest, order=[licence_index.c.minted_leaf.desc()], limit=limit
         )
+
+    def by_holders(self, holder_digests: Collection[str], chunk: int = 500) -> dict[str, list[LicenceRow]]:
+        """The licences of each of `holder_digests` (every one, in minting order): one query per `chunk` holders,
+        for a batch that checks each new licence's holder against the register."""
+        wanted = sorted(set(holder_digests))
+        found: dict[str, list[LicenceRow]] = {d: [] for d in wanted}
+        with self.read() as conn:
+            for start in range(0, len(wanted), chunk):
+                part = wanted[start : start + chunk]
+                query = (
+                    select(licence_index)
+                    .where(licence_index.c.holder_digest.in_(part))
+                    .order_by(licence_index.c.minted_leaf)
+                )
+                for m in conn.execute(query).mappings():
+                    row = LicenceRow.from_mapping(m)
+                    found[row.holder_digest].append(row)
+        return found
 
     def by_issuer(self, issuer: str, limit: int = 100, after: UUID | None = None) -> list[LicenceRow]:
         """An issuer's licences in id order, a keyset page after `after`."""

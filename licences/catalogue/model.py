@@ -178,6 +178,10 @@ class LicenceType:
     fields: tuple[FieldSpec, ...]
     one_per_holder: bool = False
     """A holder may hold only one active licence of this type at a time (a driving licence, a practice registration)."""
+    _by_name: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {spec.name: spec for spec in self.fields})
 
     def fields_with(self, role: FieldRole) -> tuple[FieldSpec, ...]:
         """The fields of this type that have `role`, in schema order."""
@@ -185,7 +189,7 @@ class LicenceType:
 
     def field_spec(self, name: str) -> FieldSpec | None:
         """The spec of the named field, or None if the type has no such field."""
-        return next((spec for spec in self.fields if spec.name == name), None)
+        return self._by_name.get(name)
 
     def allows(self, department: Department) -> bool:
         """Whether `department` is authorised to issue and act on licences of this type."""
