@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from datetime import date
 from enum import StrEnum
+from functools import lru_cache
 
 from licences.errors import InvalidFieldError
 
