@@ -57,6 +57,10 @@ class Recording:
         """
         return self.recorder.store.write()
 
+    def want_checkpoint(self) -> None:
+        """Ask that the open unit's batch sign a checkpoint before it commits (so its leaves are provable at once)."""
+        self.recorder.store.want_checkpoint()
+
     def to_stored(self, events: Sequence[DomainEventProtocol[Any]]) -> list[StoredEvent]:
         """The stored form of `events` (JSON state, topic)."""
         return [self.mapper.to_stored_event(e) for e in events]

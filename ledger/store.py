@@ -7,9 +7,12 @@ One code path for SQLite (embedded default, WAL) and PostgreSQL. Writers are ser
 A write is a unit of work: one connection, one transaction. Inside it, every read and nested write of the same store
 in the same thread joins that transaction, and asking the pool for a second connection is refused at once (it could
 only wait for connections held by requests that are themselves waiting for this writer: a deadlock). Before a writer
-takes a connection it passes an in-process gate with a bounded queue and a bounded wait; the database lock wait is
+takes a connection it waits for its turn in a bounded queue for a bounded time; the database lock wait is
 bounded too (SQLite busy timeout, PostgreSQL `lock_timeout`). Whatever cannot be had in time raises `BusyError`,
 which servers answer with 503 and Retry-After.
+
+Concurrent units of work are group-committed (`ledger.group_commit`, ADR 0014): they run one after another, each in
+a savepoint of one shared writer transaction, which commits once for all of them; each returns after that commit.
 
 Tree layout (ADR 0002): a tile at level L holds up to 256 hashes of height-8L nodes, as in C2SP tlog-tiles.
 Level-0 entries are the leaf hashes, kept in each event row; a tile that becomes full is written once, immutable,
@@ -23,7 +26,7 @@ import dataclasses
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -31,17 +34,19 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    NestedTransaction,
     event,
     func,
     select,
 )
 from sqlalchemy import exc as sa_exc
 
+from clock import Clock, system_clock
 from ledger.edge import TILE_HEIGHT, TILE_WIDTH, TileRow, _Edge, tile_levels
 from ledger.errors import LedgerError, StorageError
+from ledger.group_commit import Batch, GroupCommit
 from ledger.merkle import Node
 from ledger.store_engine import WriteLimits as WriteLimits
-from ledger.store_engine import _WriterGate
 from ledger.store_engine import as_busy as as_busy
 from ledger.store_engine import make_engine as make_engine
 from ledger.store_tables import checkpoints_table as checkpoints_table
@@ -53,6 +58,7 @@ from ledger.store_tables import tiles_table as tiles_table
 # PostgreSQL database in separate schemas do not queue behind each other's writers.
 _ADVISORY_LOCK_CLASS = 0x7472_7573  # "trus"
 _ADVISORY_LOCK_SQL = f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_CLASS}, hashtext(current_schema()))"
+_PG_MAX_SUBTRANSACTIONS = 60  # below PGPROC_MAX_CACHED_SUBXIDS (64), with room for the checkpointer's writes
 _TILE_CACHE_SIZE = 4096  # full tiles are immutable: cache them forever (8 KiB each, 16 KiB with inner nodes)
 
 
@@ -79,13 +85,20 @@ EventRow = tuple[int, str, int, str, bytes, str, bytes]  # leaf_index, stream, v
 class LedgerStore:
     """Storage of one region's log: events, tiles, checkpoints, and the writer lock."""
 
-    def __init__(self, engine: Engine, limits: WriteLimits | None = None) -> None:
+    def __init__(self, engine: Engine, limits: WriteLimits | None = None, *, clock: Clock = system_clock) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         if self.dialect not in ("sqlite", "postgresql"):
             raise StorageError(f"unsupported database {self.dialect!r}")
         self.limits = limits or WriteLimits()
-        self._gate = _WriterGate(self.limits)
+        batching = self.limits
+        if self.dialect == "postgresql" and batching.batch_commands > _PG_MAX_SUBTRANSACTIONS:
+            # Each command's SAVEPOINT that writes is a subtransaction; past 64 in one transaction PostgreSQL's
+            # snapshots "overflow" and every other session's visibility checks start reading pg_subtrans.
+            batching = dataclasses.replace(batching, batch_commands=_PG_MAX_SUBTRANSACTIONS)
+        self._group = GroupCommit(batching, clock, self._writer_connection, self._before_commit, self._after_failure)
+        # Signs one checkpoint over a batch that asked for one (`want_checkpoint`); set by the composition root.
+        self.checkpointer: Callable[[Connection], None] | None = None
         self._unit = threading.local()  # .conn: this thread's open unit of work on this store, if any
         event.listen(engine, "checkout", self._refuse_second_connection)
         self._edge: _Edge | None = None
@@ -148,10 +161,11 @@ class LedgerStore:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A unit of work: one writer transaction holding the log's lock; commits on success, rolls back on error.
+        """A unit of work: it runs in a savepoint of the log's writer transaction and returns once that commits.
 
-        Called again inside an open unit (same thread), it joins that unit's transaction instead of waiting for a
-        lock it already holds. Raises `BusyError` when the writer cannot be had within the configured bounds.
+        Concurrent units share one transaction and one commit (group commit); a unit that raises is rolled back to
+        its savepoint and fails alone. Called again inside an open unit (same thread), it joins that unit instead of
+        waiting for a turn it already holds. Raises `BusyError` when the writer cannot be had within the bounds.
         """
         current = self.in_unit()
         if current is not None:
@@ -159,16 +173,76 @@ class LedgerStore:
                 raise StorageError("a write inside a unit of reading: open the unit of work first")
             yield current
             return
-        self._gate.acquire()
-        try:
-            with self._writer_connection() as conn:
-                self._unit.conn = conn
+        with self._group.turn() as batch:
+            conn = batch.conn
+            self._unit.conn = conn
+            self._unit.batch = batch
+            edge = conn.info.get("pending_edge")
+            try:
+                savepoint = conn.begin_nested()
+            except BaseException as exc:
+                batch.broken = exc
+                self._unit.conn = self._unit.batch = None
+                raise
+            try:
+                yield conn
+            except BaseException:
+                self._roll_back_command(batch, savepoint, edge)
+                raise
+            else:
                 try:
-                    yield conn
-                finally:
-                    self._unit.conn = None
+                    savepoint.commit()
+                except BaseException as exc:
+                    batch.broken = exc
+                    raise
+            finally:
+                self._unit.conn = self._unit.batch = None
+
+    def _roll_back_command(self, batch: Batch, savepoint: NestedTransaction, edge: _Edge | None) -> None:
+        """Undo one failed command of a batch: its savepoint, its tree edge, any tiles it may have cached."""
+        conn = batch.conn
+        try:
+            savepoint.rollback()
+            if edge is None:
+                conn.info.pop("pending_edge", None)
+            else:
+                conn.info["pending_edge"] = edge
+            self._forget_tiles_from(self.size(conn))
+        except BaseException as exc:  # the transaction itself is unusable: the whole batch rolls back
+            batch.broken = exc
+
+    @property
+    def waiting_writers(self) -> int:
+        """Units of work of this process queued for the writer right now."""
+        return self._group.waiting
+
+    def want_checkpoint(self) -> None:
+        """Ask for a checkpoint covering this unit's writes, signed once for its whole batch before the commit."""
+        batch: Batch | None = getattr(self._unit, "batch", None)
+        if batch is None:
+            raise StorageError("a checkpoint can only be asked for inside a unit of work")
+        batch.checkpoint = True
+
+    def _before_commit(self, batch: Batch) -> None:
+        if not batch.checkpoint or self.checkpointer is None:
+            return
+        self._unit.conn = batch.conn  # the checkpointer's reads and writes join the batch
+        try:
+            self.checkpointer(batch.conn)
         finally:
-            self._gate.release()
+            self._unit.conn = None
+
+    def _after_failure(self) -> None:
+        self.forget_edge()
+        self._forget_tiles_from(0)
+
+    def _forget_tiles_from(self, size: int) -> None:
+        """Drop cached full tiles that reach beyond `size` leaves (written by a rolled-back command)."""
+        with self._tiles_lock:
+            for cache in (self._tiles, self._levels):
+                stale = [k for k in cache if (k[1] + 1) << (TILE_HEIGHT * (k[0] + 1)) > size]
+                for key in stale:
+                    del cache[key]
 
     def _connect(self) -> Connection:
         """A pooled connection, or `BusyError` when none is free within the pool timeout."""
@@ -259,6 +333,9 @@ class LedgerStore:
         last = cur.fetchone()[0]
         cur.close()
         size = 0 if last is None else int(last) + 1
+        pending: _Edge | None = conn.info.get("pending_edge")  # an earlier command of this batch appended
+        if pending is not None and pending.size == size:
+            return pending.copy()
         with self._edge_lock:
             cached = self._edge
         if cached is not None and cached.size == size:
@@ -274,6 +351,21 @@ class LedgerStore:
             )
 
         conn.info["pending_edge"] = edge  # `write()` caches it once the transaction has committed
+
+    def edge_entries(self, level: int, first: int, count: int) -> list[bytes] | None:
+        """Entries [first, first+count) of a partial tile from the committed right edge, if it holds them.
+
+        Committed hashes never change, so the edge (cached after each commit) answers for any tree size up to its own
+        whose partial tile at `level` is the edge's: a proof against the newest checkpoint then reads no leaf rows.
+        """
+        with self._edge_lock:
+            edge = self._edge
+            if edge is None or level >= len(edge.levels):
+                return None
+            entries = edge.levels[level]
+            if (edge.size >> (TILE_HEIGHT * level)) - len(entries) != first or len(entries) < count:
+                return None
+            return entries[:count]
 
     def forget_edge(self) -> None:
         """Drop the cached edge (after a failed transaction, or in tests)."""
@@ -454,8 +546,11 @@ class TileHashReader:
         first = idx * TILE_WIDTH
         if (self._stored_size >> (TILE_HEIGHT * level)) >= first + TILE_WIDTH:
             return self._store.full_tile_levels(self._conn, level, idx)
-        available = self._size >> (TILE_HEIGHT * level)
-        return tile_levels(self._store._entries(self._conn, level, first, min(TILE_WIDTH, available - first)))
+        count = min(TILE_WIDTH, (self._size >> (TILE_HEIGHT * level)) - first)
+        entries = self._store.edge_entries(level, first, count)
+        if entries is None:
+            entries = self._store._entries(self._conn, level, first, count)
+        return tile_levels(entries)
 
     def read_hashes(self, nodes: Sequence[Node]) -> list[bytes]:
         """Hashes of complete nodes, each read from the one tile that holds its subtree."""

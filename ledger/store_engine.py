@@ -6,7 +6,6 @@ bounded pool. `as_busy` names the driver and pool errors that mean "contention: 
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,8 @@ class WriteLimits:
     `pool_size`/`max_overflow`: connections per process; `pool_timeout`: seconds to wait for one; `lock_timeout`:
     seconds a writer waits for the log's lock (in process and in the database); `queue`: writers that may wait in
     this process before new ones are refused at once; `retry_after`: the seconds a refused client is told to wait.
+    `batch_commands`/`batch_delay`: group commit (ADR 0014): at most this many commands share one transaction, and a
+    batch takes on no more commands once it has been open this many seconds (1 command = a commit per command).
     """
 
     pool_size: int = 10
@@ -32,10 +33,14 @@ class WriteLimits:
     lock_timeout: float = 5.0
     queue: int = 256
     retry_after: int = 1
+    batch_commands: int = 256
+    batch_delay: float = 0.005
 
     def __post_init__(self) -> None:
         if self.pool_size < 1 or self.max_overflow < 0 or self.queue < 1 or self.retry_after < 1:
             raise StorageError("pool_size and queue must be >= 1, max_overflow >= 0, retry_after >= 1")
+        if not (1 <= self.batch_commands <= 10_000 and 0 <= self.batch_delay <= 1):
+            raise StorageError("batch_commands must be in [1, 10000] and batch_delay in [0, 1] seconds")
         if not (0 < self.pool_timeout <= 600 and 0 < self.lock_timeout <= 600):
             raise StorageError("pool_timeout and lock_timeout must be in (0, 600] seconds")
 
@@ -74,37 +79,6 @@ def as_busy(exc: BaseException, retry_after: int = 1) -> BusyError | None:
     if getattr(orig, "sqlstate", None) == "55P03" or "database is locked" in str(orig):
         return BusyError("the log's writer lock was not free in time", retry_after)
     return None
-
-
-class _WriterGate:
-    """The in-process queue in front of the log's lock: bounded in length and in wait, checked before any connection.
-
-    Only the writer that holds the gate holds a pooled connection for writing, so waiting writers cannot starve the
-    pool that readers (and the holder) need.
-    """
-
-    def __init__(self, limits: WriteLimits) -> None:
-        self._limits = limits
-        self._lock = threading.Lock()
-        self._count = threading.Lock()
-        self._waiting = 0
-
-    def acquire(self) -> None:
-        with self._count:
-            if self._waiting >= self._limits.queue:
-                raise BusyError(f"{self._waiting} writers are already waiting", self._limits.retry_after)
-            self._waiting += 1
-        try:
-            if not self._lock.acquire(timeout=self._limits.lock_timeout):
-                raise BusyError(
-                    f"waited {self._limits.lock_timeout:g} s for the log's writer", self._limits.retry_after
-                )
-        finally:
-            with self._count:
-                self._waiting -= 1
-
-    def release(self) -> None:
-        self._lock.release()
 
 
 def _sqlite_transactions(engine: Engine) -> None:

@@ -267,13 +267,19 @@ class LicenceService:
         claimed_holder_digest: bytes | None = None,
         idempotency_key: str | None = None,
     ) -> UseResult:
-        """Decide and record one use (`LicenceInvoked` in its own stream); a refused use is recorded too."""
-        return self.commands.use(
-            licence_id,
-            verifier=verifier,
-            matter_code=matter_code,
-            purpose=purpose,
-            consent=consent,
-            claimed_holder_digest=claimed_holder_digest,
-            idempotency_key=idempotency_key,
-        )
+        """Decide and record one use (`LicenceInvoked` in its own stream); a refused use is recorded too.
+
+        The use's unit of work asks for a checkpoint, signed once for its whole batch before the commit (ADR 0014),
+        so the answer can prove the use's own leaf without signing one afterwards in a transaction of its own.
+        """
+        with self.recording.unit():
+            self.recording.want_checkpoint()
+            return self.commands.use(
+                licence_id,
+                verifier=verifier,
+                matter_code=matter_code,
+                purpose=purpose,
+                consent=consent,
+                claimed_holder_digest=claimed_holder_digest,
+                idempotency_key=idempotency_key,
+            )
