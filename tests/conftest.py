@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from clock import StartedClock
 from ledger.store import LedgerStore, make_engine
@@ -19,6 +20,7 @@ from trustledger import region as region_module
 
 PG_ADMIN_URL = os.environ.get("TRUSTLEDGER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
+PG_REPLICA_PORT = 5433  # scripts/pg-replica.sh's default: a streaming replica of the test PostgreSQL
 
 
 START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)  # the instant tests start at unless they choose another
@@ -100,3 +102,19 @@ def log_key() -> Ed25519PrivateKey:
 @pytest.fixture
 def note_signer(log_key: Ed25519PrivateKey) -> NoteSigner:
     return NoteSigner("ledger.test.example/log", log_key)
+
+
+@pytest.fixture(scope="session")
+def pg_replica() -> int:
+    """The port of a streaming replica of the test PostgreSQL (ADR 0015), made by scripts/pg-replica.sh on first use
+    and reused by later runs; the script holds a file lock, so parallel workers wait for one another."""
+    script = Path(__file__).parents[1] / "scripts" / "pg-replica.sh"
+    env = {**os.environ, "TRUSTLEDGER_PG_REPLICA_PORT": str(PG_REPLICA_PORT)}
+    done = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, f"scripts/pg-replica.sh failed:\n{done.stdout}{done.stderr}"
+    return PG_REPLICA_PORT
+
+
+def replica_url(primary_url: str, port: int) -> str:
+    """The URL of the same database and schema on the replica listening on `port`."""
+    return make_url(primary_url).set(port=port).render_as_string(hide_password=False)

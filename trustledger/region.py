@@ -9,6 +9,7 @@ wiring modules (`trustledger.sealing`, `trustledger.anchoring`, ...) build; `Reg
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -20,8 +21,12 @@ from anchors.store_crossregion import CrossRegionStore
 from anchors.uses import UseRequest
 from anchors.witness import Witness
 from clock import Clock
+from ledger.store_replica import ReplicaReads
 from licences.catalogue import catalogue_documents
-from trustledger import anchoring, crossregion, remind, seal_checks, sealing, trust, verification
+from licences.matters import Matter
+from trustledger import anchoring, crossregion, remind, replica, seal_checks, sealing, trust, verification
+from trustledger.crossregion_matters import LookupRequest, ask_peers
+from trustledger.matters import publish_matters
 from trustledger.migrations import upgrade
 from trustledger.region_core import (
     CRL_PATH,
@@ -55,6 +60,17 @@ __all__ = [
 
 class Region(RegionCore):
     """One region's ledger, opened from settings, with the services the HTTP API is handed."""
+
+    @cached_property
+    def reads(self) -> ReplicaReads:
+        """Where the log's reads run: the read replica when it can answer as the primary would (ADR 0015)."""
+        return replica.replica_reads(self.settings, self.log)
+
+    def close(self) -> None:
+        """Release database connections, the read replica's too."""
+        if "reads" in self.__dict__:  # opened only if a read asked for it
+            self.reads.close()
+        super().close()
 
     def ledger_sources(self) -> LedgerSources:
         """What the online token check reads (`trustledger.verification.ledger_sources`)."""
@@ -101,6 +117,13 @@ class Region(RegionCore):
         """Record the use of a peer's licence on this ledger; the verdict document with where the use went."""
         return crossregion.result_json(result, crossregion.record_use(self, result, use))
 
+    def ask_matter_peers(
+        self, matter: Matter, holder_id: str, consent: str, purpose: str, idempotency_key: str | None
+    ) -> list[dict[str, Any]]:
+        """The peers' checked answers to a licence-free lookup (`trustledger.crossregion_matters`)."""
+        request = LookupRequest(holder_id, consent, purpose, idempotency_key)
+        return [p.answer_json() for p in ask_peers(self, matter, request)]
+
     def reminder_collector(self) -> remind.ReminderCollector:
         """The Prometheus view of the expiry reminders."""
         return remind.ReminderCollector(self)
@@ -126,6 +149,7 @@ def init_region(
     upgrade(region.store.engine)
     departments, types = catalogue_documents()
     region.registry.publish_catalogue(departments, [doc for _, doc in types])
+    publish_matters(region)  # the matter catalogue (事项目录) refers to the licence types just published
     region.registry.ensure_token_keys()
     region.ensure_seal_pki()
     backfill_status_map(region.store, region.log.status_map, region.recording)

@@ -22,8 +22,10 @@ from anchors.witness import Witness
 from clock import Clock
 from ledger.log import Log
 from ledger.store import LedgerStore
+from ledger.store_replica import ReplicaReads
 from licences.application import LicenceService
 from licences.catalogue import Catalogue
+from licences.matters import Matter
 from licences.registry import RegistryService
 from licences.values import LicenceId
 from signatures.note import NoteSigner
@@ -122,6 +124,11 @@ class RegionServices(Protocol):
     def log(self) -> Log: ...
 
     @property
+    def reads(self) -> ReplicaReads:
+        """Where the log's reads run: the read replica when it can answer as the primary would (ADR 0015)."""
+        ...
+
+    @property
     def licences(self) -> LicenceService: ...
 
     @property
@@ -190,6 +197,13 @@ class RegionServices(Protocol):
 
     def record_cross_region_use(self, result: CrossRegionResult, use: UseRequest) -> dict[str, Any]:
         """Record the use of a peer's licence on this region's ledger; the answer document with where it went."""
+        ...
+
+    def ask_matter_peers(
+        self, matter: Matter, holder_id: str, consent: str, purpose: str, idempotency_key: str | None
+    ) -> list[dict[str, Any]]:
+        """A licence-free lookup asked of the peer regions that accept the matter's types, each answer checked
+        against the peer's log and status map (docs/matters.md); one `PeerMatterOut` document per peer asked."""
         ...
 
     def reminder_collector(self) -> Collector:

@@ -30,6 +30,7 @@ from signatures.errors import MalformedError, SignatureError
 from signatures.keyring import KeyRing
 from signatures.statusproof import ProvenStatus
 from verify_api import problems as p
+from verify_api import reads
 from verify_api.auth import OptionalKey
 from verify_api.deps import RegionDep
 from verify_api.params import CANONICAL
@@ -72,7 +73,7 @@ def status_proof(
     if principal is None and not _may_see(region, parsed.type_code, token, identifier):
         raise ProblemError(NOT_FOUND, NOT_DISCLOSED)
     try:
-        proof = region.log.status_proof(identifier, size)
+        proof = reads.status_proof(region.reads, identifier, size)  # the replica's only if not behind (ADR 0015)
     except ProofError as exc:
         raise ProblemError(CHECKPOINT_NOT_FOUND, str(exc), field="size" if size is not None else None) from exc
     return StatusProofDoc.model_validate(proof.to_json())
