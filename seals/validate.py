@@ -67,6 +67,7 @@ __all__ = [
     "UPDATED",
     "SealStatus",
     "async_validate_sealed_pdf",
+    "seal_certificate",
     "validate_sealed_pdf",
 ]
 
@@ -451,6 +452,19 @@ async def async_validate_sealed_pdf(
     return _replace(
         status, hash_matches=False, reasons=(*status.reasons, text), reason_codes=(*status.reason_codes, HASH_MISMATCH)
     )
+
+
+def seal_certificate(data: bytes) -> cx509.Certificate | None:
+    """The certificate of the one seal in a PDF, unvalidated: only to pick which region's trust anchors to validate
+    it against (its issuer). None when the file holds no single readable seal; the validation then says why."""
+    try:
+        reader = _open(data)
+        seals = reader.embedded_regular_signatures
+        if len(seals) != 1:
+            return None
+        return cx509.load_der_x509_certificate(seals[0].signer_cert.dump())
+    except (_UNTRUSTED, UnusablePdfError):
+        return None
 
 
 def _replace(status: SealStatus, **changes: Any) -> SealStatus:

@@ -1,6 +1,5 @@
 """Wiring of cross-region verification (DESIGN §9): the verifier over the region's federation, peers read over HTTP,
-licence streams named as the licence library names them, uses recorded on this region's ledger, and the JSON form
-the API and the CLI both print.
+uses recorded on this region's ledger, and the JSON form the API and the CLI both print.
 """
 
 from __future__ import annotations
@@ -13,13 +12,10 @@ from urllib.parse import urlencode
 import httpx
 
 from anchors.crossregion import ACTIVE, CrossRegionResult, CrossRegionVerifier
-from anchors.peers import HttpPeerSource
+from anchors.sealed_documents import HttpPeerLicenceSource
 from anchors.store_crossregion import CrossRegionStore
 from anchors.uses import RecordedUse, UseRequest, record_peer_use
 from clock import iso_utc
-from licences.errors import LicenceError
-from licences.identifiers import parse_identifier
-from licences.values import licence_id_for
 from trustledger.anchoring import region_federation
 from trustledger.region_core import RegionCore
 from verification.status import Reason, verdict_of
@@ -33,17 +29,6 @@ def verify_http_client() -> httpx.Client:
     return httpx.Client(timeout=VERIFY_TIMEOUT, follow_redirects=False, trust_env=False)
 
 
-def licence_stream(identifier: str) -> str | None:
-    """The stream id of a licence's lifecycle events (uuid5 of type, issuer and serial), or None if not an identifier.
-
-    Peers run the same licence library, so the stream of a peer's licence is computed here, not asked of the peer.
-    """
-    try:
-        return str(licence_id_for(parse_identifier(identifier, strict=False)))
-    except LicenceError:
-        return None
-
-
 def cross_region_store(region: RegionCore) -> CrossRegionStore:
     """The acceptance rules and proven peer leaves of the region database."""
     return CrossRegionStore(region.store.engine)
@@ -54,8 +39,7 @@ def cross_region_verifier(region: RegionCore, http: httpx.Client) -> CrossRegion
     return CrossRegionVerifier(
         region_federation(region, http),
         cross_region_store(region),
-        lambda base_url: HttpPeerSource(base_url, http),
-        licence_stream,
+        lambda base_url: HttpPeerLicenceSource(base_url, http),
     )
 
 
@@ -114,6 +98,7 @@ def result_json(result: CrossRegionResult, use: RecordedUse | None = None) -> di
         "inclusion": None,
         "acceptance": None if result.rule is None else result.rule.to_json(),
         "use": None if use is None else use_json(use),
+        "source": source_json(result),
     }
     if result.trust_list is not None:
         t = result.trust_list
@@ -127,6 +112,16 @@ def result_json(result: CrossRegionResult, use: RecordedUse | None = None) -> di
             "recorded_at": None if result.minted is None else result.minted.recorded_at,
         }
     return doc
+
+
+def source_json(result: CrossRegionResult) -> dict[str, Any]:
+    """Whose ledger the verdict rests on (the peer's), as local and cross-region answers both carry it."""
+    return {
+        "region": result.origin,
+        "peer_url": result.peer_url,
+        "cross_region_verdict": result.verdict.value,
+        "reasons": [f.to_json() for f in result.reasons],
+    }
 
 
 def _status_json(result: CrossRegionResult) -> dict[str, Any] | None:

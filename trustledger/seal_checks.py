@@ -1,7 +1,8 @@
 """The sealed-PDF check (`verification.pdf`) wired to an opened region: its seal registry, licences and clock.
 
 The check itself lives in the verification core; `trustledger verify FILE.pdf` (cli_seals) and `POST /v1/verify/pdf`
-call these and present its `PdfCheck`.
+call these and present its `PdfCheck`. A peer's sealed PDF (seal CA from the peer's verified trust list) goes to
+`verification.peer_pdf`: here for the CLI, in `verify_api.verify_routes` for the API (its one kept verifier).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from signatures.trustlist import TrustList
+from trustledger.anchoring import anchor_store
+from trustledger.crossregion import cross_region_verifier, verify_http_client
 from trustledger.sealing import seal_registry
 from verification.pdf import (
     CHECKS,
@@ -19,6 +22,7 @@ from verification.pdf import (
     check_pdf_offline,
     check_pdf_online,
 )
+from verification.peer_pdf import check_pdf_from_peer, peer_of_seal
 
 if TYPE_CHECKING:
     from trustledger.region_core import RegionCore
@@ -33,7 +37,17 @@ def pdf_sources(region: RegionCore) -> PdfSources:
 
 
 def check_sealed_pdf(region: RegionCore, data: bytes, *, trust_list: TrustList | None = None) -> PdfCheck:
-    """`verification.pdf.check_pdf_online` against the region."""
+    """`verification.pdf.check_pdf_online` against the region; a PDF sealed under a seal CA of a peer's verified
+    trust list (and no trust list file given) is checked through federation (`verification.peer_pdf`)."""
+    if trust_list is None:
+        origin = peer_of_seal(data, anchor_store(region).peers())
+        if origin is not None:
+            with verify_http_client() as http:
+                verifier = cross_region_verifier(region, http)
+                try:
+                    return check_pdf_from_peer(data, origin, verifier)
+                finally:
+                    verifier.close()
     return check_pdf_online(data, pdf_sources(region), trust_list=trust_list)
 
 

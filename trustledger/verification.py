@@ -73,11 +73,18 @@ class VerifyReport:
     """
 
     status: TokenStatus
+    source: dict[str, Any] | None = None  # a peer's token: whose ledger, as `POST /v1/verify/token` names it
 
     @property
     def valid(self) -> bool:
         """True only if every check passed."""
         return self.status.bottom_line
+
+    def _source(self) -> dict[str, Any]:
+        if self.source is not None:
+            return self.source
+        reasons = [{"code": r.code, "detail": r.detail} for r in self.status.reasons]
+        return {"region": "local", "peer_url": None, "cross_region_verdict": None, "reasons": reasons}
 
     def to_json(self) -> dict[str, Any]:
         """The `--json` document."""
@@ -91,8 +98,9 @@ class VerifyReport:
             "token": None if s.claims is None else claims_json(s.claims),
             "issuer_name": s.issuer_name if s.claims is not None else None,
             "trust_list": None if s.trust_list is None else trust_list_json(s.trust_list),
+            "source": self._source(),
         }
-        if s.mode == "online":
+        if s.mode in ("online", "cross-region"):  # a peer discloses no licence view: the key is there, empty
             doc["licence"] = None if s.licence is None else licence_json(s.licence)
         return doc
 
@@ -112,6 +120,9 @@ class VerifyReport:
         if s.trust_list is not None:
             t = s.trust_list
             lines.append(f"  trust list: {t.region_name} version {t.version}, next update {iso_utc(t.next_update)}")
+        if self.source is not None:
+            where = f"{self.source['region']}, through federation ({self.source['cross_region_verdict']})"
+            lines.append(f"  source: {where}")
         if s.mode == "offline" and self.valid:
             lines.append("  (offline: suspension or revocation after the trust list was issued needs the online check)")
         return "\n".join(lines) + "\n"

@@ -133,6 +133,12 @@ class PdfCheck:
     seal: SealStatus | None = None
     licence: LicenceView | None = None
     sealed_version: int | None = None
+    origin: str | None = None  # a peer region whose seal PKI and ledger were checked (`verification.peer_pdf`)
+
+    @property
+    def source(self) -> dict[str, str]:
+        """Whose seal PKI and ledger the verdict rests on: `{"region": "local"}` or `{"region": <peer's origin>}`."""
+        return {"region": "local" if self.origin is None else self.origin}
 
     @property
     def bottom_line(self) -> bool:
@@ -193,6 +199,7 @@ class PdfCheck:
             "valid": self.valid,
             "mode": self.mode,
             "checked_at": iso_utc(self.checked_at, fraction=True),
+            "source": self.source,
             "sha256": self.sha256,
             "reasons": [{"code": c.code, "check": c.name, "detail": c.detail} for c in self.failures],
             "checks": {c.name: c.to_json() for c in self.checks},

@@ -22,6 +22,7 @@ from verify_api.federation_schemas import (
     PeerStatusOut,
     UseRecordOut,
 )
+from verify_api.schemas import SourceOut
 from verify_api.services import RegionServices
 from verify_api.tokens import TokenStatus, Verdict, check_token
 
@@ -113,4 +114,5 @@ def local_verify(region: RegionServices, evidence: Evidence, token: bytes, use: 
         inclusion=_inclusion(check, evidence),
         acceptance=None,
         use=recorded,
+        source=SourceOut(reasons=[FindingOut(code=r.code, detail=r.detail) for r in check.reasons]),
     )

@@ -47,6 +47,7 @@ from trustledger_client.models import RenewedEvent as RenewedEvent
 from trustledger_client.models import RevokedEvent as RevokedEvent
 from trustledger_client.models import SealedEvent as SealedEvent
 from trustledger_client.models import SealOut as SealOut
+from trustledger_client.models import SourceOut as SourceOut
 from trustledger_client.models import Status as Status
 from trustledger_client.models import StatusProvenOut as StatusProvenOut
 from trustledger_client.models import SuspendedEvent as SuspendedEvent

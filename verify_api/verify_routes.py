@@ -2,32 +2,45 @@
 
 `POST /v1/licences/{id}/verify` is the paper-free path (免提交): the answer carries the status, the fields the system
 may see, and the inclusion proof of the licence's current version under a signed checkpoint; the use (accepted or
-refused) is recorded on the ledger. The token and PDF checks record nothing.
+refused) is recorded on the ledger. The token and PDF checks record nothing. They take any recognised region's
+token or sealed PDF: a token whose `rg` is a peer's log, or a PDF sealed under a peer's trust-listed seal CA, is
+checked through federation and answered in the same shape, `source` naming the peer (the verify-and-use door for
+any region's token is `POST /v1/federation/verify`, routed by `rg` the same way).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import asyncio
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
 
+from anchors.sealed_documents import sealed_document_json
 from ledger.ids import LeafIndex
 from licences.errors import InvalidFieldError
+from signatures.cose import decode_token
 from verification import prove_current
 from verification.pdf import PdfCheck
+from verification.peer_pdf import async_check_pdf_from_peer, peer_of_seal
 from verify_api import problems as p
+from verify_api.anchor_routes import _cross_verifier
 from verify_api.auth import CheckerKey, VerifierKey
 from verify_api.deps import EvidenceDep, IdempotencyKey, RegionDep
 from verify_api.evidence import Evidence
+from verify_api.federation_schemas import FindingOut
 from verify_api.licence_routes import LicenceRef
+from verify_api.peer_verdicts import local_source, peer_token_out, sealed_document_ref
 from verify_api.problems import INVALID_FIELD, UNSUPPORTED_MEDIA, ProblemError
 from verify_api.schemas import (
     AUTH,
     BODY,
     BUSY,
+    QUERY,
     PdfCheckItem,
     PdfCheckOut,
     SealOut,
+    SourceOut,
     TokenCheckOut,
     TokenIn,
     UseOut,
@@ -132,6 +145,7 @@ def token_check_out(status: TokenStatus, evidence: Evidence) -> TokenCheckOut:
         inclusion_proof=proof,
         checkpoint=checkpoint,
         status_proven=status_proven_out(evidence.region, status.proven),
+        source=local_source(status),
     )
 
 
@@ -141,9 +155,16 @@ def token_check_out(status: TokenStatus, evidence: Evidence) -> TokenCheckOut:
     operation_id="checkToken",
     responses=problem_responses(*AUTH, *BODY, *BUSY, p.MALFORMED_TOKEN, p.STATUS_UNPROVEN),
 )
-def verify_token(body: TokenIn, _: CheckerKey, region: RegionDep, evidence: EvidenceDep) -> TokenCheckOut:
-    """Check a QR token (URL or bare): authentic, on our log, and the licence's status now. Records no use."""
-    return token_check_out(check_token(region, parse_token(body.token)), evidence)
+def verify_token(
+    request: Request, body: TokenIn, _: CheckerKey, region: RegionDep, evidence: EvidenceDep
+) -> TokenCheckOut:
+    """Check a QR token (URL or bare) of any recognised region: authentic, on its region's log, and the licence's
+    status now (a peer's through federation, `source` naming it). Records no use."""
+    data = parse_token(body.token)
+    origin = decode_token(data)[1].log_origin
+    if origin != region.config.origin and region.anchor_store().peer(origin) is not None:
+        return peer_token_out(_cross_verifier(request).verify(data))
+    return token_check_out(check_token(region, data), evidence)
 
 
 @router.post(
@@ -159,12 +180,16 @@ def verify_token(body: TokenIn, _: CheckerKey, region: RegionDep, evidence: Evid
     },
 )
 async def verify_pdf(request: Request, _: CheckerKey, region: RegionDep) -> PdfCheckOut:
-    """Check an uploaded sealed licence PDF (raw `application/pdf` body, at most 10 MiB): the seal, the region's
-    seal PKI, its SHA-256 on the ledger and the licence's status now. Nothing in the file is fetched from."""
+    """Check an uploaded sealed licence PDF (raw `application/pdf` body, at most 10 MiB): the seal, the seal PKI,
+    its SHA-256 on the ledger and the licence's status now — ours, or a peer's when a seal CA of the peer's verified
+    trust list issued the seal (`source` names it). Nothing in the file is fetched from."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/pdf":
         raise ProblemError(UNSUPPORTED_MEDIA, "send the PDF as the raw body with Content-Type: application/pdf")
-    check = await region.check_pdf(await request.body())
-    return pdf_check_out(check)
+    data = await request.body()
+    origin = await asyncio.to_thread(lambda: peer_of_seal(data, region.anchor_store().peers()))
+    if origin is not None:
+        return pdf_check_out(await async_check_pdf_from_peer(data, origin, _cross_verifier(request)))
+    return pdf_check_out(await region.check_pdf(data))
 
 
 def pdf_check_out(check: PdfCheck) -> PdfCheckOut:
@@ -186,4 +211,26 @@ def pdf_check_out(check: PdfCheck) -> PdfCheckOut:
         identifier=check.identifier,
         licence=None if check.licence is None else disclosed(check.licence, with_fields=check.valid),
         sealed_version=check.sealed_version,
+        source=SourceOut(
+            region=check.source["region"],
+            reasons=[FindingOut(code=r.code, detail=r.detail) for r in check.reasons],
+        ),
     )
+
+
+@router.get(
+    "/v1/sealed-documents/{pdf_sha256}",
+    tags=["public"],
+    operation_id="getSealedDocument",
+    responses=problem_responses(*QUERY, *BUSY, p.INVALID_FIELD),
+)
+def sealed_document(
+    region: RegionDep,
+    pdf_sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the whole PDF, hex")],
+    identifier: Annotated[str, Query(min_length=1, max_length=256, description="the licence identifier it names")],
+) -> JSONResponse:
+    """Where the `DocumentSealed` of a sealed PDF is on this log: `{identifier, pdf_sha256, leaf_index, state}` with
+    the event's stored bytes (base64; the leaf's `payload_sha256` commits to them), or nulls. Peers ask it to prove
+    our sealed PDFs themselves; a PDF's hash cannot be guessed, so it discloses nothing to whoever lacks the PDF."""
+    found = sealed_document_ref(region, identifier, pdf_sha256)
+    return JSONResponse(sealed_document_json(identifier, pdf_sha256, found))

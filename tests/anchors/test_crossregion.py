@@ -20,13 +20,14 @@ from anchors.crossregion import CrossRegionVerifier, CrossVerdict
 from anchors.errors import PeerUnreachableError
 from anchors.federation import Federation
 from anchors.peers import parse_peer_status_proof
+from anchors.sealed_documents import SealedDocumentRef
 from anchors.store import AnchorStore
 from anchors.store_crossregion import CrossRegionStore
 from ledger.log import Log
 from ledger.persistence import LedgerRecorder
 from ledger.statusmap import MapUpdate
 from ledger.store import LedgerStore, make_engine
-from signatures.cose import Ed25519Signer, LicenceClaims, sign_token
+from signatures.cose import Ed25519Signer, LicenceClaims, decode_token, sign_token
 from signatures.keyring import KeyRecord
 from signatures.statusmap import path_of
 from signatures.statusproof import StatusProof, StatusValue
@@ -68,6 +69,7 @@ class Peer:
     tamper_status: Callable[[StatusProof], StatusProof] | None = None
     stream_versions: dict[str, int] = field(default_factory=dict)
     valid_until: datetime | None = None  # of the status map entries written from now on
+    sealed: dict[tuple[str, str], SealedDocumentRef] = field(default_factory=dict)  # (identifier, pdf sha) → answer
 
     def publish(self, *keys: KeyRecord, days: int = 7) -> TrustList:
         records = keys or (KeyRecord.from_public_key(self.token_key.public_key(), ISSUER, NOT_BEFORE),)
@@ -114,7 +116,7 @@ class Peer:
         self.leaves_served += 1
         return self.log.leaf(index)[0]
 
-    def status_proof(self, identifier: str, size: int | None = None) -> StatusProof:
+    def status_proof(self, identifier: str, size: int | None = None, token: str | None = None) -> StatusProof:
         self._up()
         self.status_proofs.append((identifier, size))
         if self.proof_at is not None and (size is None or self.proof_at_always):
@@ -125,15 +127,25 @@ class Peer:
         # what crosses the wire, read back as the HTTP client reads it
         return parse_peer_status_proof(json.dumps(proof.to_json()).encode(), identifier)
 
+    def sealed_document(self, identifier: str, pdf_sha256: str) -> SealedDocumentRef | None:
+        """Where this peer says the DocumentSealed of a PDF is (`sealed`, set by the test)."""
+        self._up()
+        return self.sealed.get((identifier, pdf_sha256))
+
     def append(
-        self, stream: str, topic: str, when: datetime = MINTED_AT, status: tuple[str, str, int] | None = None
+        self,
+        stream: str,
+        topic: str,
+        when: datetime = MINTED_AT,
+        status: tuple[str, str, int] | None = None,
+        state: bytes = b'{"x":1}',
     ) -> int:
         """Record an event; with `status` = (identifier, status, version), its status map entry changes with it."""
         recorder = LedgerRecorder(self.log.store, clock=lambda: when)
         size = self.log.size()
         with self.log.store.write() as conn:
             version = self.stream_versions[stream] = self.stream_versions.get(stream, 0) + 1
-            recorder.insert_events([StoredEvent(uuid.UUID(stream), version, topic, b'{"x":1}')])
+            recorder.insert_events([StoredEvent(uuid.UUID(stream), version, topic, state)])
             if status is not None:
                 ident, word, version = status
                 value = StatusValue(ident, version, word, MINTED_AT, self.valid_until, size)
@@ -159,9 +171,21 @@ class Peer:
     ) -> bytes:
         ident = identifier(serial)
         li = self.append(stream or stream_of(ident), topic, status=(ident, "active", 1) if in_map else None)
+        return self.token(serial, li, key=key, iat=iat, licence_type=licence_type)
+
+    def token(
+        self,
+        serial: int,
+        li: int,
+        *,
+        key: Ed25519PrivateKey | None = None,
+        iat: datetime = MINTED_AT,
+        licence_type: str = TYPE,
+    ) -> bytes:
+        """A token of licence `serial` naming leaf `li` as its minting event (whatever that leaf is)."""
         claims = LicenceClaims(
             issuer=ISSUER,
-            subject=ident,
+            subject=identifier(serial),
             issued_at=int(iat.timestamp()),
             not_before=int(MINTED_AT.timestamp()),
             expires_at=None,
@@ -199,7 +223,7 @@ def world(anchor_store: AnchorStore, tmp_path: Path) -> Iterator[World]:
     federation.sync(ORIGIN)
     store = CrossRegionStore(anchor_store.engine)
     store.create_tables()
-    verifier = CrossRegionVerifier(federation, store, lambda _: peer, stream_of)
+    verifier = CrossRegionVerifier(federation, store, lambda _: peer)
     yield World(peer, federation, store, verifier, clock)
     verifier.close()
     log_store.close()
@@ -323,10 +347,25 @@ def test_the_status_proven_by_the_peers_map_is_final(world: World) -> None:
 def test_the_leaf_must_be_the_licences_minting_event(world: World) -> None:
     world.accept(TYPE)
     not_minting = world.peer.mint(13, topic="licences.domain:LicenceSuspended")
-    other_stream = world.peer.mint(14, stream=str(uuid.uuid4()))
     result = world.verifier.verify(not_minting)
     assert result.verdict is CrossVerdict.INVALID and codes(result) == ["not_in_peer_log"]
-    assert codes(world.verifier.verify(other_stream)) == ["not_in_peer_log"]
+    # The peer's signed map binds the licence to its stream (the entry's last event); the stream id is never
+    # computed here, so a keyed one works the same. Another licence's minting leaf is refused:
+    other = world.peer.mint(15)
+    world.peer.mint(14)
+    borrowed = world.peer.token(14, decode_token(other)[1].leaf_index)
+    refused = world.verifier.verify(borrowed)
+    assert refused.verdict is CrossVerdict.INVALID and codes(refused) == ["not_in_peer_log"]
+    assert "not in the stream of" in refused.reasons[0].detail
+    # ... and so is a minting event of its own stream that its map entry does not reach (after its last event)
+    world.peer.mint(16)
+    later = world.peer.append(stream_of(identifier(16)), "licences.domain:LicenceIssued")
+    beyond = world.verifier.verify(world.peer.token(16, later))
+    assert beyond.verdict is CrossVerdict.INVALID and codes(beyond) == ["not_in_peer_log"]
+    assert "after leaf" in beyond.reasons[0].detail
+    # a licence that lives in a stream of any name (a keyed id) verifies: nothing is computed from its identifier
+    keyed = world.peer.mint(17, stream=str(uuid.uuid4()))
+    assert world.verifier.verify(keyed).verdict is CrossVerdict.VALID
 
 
 def test_a_proof_that_does_not_verify_is_invalid(world: World) -> None:
@@ -403,7 +442,7 @@ def test_a_licence_minted_a_moment_after_the_last_sync_waits_for_the_next_one_an
         waits.append(seconds)
         world.clock.advance(seconds=seconds)
 
-    verifier = CrossRegionVerifier(world.federation, world.store, lambda _: world.peer, stream_of, wait=wait)
+    verifier = CrossRegionVerifier(world.federation, world.store, lambda _: world.peer, wait=wait)
     try:
         world.accept(TYPE)
         first = verifier.verify(world.peer.mint(1))  # beyond our verified checkpoint: synced on demand
