@@ -5,56 +5,119 @@ from __future__ import annotations
 import base64
 import json
 import sys
-import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from eventsourcing.persistence import StoredEvent
 
-from anchors.audit import AnchorReferences
-from clock import Clock
-from ledger.audit import AuditHook, run_audit
-from ledger.errors import AuditFailure, LedgerError
-from ledger.ids import LeafIndex
-from ledger.log import Log
-from ledger.persistence import LedgerRecorder
-from ledger.store import LedgerStore
-from ledger.store_derived import scratch_database
-from ledger.store_statusmap_audit import scratch_status_map
-from ledger.trusted import TrustedFileError, read_trusted
-from licences.derived_audit import LICENCE_TABLES, REGISTRY_TABLES, LicenceTablesAudit, RegistryAudit
-from licences.status_audit import StatusMapAudit
-from licences.store_audit import SCRATCH_TABLES as LICENCE_SCRATCH
-from seals.derived_audit import SEAL_TABLES, SealRegistryAudit
-from seals.store_audit import SCRATCH_TABLES as SEAL_SCRATCH
-from signatures.errors import SignatureError
-from signatures.note import NoteSigner
-from trustledger import (
-    cli_apikeys,
-    cli_bulk,
-    cli_catalogue,
-    cli_licence,
-    cli_peers,
-    cli_remind,
-    cli_seals,
-    cli_status,
-    cli_trust,
-)
-from trustledger.cli_common import CTX, ContractGroup, emit, fail, package_version, region
-from trustledger.region import RegionConfig, RegionError, init_region, region_clock
-from trustledger.settings import Settings
-from trustledger.trust import root_signer
-from trustlists.audit import TrustListAudit
+from trustledger.cli_common import CTX, ContractGroup, LazyCommand, emit, fail, package_version, region
+
+if TYPE_CHECKING:
+    from clock import Clock
+    from ledger.persistence import LedgerRecorder
+
+# Heavy imports (SQLAlchemy, Alembic, pyHanko, aiohttp, the web stack) live inside the functions that use them, and
+# the command groups of other modules load on first use (`LAZY` below): `trustledger --help` and `verify --offline`
+# stay within a few times a bare interpreter's start-up (python -m bench cli; tests/trustledger/test_cli_startup.py).
+
+
+def _catalogue(app: typer.Typer) -> None:
+    from trustledger import cli_catalogue
+
+    cli_catalogue.register(app)
+
+
+def _licence_and_seals(app: typer.Typer) -> None:
+    # One loader for both: `seals` also adds `licence pdf` to the licence group.
+    from trustledger import cli_licence, cli_seals
+
+    cli_licence.register(app)
+    cli_seals.register(app)
+
+
+def _bulk(app: typer.Typer) -> None:
+    from trustledger import cli_bulk
+
+    cli_bulk.register(app)
+
+
+def _trust(app: typer.Typer) -> None:
+    from trustledger import cli_trust
+
+    cli_trust.register(app)
+
+
+def _remind(app: typer.Typer) -> None:
+    from trustledger import cli_remind
+
+    cli_remind.register(app)
+
+
+def _peers(app: typer.Typer) -> None:
+    from trustledger import cli_peers
+
+    cli_peers.register(app)
+
+
+def _apikeys(app: typer.Typer) -> None:
+    from trustledger import cli_apikeys
+
+    cli_apikeys.register(app)
+
+
+def _status(app: typer.Typer) -> None:
+    from trustledger import cli_status
+
+    cli_status.register(app)
+
+
+def _matters(app: typer.Typer) -> None:
+    # The matter catalogue commands come from their own module; until it lands, `matters` says so (exit 1).
+    from trustledger.cli_matters import matters_app  # type: ignore[import-not-found, unused-ignore]
+
+    app.add_typer(matters_app, name="matters")
+
+
+# Each capability registers its commands from its own module, imported when one of its commands runs; the help here
+# is what the root `--help` shows without importing it (tests/trustledger/test_cli_startup.py keeps it in step).
+LAZY: dict[str, LazyCommand] = {
+    "import": LazyCommand(
+        "Import existing licences (存量证照): streaming, batched, resumable; rejected rows go to the rejects file.",
+        _bulk,
+    ),
+    "verify": LazyCommand("Verify a licence token, QR URL or sealed PDF; print the verdict and every reason.", _trust),
+    "anchor": LazyCommand(
+        "Timestamp the latest checkpoint with the region TSA and collect cosignatures from the peers' witnesses.",
+        _peers,
+    ),
+    "catalogue": LazyCommand("The licence catalogue: types, their fields, departments.", _catalogue),
+    "licence": LazyCommand("Issue, inspect and manage licences (证照).", _licence_and_seals),
+    "demo": LazyCommand("Demo content: synthetic licences.", _bulk),
+    "trust-list": LazyCommand("The region's signed trust list (DESIGN §6).", _trust),
+    "keys": LazyCommand("Signing keys and their lifecycle (registered, retired, compromised).", _trust),
+    "seals": LazyCommand("The region's e-seals (电子印章): seal certificates, CRL, CA.", _licence_and_seals),
+    "remind": LazyCommand("Proactive expiry reminders: scheduler, outbox, dead letters, contacts.", _remind),
+    "peers": LazyCommand("Federated regions: register, list, sync, fork alarms.", _peers),
+    "witness": LazyCommand("This region as a C2SP tlog-witness for other logs.", _peers),
+    "apikey": LazyCommand("API keys: issuer, verifier, auditor, operator.", _apikeys),
+    "status": LazyCommand("Status map proofs: a licence version's status, provable.", _status),
+    "matters": LazyCommand("The matter catalogue and licence-free lookups (免证办).", _matters),
+}
+
+
+class RootGroup(ContractGroup):
+    """`trustledger`: the contract group with this package's lazily loaded subcommands."""
+
+    lazy = LAZY
+
 
 app = typer.Typer(
-    cls=ContractGroup,
+    cls=RootGroup,
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # plain click help at the root: rendering it with rich costs ~45 ms per `--help`
     help="TrustLedger: a trust ledger for e-licences.\n\nExit codes: 0 ok, 1 checked and found invalid or failed, "
     "2 usage error. --json (here or after the command) prints one JSON document on stdout; errors go to stderr.",
 )
@@ -67,8 +130,14 @@ app.add_typer(bench_app, name="bench")
 
 BENCH_TOPIC = "trustledger.bench:SyntheticEvent"
 SCRATCH_ORIGIN = "bench.invalid/scratch-log"  # `.invalid` (RFC 6761): no verifier could mistake it for a region
-# Re-derived from the events by `audit` besides the status map (docs/audit.md).
-DERIVED_TABLES = [spec.name for spec in (*LICENCE_TABLES, *REGISTRY_TABLES, *SEAL_TABLES)]
+
+
+def _derived_tables() -> list[str]:
+    """The tables `audit` re-derives from the events besides the status map (docs/audit.md)."""
+    from licences.derived_audit import LICENCE_TABLES, REGISTRY_TABLES
+    from seals.derived_audit import SEAL_TABLES
+
+    return [spec.name for spec in (*LICENCE_TABLES, *REGISTRY_TABLES, *SEAL_TABLES)]
 
 
 def _print_version(wanted: bool) -> None:
@@ -99,6 +168,11 @@ def init(
     demo: Annotated[bool, typer.Option("--demo", help="add demo departments and licences")] = False,
 ) -> None:
     """Create keys, database and catalogue for a region (idempotent)."""
+    from ledger.errors import LedgerError
+    from signatures.errors import SignatureError
+    from trustledger.region import RegionConfig, RegionError, init_region
+    from trustledger.settings import Settings
+
     try:  # a malformed identity option is a usage error; a different identity than the region's is refused (exit 1)
         RegionConfig(region_code or "410000", region_name or "-", origin or "example/log")
     except RegionError as exc:
@@ -155,6 +229,23 @@ def audit(
     checkpoints and re-signing is caught only against a checkpoint kept outside the database: pass those with
     --trusted-checkpoint.
     """
+    from anchors.audit import AnchorReferences
+    from ledger.audit import AuditHook, run_audit
+    from ledger.errors import AuditFailure
+    from ledger.store_derived import scratch_database
+    from ledger.store_statusmap_audit import scratch_status_map
+    from ledger.trusted import TrustedFileError, read_trusted
+    from licences.derived_audit import LicenceTablesAudit, RegistryAudit
+    from licences.status_audit import StatusMapAudit
+    from licences.store_audit import SCRATCH_TABLES as LICENCE_SCRATCH
+    from seals.derived_audit import SealRegistryAudit
+    from seals.store_audit import SCRATCH_TABLES as SEAL_SCRATCH
+    from signatures.errors import SignatureError
+    from trustledger.region import RegionError
+    from trustledger.trust import root_signer
+    from trustlists.audit import TrustListAudit
+
+    derived_tables = _derived_tables()
     with region() as r:
         verifier = r.log_signer.verifier
         trusted = []
@@ -194,11 +285,11 @@ def audit(
                 "status_map_root": base64.b64encode(status_map.root or bytes(32)).decode(),
                 "anchored_checkpoints": anchors.count,
                 "trusted_checkpoints": report.trusted,
-                "derived_tables": DERIVED_TABLES,
+                "derived_tables": derived_tables,
                 "trust_list_versions": trust_lists.count,
             },
             f"audit OK: {report.leaves} leaves, {report.tiles} tiles, {report.checkpoints} checkpoints, status map "
-            f"re-derived, {len(DERIVED_TABLES)} derived tables re-derived, {trust_lists.count} trust list version(s) "
+            f"re-derived, {len(derived_tables)} derived tables re-derived, {trust_lists.count} trust list version(s) "
             f"checked, {anchors.count} anchored checkpoint(s) present, {report.trusted} trusted checkpoint(s) matched",
         )
 
@@ -225,6 +316,8 @@ def log_verifier_key() -> None:
 @log_app.command("leaf")
 def log_leaf(index: int) -> None:
     """Print base64 of a leaf's data."""
+    from ledger.ids import LeafIndex
+
     with region() as r:
         data, leaf_hash = r.log.leaf(LeafIndex(index))  # the log refuses a negative index
         b64 = base64.b64encode(data).decode()
@@ -240,6 +333,8 @@ def proof_inclusion(
     index: int, size: Annotated[int | None, typer.Option(help="tree size (default: now)")] = None
 ) -> None:
     """Inclusion proof of leaf INDEX."""
+    from ledger.ids import LeafIndex
+
     with region() as r:
         n, proof = r.log.inclusion_proof(LeafIndex(index), size)  # the proof refuses one beyond the tree
         doc = {"leaf_index": index, "tree_size": n, "hashes": _b64(proof)}
@@ -257,6 +352,18 @@ def proof_consistency(first: int, second: int) -> None:
 @contextmanager
 def _bench_log(into_region: bool) -> Iterator[tuple[LedgerRecorder, Clock, Callable[[], object]]]:
     """(recorder, clock, sign a checkpoint) of the log `bench append` writes to: a scratch log, or the region's."""
+    import tempfile
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ledger.errors import LedgerError
+    from ledger.log import Log
+    from ledger.persistence import LedgerRecorder
+    from ledger.store import LedgerStore
+    from signatures.note import NoteSigner
+    from trustledger.region import region_clock
+    from trustledger.settings import Settings
+
     if into_region:
         with region() as r:
             if r.licence_store.count():
@@ -300,6 +407,10 @@ def bench_append(
     a region's append-only log (docs/adr/0011-bench-append-scratch-log.md). `--into-region` measures the region's own
     database instead, only on a region that holds no licence yet (a fresh one, before it goes live).
     """
+    import uuid
+
+    from eventsourcing.persistence import StoredEvent
+
     with _bench_log(into_region) as (recorder, clock, sign_checkpoint):
         started = clock.monotonic()
         done = 0
@@ -323,27 +434,15 @@ def bench_append(
 def serve(
     host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, show_default=False, help="worker processes (default: TRUSTLEDGER_WORKERS, else per CPU)"),
+    ] = None,
 ) -> None:
     """Run the HTTP service (initialises a demo region on first start if none exists)."""
     from trustledger.server import run  # lazy: the web stack loads only for `serve`
 
     run(host, port, workers)
-
-
-# Each capability registers its commands from its own module (DESIGN §13 names stay here in one list).
-for _module in (
-    cli_catalogue,
-    cli_licence,
-    cli_bulk,
-    cli_trust,
-    cli_seals,
-    cli_remind,
-    cli_peers,
-    cli_apikeys,
-    cli_status,
-):
-    _module.register(app)
 
 
 def main() -> None:

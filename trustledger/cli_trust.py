@@ -10,7 +10,7 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -18,15 +18,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from licences.errors import LicenceError
 from signatures.cose import key_id_for
 from signatures.errors import MalformedError, SignatureError
-from signatures.keyring import KeyRecord
 from signatures.keys import FileKeyStore, load_or_create_passphrase
 from signatures.kids import kid_text, parse_kid
-from signatures.trustlist import TrustList
-from trustledger import cli_seals
 from trustledger.cli_common import emit, fail, region, resolve_department
-from trustledger.region import Region, load_config, region_now
-from trustledger.settings import Settings
-from trustledger.trust import current_trust_list, region_trust_inputs, root_signer, trust_list_period
 from trustledger.verification import (
     Reason,
     UsageError,
@@ -36,8 +30,16 @@ from trustledger.verification import (
     parse_root_key,
     root_key_text,
 )
-from trustlists.store import TrustListStore
 from verification import TokenStatus, check_token_offline, check_token_online
+
+if TYPE_CHECKING:
+    from signatures.keyring import KeyRecord
+    from signatures.trustlist import TrustList
+    from trustledger.region import Region
+    from trustledger.settings import Settings
+
+# The PDF stack (cli_seals: pyHanko), the region (SQLAlchemy, Alembic) and the trust list publisher load inside the
+# functions that need them: `verify --offline` with --at reads files only (python -m bench cli).
 
 trust_list_app = typer.Typer(no_args_is_help=True, help="The region's signed trust list (DESIGN §6).")
 keys_app = typer.Typer(
@@ -73,6 +75,8 @@ def _is_pdf(target: str) -> Path | None:
 
 def _local_root_key(settings: Settings) -> Ed25519PublicKey:
     """The public half of this home's region root key, read from the keystore files (no database, no network)."""
+    from trustledger.region import load_config
+
     keys_dir = settings.home / "keys"
     if load_config(settings) is None or not (keys_dir / "root.pem").exists():
         raise UsageError("no root key to check the trust list against: pass --root-key (base64 SPKI or a file)")
@@ -86,13 +90,27 @@ def _local_root_key(settings: Settings) -> Ed25519PublicKey:
     return private.public_key()
 
 
+def _settings() -> Settings:
+    """The environment's settings; pydantic-settings loads only for a command that reads them."""
+    from trustledger.settings import Settings
+
+    return Settings()
+
+
+def _region_now() -> datetime:
+    """Now on the configured region's clock (`--at` not given); the region module loads only then."""
+    from trustledger.region import region_now
+
+    return region_now(_settings())
+
+
 def _file_trust_list(path: Path, root_key: str | None, now: datetime) -> tuple[TrustList | None, list[Reason]]:
-    key = parse_root_key(root_key) if root_key else _local_root_key(Settings())
+    key = parse_root_key(root_key) if root_key else _local_root_key(_settings())
     return load_trust_list_file(path, key, now)
 
 
 def _verify_offline(token: str, trust_list_file: Path, root_key: str | None, at: datetime | None) -> VerifyReport:
-    now = at or region_now(Settings())
+    now = at or _region_now()
     doc, reasons = _file_trust_list(trust_list_file, root_key, now)
     if doc is None:
         return VerifyReport(TokenStatus("offline", now, tuple(reasons)))
@@ -103,6 +121,8 @@ def _verify_online(
     r: Region, token: str, trust_list_file: Path | None, root_key: str | None, at: datetime | None
 ) -> VerifyReport:
     """The core's online check; with `--trust-list` the token is also held to that (verified) list."""
+    from trustledger.trust import region_trust_inputs, trust_list_period
+
     now = at or r.clock()
     if trust_list_file is None:
         status = check_token_online(token, ledger_sources(r), at=now)
@@ -125,6 +145,8 @@ def _print_report(report: VerifyReport) -> None:
 def _verify_pdf(path: Path, trust_list: Path | None, offline: bool, root_key: str | None, at: datetime | None) -> None:
     """Hand a PDF to the seals command's check (`cli_seals.verify_pdf`, which raises UsageError) and print its
     report."""
+    from trustledger import cli_seals
+
     if not path.is_file():
         raise fail(f"no such PDF file: {path}", 2)
     valid, report = cli_seals.verify_pdf(path, trust_list=trust_list, offline=offline, root_key=root_key, at=at)
@@ -152,8 +174,14 @@ def verify(
                 raise UsageError("--offline needs --trust-list FILE (no database, no network)")
             _print_report(_verify_offline(target, trust_list, root_key, when))
             return
+        from trustledger import cli_verify  # a peer's token goes through federation (one verify for any region)
+
         with region() as r:
-            report = _verify_online(r, target, trust_list, root_key, when)
+            peer = None if trust_list is not None else cli_verify.peer_token(r, target)
+            if peer is not None:
+                report = cli_verify.verify_peer_token(r, peer)
+            else:
+                report = _verify_online(r, target, trust_list, root_key, when)
         _print_report(report)
     except UsageError as exc:
         raise fail(str(exc), 2) from exc
@@ -168,6 +196,9 @@ def trust_list_export(
     version: Annotated[int | None, typer.Option("--version", min=1, help="an older published version")] = None,
 ) -> None:
     """The current signed trust list (publishing a new version first if the registry changed or it is half-aged)."""
+    from trustledger.trust import current_trust_list
+    from trustlists.store import TrustListStore
+
     with region() as r:
         row = current_trust_list(r) if version is None else TrustListStore(r.store.engine).get(version)
     if row is None:
@@ -186,6 +217,8 @@ def trust_list_export(
 @trust_list_app.command("root-key")
 def trust_list_root_key() -> None:
     """The region root public key (base64 DER SPKI) that verifiers pin to check trust lists (`--root-key`)."""
+    from trustledger.trust import root_signer
+
     with region() as r:
         public = root_signer(r).private_key.public_key()
     text = root_key_text(public)

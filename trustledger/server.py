@@ -4,6 +4,7 @@ process) with the background loops of `serve` beside the checkpoint signer every
 from __future__ import annotations
 
 import os
+import sys
 from uuid import UUID
 
 import uvicorn
@@ -39,6 +40,7 @@ def create_app() -> api.ApiApp:
     return api.create_app(region, workers=serve_workers)
 
 
+LOOP = "asyncio" if sys.platform == "win32" else "uvloop"  # uvloop has no Windows build (pyproject.toml)
 SHOWN = ("business-licence", "driving-licence", "hygiene-licence-revoked")  # the demo licences `serve` names
 LOOPBACK = "127.0.0.1"
 
@@ -74,9 +76,15 @@ def _issuer_example(region: Region) -> str:
         return "<the department's USCC, see `trustledger catalogue list`>"
 
 
-def run(host: str, port: int, workers: int) -> None:
+def worker_count(requested: int | None, settings: Settings) -> int:
+    """`--workers`, else TRUSTLEDGER_WORKERS, else one worker process per CPU (`os.cpu_count()`)."""
+    return requested or settings.workers or os.cpu_count() or 1
+
+
+def run(host: str, port: int, workers: int | None = None) -> None:
     """Start the HTTP service; a fresh home gets a demo region so a newcomer sees something at once."""
     settings = Settings()
+    processes = worker_count(workers, settings)
     clock = region_clock(settings)
     if settings.clock_start() is not None:
         # Each worker would start its own clock at TRUSTLEDGER_CLOCK_AT and they would disagree by their start-up gaps
@@ -92,12 +100,17 @@ def run(host: str, port: int, workers: int) -> None:
         print(start_hint(region, host, port, demo), flush=True)
     finally:
         region.close()
+    # uvloop's event loop and httptools' C parser instead of asyncio's loop and h11 (docs/scaling.md has the
+    # measurements); uvicorn's own access log off: the app writes one JSON line per request off the request path.
     uvicorn.run(
         "trustledger.server:create_app",
         factory=True,
         host=host,
         port=port,
-        workers=workers,
+        workers=processes,
+        loop=LOOP,
+        http="httptools",
+        access_log=False,
         log_level="info",
         proxy_headers=False,
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from eventsourcing.utils import get_topic
 
@@ -20,7 +20,6 @@ from clock import Clock
 from ledger.envelope import parse_leaf_data
 from ledger.errors import LedgerError
 from ledger.ids import LeafIndex
-from licences.application import LicenceView
 from licences.domain import LicenceAmended, LicenceIssued, LicenceRenewed
 from licences.errors import LicenceNotFoundError
 from licences.identifiers import parse_identifier
@@ -31,6 +30,9 @@ from signatures.keyring import KeyRecord, KeyRing, key_problem_at_second
 from signatures.note import NoteVerifier
 from signatures.statusproof import ProvenStatus, StatusProof, StatusValue, verify_status_proof
 from verification.status import Code, Reason, TokenStatus, merge_reasons
+
+if TYPE_CHECKING:  # annotations only: the licence service (SQLAlchemy) loads only where a region is opened
+    from licences.application import LicenceView
 
 MINTING_TOPICS = frozenset(get_topic(c) for c in (LicenceIssued, LicenceRenewed, LicenceAmended))
 _LEAF_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # ledger.envelope.format_recorded_at

@@ -1,31 +1,40 @@
-"""The log read API (DESIGN §4): checkpoint, C2SP tlog-tiles, JSON proofs and leaves."""
+"""The log read API (DESIGN §4): checkpoint, C2SP tlog-tiles, JSON proofs and leaves.
+
+Full tiles, entry bundles and leaves never change once published: they are answered from this process's memory
+(`verify_api.immutable`) with a strong ETag, `immutable` caching and 304s, and these handlers are `async` so a hit
+costs no thread-pool hop; a miss reads the store in the thread pool. Partial tiles get a short max-age.
+"""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from ledger import tiles
 from ledger.errors import LedgerError
 from ledger.ids import LeafIndex
 from verify_api import problems as p
+from verify_api import reads
+from verify_api.immutable import PARTIAL, Body, remembered, respond
 from verify_api.params import CANONICAL
 from verify_api.problems import NOT_FOUND, ProblemError
 from verify_api.schemas import BUSY, QUERY, problem_responses
 from verify_api.services import RegionServices
 
 router = APIRouter(tags=["log"])
-_IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
+OCTETS = "application/octet-stream"
 MAX_INDEX = tiles.MAX_INDEX  # indexes and sizes stay in the I-JSON range; larger input is a 4xx, not a driver overflow
 Index = Annotated[int, Query(ge=0, le=MAX_INDEX), CANONICAL]  # one spelling per number: `01`, `+1`, `1_0` are 422
 
 
-def get_region(request: Request) -> RegionServices:
-    """The region held by the running app."""
+async def get_region(request: Request) -> RegionServices:
+    """The region held by the running app (`async`: an attribute read needs no thread-pool hop)."""
     region: RegionServices = request.app.state.region
     return region
 
@@ -98,11 +107,11 @@ def checkpoint(region: RegionDep) -> PlainTextResponse:
     operation_id="getEntryBundle",
     responses=problem_responses(*BUSY, p.NOT_FOUND),
 )
-def entry_bundle(request: Request, path: str, region: RegionDep) -> Response:
+async def entry_bundle(request: Request, path: str, region: RegionDep) -> Response:
     """C2SP tlog-tiles entry bundle."""
     index, width = parse_tile_path(request, path)
-    data = region.log.entry_bundle(index, width)
-    return Response(data, media_type="application/octet-stream", headers=_IMMUTABLE)
+    canonical = f"/tile/entries/{tiles.index_path(index)}"
+    return await _tile(request, canonical, width, lambda: reads.entry_bundle(region.reads, index, width))
 
 
 @router.get(
@@ -110,7 +119,7 @@ def entry_bundle(request: Request, path: str, region: RegionDep) -> Response:
     operation_id="getHashTile",
     responses=problem_responses(*BUSY, p.NOT_FOUND),
 )
-def hash_tile(
+async def hash_tile(
     request: Request,
     level: Annotated[str, Path(description="tile level, 0-63 in canonical decimal")],
     path: str,
@@ -119,8 +128,16 @@ def hash_tile(
     """C2SP tlog-tiles hash tile."""
     tile_level = parse_tile_level(level)
     index, width = parse_tile_path(request, path, level)
-    data = region.log.tile(tile_level, index, width)
-    return Response(data, media_type="application/octet-stream", headers=_IMMUTABLE)
+    canonical = "/" + tiles.tile_path(tile_level, index)
+    return await _tile(request, canonical, width, lambda: reads.hash_tile(region.reads, tile_level, index, width))
+
+
+async def _tile(request: Request, canonical: str, width: int | None, read: Callable[[], bytes]) -> Response:
+    """A full tile from memory (read once, in the thread pool); a partial one read each time, briefly cacheable."""
+    route = request.scope["route"].path
+    if width is not None:
+        return respond(request, Body.of(await run_in_threadpool(read), OCTETS, PARTIAL, route))
+    return respond(request, await remembered(request, canonical, lambda: Body.of(read(), OCTETS, route=route)))
 
 
 @router.get(
@@ -133,7 +150,7 @@ def inclusion(
     region: RegionDep, index: Index, tree_size: Annotated[int, Query(ge=1, le=MAX_INDEX), CANONICAL]
 ) -> InclusionProof:
     """Inclusion proof of leaf `index` in the tree of `tree_size` leaves."""
-    n, proof = region.log.inclusion_proof(LeafIndex(index), tree_size)  # `Index` is range-checked by FastAPI
+    n, proof = reads.inclusion_proof(region.reads, LeafIndex(index), tree_size)  # `Index` is range-checked
     return InclusionProof(leaf_index=index, tree_size=n, hashes=_b64(proof))
 
 
@@ -145,7 +162,9 @@ def inclusion(
 )
 def consistency(region: RegionDep, first: Index, second: Index) -> ConsistencyProof:
     """Consistency proof between two tree sizes."""
-    return ConsistencyProof(first=first, second=second, hashes=_b64(region.log.consistency_proof(first, second)))
+    return ConsistencyProof(
+        first=first, second=second, hashes=_b64(reads.consistency_proof(region.reads, first, second))
+    )
 
 
 @router.get(
@@ -153,7 +172,14 @@ def consistency(region: RegionDep, first: Index, second: Index) -> ConsistencyPr
     operation_id="getLeaf",
     responses=problem_responses(*QUERY, *BUSY, p.LEDGER),
 )
-def leaf(index: Annotated[int, Path(ge=0, le=MAX_INDEX), CANONICAL], region: RegionDep) -> Response:
+async def leaf(
+    request: Request, index: Annotated[int, Path(ge=0, le=MAX_INDEX), CANONICAL], region: RegionDep
+) -> Response:
     """The leaf data of leaf `index` (canonical JSON envelope)."""
-    data, _ = region.log.leaf(LeafIndex(index))  # range-checked by `Path(ge=0)`
-    return Response(data, media_type="application/json", headers=_IMMUTABLE)
+    route = request.scope["route"].path
+
+    def read() -> Body:
+        data, _ = reads.leaf(region.reads, LeafIndex(index))  # range-checked by `Path(ge=0)`
+        return Body.of(data, "application/json", route=route)
+
+    return respond(request, await remembered(request, f"/v1/log/leaves/{index}", read))

@@ -119,6 +119,9 @@ class Metrics:
             registry=self.registry,
         )
         self._worker = worker
+        # The labelled children by (method, route, status): `labels()` validates and locks on every call, a dict hit
+        # does not (routes are templates, so the keys stay few).
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._log_collector: _LogCollector | None = None
         self._worker_collector: _WorkerCollector | None = None
 
@@ -138,8 +141,15 @@ class Metrics:
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one request and record its latency."""
-        self.requests.labels(method, route, str(status), self._worker).inc()
-        self.latency.labels(method, route, self._worker).observe(seconds)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(method, route, str(status), self._worker),
+                self.latency.labels(method, route, self._worker),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def alarm(self, kind: str) -> None:
         """Count one integrity alarm of `kind`."""

@@ -2,7 +2,8 @@
 
 The body is the signed JSON exactly as published (RFC 8785 bytes), so every client hashes the same bytes. The current
 list is revalidated cheaply (ETag = SHA-256 of the signed payload) and cached briefly, because a key compromise must
-reach verifiers fast; an old version never changes and is cached forever.
+reach verifiers fast; an old version never changes and is cached forever, by clients and CDNs and in this process's
+memory (`GET /v1/trust-list/{version}` reads the store once per version; HEAD and 304s as for tiles).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
 from verify_api import problems as p
+from verify_api.immutable import Body, remembered, respond
 from verify_api.log_routes import get_region
 from verify_api.params import CANONICAL
 from verify_api.problems import NOT_FOUND, ProblemError
@@ -33,14 +35,16 @@ def _etag(row: PublishedTrustList) -> str:
     return f'"{row.payload_sha256}"'
 
 
-def _response(request: Request, row: PublishedTrustList, cache_control: str) -> Response:
-    headers = {
-        "Cache-Control": cache_control,
-        "ETag": _etag(row),
+def _headers(row: PublishedTrustList) -> dict[str, str]:
+    return {
         "Last-Modified": format_datetime(row.issued_at.astimezone(UTC), usegmt=True),
         "Expires": format_datetime(row.next_update.astimezone(UTC), usegmt=True),
         "X-Trust-List-Version": str(row.version),
     }
+
+
+def _response(request: Request, row: PublishedTrustList, cache_control: str) -> Response:
+    headers = {"Cache-Control": cache_control, "ETag": _etag(row), **_headers(row)}
     wanted = request.headers.get("if-none-match", "")
     if _etag(row) in {tag.strip() for tag in wanted.split(",")} or wanted.strip() == "*":
         return Response(status_code=304, headers=headers)
@@ -85,14 +89,20 @@ def trust_list(request: Request, region: RegionDep) -> Response:
     },
     operation_id="getTrustListVersion",
 )
-def trust_list_version(
+async def trust_list_version(
     request: Request,
     region: RegionDep,
     version: Annotated[int, Path(ge=1, le=2**53, description="version number"), CANONICAL],
 ) -> Response:
     """A published version, byte for byte as it was first served (verifiers walk the hash chain with these)."""
-    row = region.trust_list_version(version)
-    if row is None:
-        detail = f"trust list version {version} has not been published"
-        raise ProblemError(NOT_FOUND, detail, field="version")
-    return _response(request, row, _IMMUTABLE)
+    route = request.scope["route"].path
+
+    def read() -> Body:
+        row = region.trust_list_version(version)
+        if row is None:  # not published yet: nothing is kept, and asked again it is read again
+            detail = f"trust list version {version} has not been published"
+            raise ProblemError(NOT_FOUND, detail, field="version")
+        data = row.document.encode("utf-8")
+        return Body(data, _etag(row), "application/json", _IMMUTABLE, tuple(_headers(row).items()), route)
+
+    return respond(request, await remembered(request, f"/v1/trust-list/{version}", read))
