@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ledger.store import WriteLimits
 
 # An RFC 3339 profile of ISO 8601: date, time to the minute at least, and a UTC offset (no naive or local times).
+_DATABASE_URL = re.compile(r"(postgresql|sqlite)(\+\w+)?://\S*")  # the backends `ledger.store` runs on
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})")
 
 
@@ -25,8 +26,14 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="", description="SQLAlchemy URL; default sqlite:///$TRUSTLEDGER_HOME/trustledger.db"
     )
+    read_database_url: str = Field(
+        default="", description="a streaming replica of the database for reads that may lag (ADR 0015); empty: none"
+    )
     public_base_url: str = Field(default="http://127.0.0.1:8000", description="base of the QR URLs")
     public_rate_limit: int = Field(default=60, ge=0, description="public requests per minute per address; 0 = off")
+    workers: int = Field(
+        default=0, ge=0, le=256, description="`serve` worker processes without --workers; 0: one per CPU"
+    )
     key_passphrase: str = Field(default="", description="keystore passphrase; default: a 0600 file in home/keys")
     checkpoint_interval: float = Field(default=1.0, gt=0, description="seconds between checkpoints while growing")
     trust_list_period_hours: float = Field(default=24.0, ge=0.01, description="trust list next_update - issued_at")
@@ -63,6 +70,12 @@ class Settings(BaseSettings):
     write_lock_timeout: float = Field(default=5.0, gt=0, le=600, description="seconds a writer waits for the log")
     write_queue: int = Field(default=256, ge=1, le=100_000, description="writers that may wait per process")
     retry_after_seconds: int = Field(default=1, ge=1, le=3600, description="Retry-After of a 503 under load")
+    write_batch_commands: int = Field(
+        default=256, ge=1, le=10_000, description="group commit: commands per transaction at most (1: one each)"
+    )
+    write_batch_delay_ms: float = Field(
+        default=5.0, ge=0, le=1000, description="group commit: a batch takes no more commands once open this long"
+    )
 
     def write_limits(self) -> WriteLimits:
         """The database bounds of one process (pool, lock wait, writer queue)."""
@@ -73,7 +86,18 @@ class Settings(BaseSettings):
             lock_timeout=self.write_lock_timeout,
             queue=self.write_queue,
             retry_after=self.retry_after_seconds,
+            batch_commands=self.write_batch_commands,
+            batch_delay=self.write_batch_delay_ms / 1000,
         )
+
+    @field_validator("read_database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if value and not _DATABASE_URL.fullmatch(value):
+            raise ValueError(
+                "TRUSTLEDGER_READ_DATABASE_URL must be a SQLAlchemy URL such as postgresql+psycopg://user@host/db"
+            )
+        return value
 
     @field_validator("clock_at")
     @classmethod

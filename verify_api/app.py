@@ -23,6 +23,7 @@ from verify_api import (
     landing_routes,
     licence_routes,
     log_routes,
+    matter_routes,
     ops_routes,
     public_routes,
     ratelimit,
@@ -34,6 +35,7 @@ from verify_api.evidence import Evidence
 from verify_api.metrics import Metrics
 from verify_api.middleware import RequestMiddleware, configure_logging
 from verify_api.openapi import problem_openapi
+from verify_api.reads import ReadsCollector
 from verify_api.schemas import PROBLEM_RESPONSES
 from verify_api.services import OwnedRegion, S, Worker
 from verify_api.store import ApiKeyStore
@@ -76,6 +78,8 @@ def create_app(region: S | OwnedRegion[S], *, workers: Callable[[S], Sequence[Wo
         metrics.watch_log(r.log, r.clock)
         reminder_gauges = r.reminder_collector()  # reminders due/sent/failed/dead-lettered on /metrics
         metrics.registry.register(reminder_gauges)
+        read_gauges = ReadsCollector(r.reads)  # where log reads ran, and the read replica's lag (ADR 0015)
+        metrics.registry.register(read_gauges)
         loops: list[Worker] = [r.checkpoint_worker(), *(workers(r) if workers is not None else ())]
         metrics.watch_workers(loops)
         for loop in loops:
@@ -86,6 +90,7 @@ def create_app(region: S | OwnedRegion[S], *, workers: Callable[[S], Sequence[Wo
             for loop in reversed(loops):
                 loop.stop()
             metrics.registry.unregister(reminder_gauges)
+            metrics.registry.unregister(read_gauges)
             if owned:
                 r.close()
 
@@ -108,6 +113,7 @@ def create_app(region: S | OwnedRegion[S], *, workers: Callable[[S], Sequence[Wo
 
     for module in (ops_routes, log_routes, licence_routes, verify_routes, public_routes, status_routes, audit_routes):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
+    app.include_router(matter_routes.router, responses=PROBLEM_RESPONSES)
     for module in (trust_routes, anchor_routes, catalogue_routes):
         app.include_router(module.router)
     landing_routes.install(app)

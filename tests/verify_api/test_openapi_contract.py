@@ -45,6 +45,7 @@ OPERATION_IDS = {
     ("GET", "/v1/public/verify"): "getPublicVerdict",
     ("GET", "/v/{token}"): "getScanPage",
     ("GET", "/v1/status/proof"): "getStatusProof",
+    ("GET", "/v1/sealed-documents/{pdf_sha256}"): "getSealedDocument",
     ("GET", "/v1/licences/{licence_id}/history"): "getLicenceHistory",
     ("GET", "/licences/{licence_id}/provenance"): "getProvenancePage",
     ("GET", "/v1/trust-list"): "getTrustList",
@@ -57,6 +58,9 @@ OPERATION_IDS = {
     ("POST", "/v1/federation/verify"): "verifyAnyRegion",
     ("GET", "/v1/federation/status"): "getFederationStatus",
     ("GET", "/v1/catalogue"): "getCatalogue",
+    ("GET", "/v1/matters"): "listMatters",
+    ("GET", "/v1/matters/{code}"): "getMatter",
+    ("POST", "/v1/matters/{code}/licences"): "lookupMatterLicences",
 }
 # Which problems a route answers with, by status, at least (a route may document more). 401/403: an API key.
 AUTHENTICATED = {
@@ -75,12 +79,15 @@ AUTHENTICATED = {
     "checkPdf",
     "getLicenceHistory",
     "verifyAnyRegion",
+    "lookupMatterLicences",
 }
 MUST_DOCUMENT = {
+    "lookupMatterLicences": {"401", "403", "404", "409", "413", "422", "503"},
     "verifyLicence": {"401", "403", "404", "409", "413", "422", "503"},
     "verifyAnyRegion": {"401", "403", "409", "413", "422", "503"},
     "getLicenceHistory": {"401", "403", "404", "422", "503"},
     "getStatusProof": {"404", "422", "429", "503"},
+    "getSealedDocument": {"422", "503"},
     "getPublicVerdict": {"422", "429", "503"},
     "getProvenancePage": {"429"},
     "issueLicence": {"401", "403", "409", "413", "422", "503"},

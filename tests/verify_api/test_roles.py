@@ -22,6 +22,7 @@ from verify_api import (
     catalogue_routes,
     licence_routes,
     log_routes,
+    matter_routes,
     ops_routes,
     public_routes,
     status_routes,
@@ -133,6 +134,13 @@ TABLE: list[Access] = [
     Access(
         "GET", "/v1/status/proof", ANY, lambda lic: f"/v1/status/proof?identifier={lic.identifier}&token={lic.token}"
     ),
+    # public like the log read API: where the DocumentSealed of a PDF is (peers prove our sealed PDFs with it)
+    Access(
+        "GET",
+        "/v1/sealed-documents/{pdf_sha256}",
+        ANY,
+        lambda lic: f"/v1/sealed-documents/{'0' * 64}?identifier={lic.identifier}",
+    ),
     Access("GET", "/v/{token}", ANY, lambda lic: f"/v/{lic.token}"),
     Access(
         "GET", "/licences/{licence_id}/provenance", ANY, lambda lic: f"/licences/{lic.id}/provenance?token={lic.token}"
@@ -150,6 +158,16 @@ TABLE: list[Access] = [
         frozenset({"verifier"}),
         _fixed("/v1/federation/verify"),
         lambda lic: {"token": lic.token, **VERIFY_BODY},
+    ),
+    # the matter catalogue is public; a licence-free lookup for a matter is a recorded use (docs/matters.md)
+    Access("GET", "/v1/matters", ANY, _fixed("/v1/matters")),
+    Access("GET", "/v1/matters/{code}", ANY, _fixed("/v1/matters/410100-JSZHL-001")),
+    Access(
+        "POST",
+        "/v1/matters/{code}/licences",
+        frozenset({"verifier"}),
+        _fixed("/v1/matters/410100-JSZHL-001/licences"),
+        lambda _: {"holder_id": "11010519491231002X", "consent": "授权书 A-1", "purpose": "驾驶证换领"},
     ),
     # last: revocation is final
     Access(
@@ -170,7 +188,7 @@ def _methods(routes: list[Any]) -> set[tuple[str, str]]:
 def test_every_route_is_in_the_table(http: TestClient) -> None:
     ours = _methods(http.app.routes)  # type: ignore[attr-defined]  # the framework's own pages
     modules = (ops_routes, log_routes, licence_routes, verify_routes, public_routes, status_routes, audit_routes)
-    for module in (*modules, anchor_routes, catalogue_routes):
+    for module in (*modules, anchor_routes, catalogue_routes, matter_routes):
         ours |= _methods(module.router.routes)
     declared = {(a.method, a.template) for a in TABLE}
     assert ours == declared

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from trustledger_client.client import TrustLedgerClient
 from trustledger_client.errors import ApiProblem, ClientConnectionError, TrustLedgerClientError
+from trustledger_client.matter_models import MatterList, MatterLookupOut, MatterOut
 from trustledger_client.models import (
     AmendedEvent,
     HistoryEvent,
@@ -25,6 +26,9 @@ __all__ = [
     "HistoryEvent",
     "InvokedEvent",
     "IssuedEvent",
+    "MatterList",
+    "MatterLookupOut",
+    "MatterOut",
     "ReinstatedEvent",
     "ReminderEvent",
     "RenewedEvent",

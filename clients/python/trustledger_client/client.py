@@ -30,11 +30,13 @@ from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from trustledger_client.errors import ApiProblem, ClientConnectionError
+from trustledger_client.matter_models import MatterList, MatterLookupOut, MatterOut
 from trustledger_client.models import (
     FederationVerifyOut,
     Health,
@@ -236,6 +238,33 @@ class TrustLedgerClient:
         `use` has the members of `verify`'s, with the checkpoint note its `inclusion_proof` is against."""
         body = {"token": token, "matter_code": matter_code, "purpose": purpose, "consent": consent}
         return self._call(FederationVerifyOut, "POST", "/v1/federation/verify", json=body)
+
+    def matters(self) -> MatterList:
+        """The matter catalogue (事项目录): each matter's licence types and the fields it needs from each."""
+        return self._call(MatterList, "GET", "/v1/matters")
+
+    def matter(self, code: str) -> MatterOut:
+        """One matter of the catalogue."""
+        return self._call(MatterOut, "GET", f"/v1/matters/{quote(code, safe='')}")
+
+    def lookup_matter_licences(
+        self,
+        code: str,
+        *,
+        holder_id: str,
+        consent: str,
+        purpose: str,
+        idempotency_key: str | None = None,
+        across_regions: bool = False,
+    ) -> MatterLookupOut:
+        """Licence-free handling (免证办): the holder's licences of the matter's types, each with only the fields the
+        matter needs and each disclosure recorded as a use; `prefill` has those fields flattened for a form. Keep
+        the answer: every use's leaf is proven under its `checkpoint`."""
+        body: dict[str, Any] = {"holder_id": holder_id, "consent": consent, "purpose": purpose}
+        if across_regions:  # also the peer regions whose licence types the region accepts, each answer checked
+            body["across_regions"] = True
+        path = f"/v1/matters/{quote(code, safe='')}/licences"
+        return self._call(MatterLookupOut, "POST", path, json=body, idempotency_key=idempotency_key)
 
     def check_token(self, token: str) -> TokenCheckOut:
         """Check a QR token or URL (records no use)."""

@@ -222,8 +222,24 @@ class PublicVerdict(BaseModel):
     status_proven: StatusProvenOut | None = None
 
 
+class SourceOut(BaseModel):
+    """Whose ledger a verdict rests on: `region` is "local" for this region's own licences, or the log origin of the
+    peer region that minted (or sealed) it, checked here through federation; `peer_url` is where that region serves
+    its proofs. Local and cross-region verdicts share one shape; this says which one it was."""
+
+    region: str = Field(default="local", description='"local", or the issuing peer region\'s log origin')
+    peer_url: str | None = Field(default=None, description="the issuing peer region's base URL (null when local)")
+    cross_region_verdict: str | None = Field(
+        default=None,
+        description="for a peer's licence token: the federation bottom line "
+        "(valid, valid_unconfirmed, unconfirmed, invalid, refused); null when local",
+    )
+    reasons: list[FindingOut] = Field(default_factory=list, description="every finding, in check order")
+
+
 class TokenCheckOut(BaseModel):
-    """A checked token for approval systems and auditors (no use recorded)."""
+    """A checked token for approval systems and auditors (no use recorded); a peer region's token is checked
+    through federation and answered in this same shape (`source` names the peer)."""
 
     verdict: Verdict
     valid: bool
@@ -235,6 +251,7 @@ class TokenCheckOut(BaseModel):
     status_proven: StatusProvenOut | None = None
     inclusion_proof: InclusionProofOut | None
     checkpoint: CheckpointOut | None
+    source: SourceOut = Field(default_factory=SourceOut, description="whose ledger the verdict rests on")
 
 
 class PdfCheckItem(BaseModel):
@@ -267,6 +284,7 @@ class PdfCheckOut(BaseModel):
     identifier: str | None = Field(description="the licence identifier the PDF names")
     licence: DisclosedLicence | None
     sealed_version: int | None = Field(description="the licence version the PDF shows")
+    source: SourceOut = Field(default_factory=SourceOut, description="whose seal PKI and ledger the verdict rests on")
 
 
 # -- cross-region verification (POST /v1/federation/verify) ------------------------------------------------------------
@@ -371,6 +389,7 @@ class FederationVerifyOut(BaseModel):
     inclusion: InclusionOut | None
     acceptance: AcceptanceOut | None
     use: UseRecordOut | None
+    source: SourceOut = Field(default_factory=SourceOut, description="whose ledger the verdict rests on")
 
 
 # -- audit -------------------------------------------------------------------------------------------------------------
