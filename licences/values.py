@@ -80,12 +80,6 @@ def licence_id_for(identifier: LicenceIdentifier, key: bytes) -> LicenceId:
     return LicenceId(UUID(bytes=bytes(raw)))
 
 
-def legacy_licence_id_for(identifier: LicenceIdentifier) -> LicenceId:
-    """The computable stream id of licences minted before keyed ids (uuid5 of type, issuer and serial); kept only to
-    name those old streams, never to mint."""
-    return LicenceId(uuid5(LICENCE_NAMESPACE, f"{identifier.type_code}.{identifier.issuer}.{identifier.serial}"))
-
-
 def utc(moment: datetime, field: str = "now") -> datetime:
     """Return `moment` in UTC; naive date-times are refused because their zone is a guess."""
     if moment.tzinfo is None or moment.utcoffset() is None:

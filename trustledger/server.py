@@ -77,8 +77,14 @@ def _issuer_example(region: Region) -> str:
 
 
 def worker_count(requested: int | None, settings: Settings) -> int:
-    """`--workers`, else TRUSTLEDGER_WORKERS, else one worker process per CPU (`os.cpu_count()`)."""
-    return requested or settings.workers or os.cpu_count() or 1
+    """`--workers`, else TRUSTLEDGER_WORKERS, else one worker process per CPU (`os.cpu_count()`) on PostgreSQL and
+    one on SQLite: SQLite has one writer per file, and one process batches all the writes into the fewest commits
+    (docs/adr/0014-group-commit.md); several are correct but batch less and queue on the file lock."""
+    if requested or settings.workers:
+        return requested or settings.workers
+    if settings.resolved_database_url().startswith("sqlite"):
+        return 1
+    return os.cpu_count() or 1
 
 
 def run(host: str, port: int, workers: int | None = None) -> None:

@@ -1,4 +1,5 @@
-"""`serve`'s worker processes: --workers, else TRUSTLEDGER_WORKERS, else one per CPU; a bad setting is refused."""
+"""`serve`'s worker processes: --workers, else TRUSTLEDGER_WORKERS, else one per CPU on PostgreSQL and one on SQLite;
+a bad setting is refused."""
 
 from __future__ import annotations
 
@@ -14,16 +15,24 @@ from trustledger import server
 from trustledger.server import LOOP, worker_count
 from trustledger.settings import Settings
 
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
 
 def test_workers_come_from_the_option_the_setting_or_the_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRUSTLEDGER_WORKERS", raising=False)
-    assert worker_count(3, Settings()) == 3
-    assert worker_count(None, Settings()) == (os.cpu_count() or 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    pg = {"database_url": PG}
+    assert worker_count(3, Settings(**pg)) == 3
+    assert worker_count(None, Settings(**pg)) == 4  # PostgreSQL: one per CPU
+    assert worker_count(None, Settings(database_url="sqlite:///x.db")) == 1  # SQLite: one writer process
+    assert worker_count(3, Settings(database_url="sqlite:///x.db")) == 3  # unless asked for more
+    assert worker_count(None, Settings(database_url="")) == 1  # the default database is the SQLite file
     monkeypatch.setenv("TRUSTLEDGER_WORKERS", "5")
-    assert worker_count(None, Settings()) == 5 and worker_count(2, Settings()) == 2
+    assert worker_count(None, Settings(**pg)) == 5 and worker_count(2, Settings(**pg)) == 2
+    assert worker_count(None, Settings(database_url="sqlite:///x.db")) == 5
     monkeypatch.setattr(os, "cpu_count", lambda: None)  # an unknown CPU count: one worker
     monkeypatch.setenv("TRUSTLEDGER_WORKERS", "0")
-    assert worker_count(None, Settings()) == 1
+    assert worker_count(None, Settings(**pg)) == 1
 
 
 @pytest.mark.parametrize("value", ["-1", "257", "two", "1.5"])
