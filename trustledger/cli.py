@@ -446,5 +446,10 @@ def serve(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: a plain `verify --offline` runs without building the typer command (cli_fast)."""
+    from trustledger import cli_fast
+
+    code = cli_fast.main()
+    if code is not None:
+        sys.exit(code)
     app()

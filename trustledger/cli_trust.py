@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from licences.errors import LicenceError
 from signatures.cose import key_id_for
 from signatures.errors import MalformedError, SignatureError
-from signatures.keys import FileKeyStore, load_or_create_passphrase
 from signatures.kids import kid_text, parse_kid
 from trustledger.cli_common import emit, fail, region, resolve_department
 from trustledger.verification import (
@@ -30,7 +29,7 @@ from trustledger.verification import (
     parse_root_key,
     root_key_text,
 )
-from verification import TokenStatus, check_token_offline, check_token_online
+from verification import TokenStatus, check_token_offline
 
 if TYPE_CHECKING:
     from signatures.keyring import KeyRecord
@@ -75,10 +74,10 @@ def _is_pdf(target: str) -> Path | None:
 
 def _local_root_key(settings: Settings) -> Ed25519PublicKey:
     """The public half of this home's region root key, read from the keystore files (no database, no network)."""
-    from trustledger.region import load_config
+    from signatures.keys import FileKeyStore, load_or_create_passphrase  # not needed when --root-key is given
 
     keys_dir = settings.home / "keys"
-    if load_config(settings) is None or not (keys_dir / "root.pem").exists():
+    if not settings.region_config_file().exists() or not (keys_dir / "root.pem").exists():
         raise UsageError("no root key to check the trust list against: pass --root-key (base64 SPKI or a file)")
     passphrase = settings.key_passphrase.encode() or load_or_create_passphrase(keys_dir / "passphrase")
     try:
@@ -98,10 +97,9 @@ def _settings() -> Settings:
 
 
 def _region_now() -> datetime:
-    """Now on the configured region's clock (`--at` not given); the region module loads only then."""
-    from trustledger.region import region_now
-
-    return region_now(_settings())
+    """Now on the configured region's clock (`--at` not given), read from the settings alone: the offline check opens
+    no region, so it does not import the region modules (and their storage stack) to learn the time."""
+    return _settings().clock()()
 
 
 def _file_trust_list(path: Path, root_key: str | None, now: datetime) -> tuple[TrustList | None, list[Reason]]:
@@ -122,6 +120,7 @@ def _verify_online(
 ) -> VerifyReport:
     """The core's online check; with `--trust-list` the token is also held to that (verified) list."""
     from trustledger.trust import region_trust_inputs, trust_list_period
+    from verification.online import check_token_online  # the ledger check's stack, never loaded by `--offline`
 
     now = at or r.clock()
     if trust_list_file is None:

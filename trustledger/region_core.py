@@ -11,14 +11,13 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
-from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from clock import Clock, OffsetClock, StartedClock, system_clock
+from clock import Clock
 from ledger.log import CheckpointSigner, Log
 from ledger.persistence import LedgerRecorder
 from ledger.store import LedgerStore, make_engine
@@ -189,7 +188,7 @@ def _log_key(origin: str) -> Ed25519PrivateKey:
 
 
 def _config_path(settings: Settings) -> Path:
-    return settings.home / "region.json"
+    return settings.region_config_file()
 
 
 def load_config(settings: Settings) -> RegionConfig | None:
@@ -203,11 +202,7 @@ def load_config(settings: Settings) -> RegionConfig | None:
 def region_clock(settings: Settings) -> Clock:
     """The clock of a region opened from `settings`: the system clock, or one started at TRUSTLEDGER_CLOCK_AT,
     shifted by TRUSTLEDGER_CLOCK_OFFSET_SECONDS (drills, and tests that run a real server at a chosen date)."""
-    start = settings.clock_start()
-    clock: Clock = system_clock if start is None else StartedClock(start)
-    if settings.clock_offset_seconds:  # a drill of what this region decides later
-        clock = OffsetClock(clock, timedelta(seconds=settings.clock_offset_seconds))
-    return clock
+    return settings.clock()
 
 
 def init_identity(settings: Settings, code: str | None, name: str | None, origin: str | None) -> RegionConfig:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ledger.store import WriteLimits
+from clock import Clock, OffsetClock, StartedClock, system_clock
+
+if TYPE_CHECKING:
+    from ledger.store import WriteLimits  # imported when called: commands that open no database never load SQLAlchemy
 
 # An RFC 3339 profile of ISO 8601: date, time to the minute at least, and a UTC offset (no naive or local times).
 _DATABASE_URL = re.compile(r"(postgresql|sqlite)(\+\w+)?://\S*")  # the backends `ledger.store` runs on
@@ -79,6 +83,8 @@ class Settings(BaseSettings):
 
     def write_limits(self) -> WriteLimits:
         """The database bounds of one process (pool, lock wait, writer queue)."""
+        from ledger.store import WriteLimits
+
         return WriteLimits(
             pool_size=self.db_pool_size,
             max_overflow=self.db_max_overflow,
@@ -109,6 +115,22 @@ class Settings(BaseSettings):
     def clock_start(self) -> datetime | None:
         """The instant TRUSTLEDGER_CLOCK_AT starts the region's clock at, or None for the system clock."""
         return _parse_instant(self.clock_at) if self.clock_at else None
+
+    def clock(self) -> Clock:
+        """The clock of a region opened from these settings: the system clock, or one started at TRUSTLEDGER_CLOCK_AT,
+        shifted by TRUSTLEDGER_CLOCK_OFFSET_SECONDS (drills, and tests that run a real server at a chosen date).
+
+        Here rather than in the region modules so that a command that opens no region (`verify --offline`) reads the
+        time without importing the storage stack; `region_core.region_clock` answers with this."""
+        start = self.clock_start()
+        clock: Clock = system_clock if start is None else StartedClock(start)
+        if self.clock_offset_seconds:  # a drill of what this region decides later
+            clock = OffsetClock(clock, timedelta(seconds=self.clock_offset_seconds))
+        return clock
+
+    def region_config_file(self) -> Path:
+        """Where `trustledger init` writes the region's configuration (`region_core.load_config` reads it)."""
+        return self.home / "region.json"
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the SQLite file under home."""

@@ -26,11 +26,12 @@ from cryptography.hazmat.primitives.serialization import (
 from clock import iso_utc
 from signatures.cose import LicenceClaims
 from signatures.trustlist import MAX_TRUST_LIST_BYTES, TrustList
-from verification import LedgerSources, Reason, TokenStatus, open_trust_list
+from verification import Reason, TokenStatus, open_trust_list
 
 if TYPE_CHECKING:
     from licences.application import LicenceView
     from trustledger.region_core import RegionCore
+    from verification.online import LedgerSources
 
 MAX_ROOT_KEY_TEXT = 4096
 __all__ = [
@@ -49,6 +50,8 @@ __all__ = [
 
 def ledger_sources(region: RegionCore) -> LedgerSources:
     """The services the online token check reads, taken from an opened region (the API and the CLI both use it)."""
+    from verification.online import LedgerSources  # the online check's stack: `verify --offline` never loads it
+
     return LedgerSources(
         origin=region.config.origin,
         licences=region.licences,

@@ -13,9 +13,30 @@ API and the pages call these and present the status; they decide nothing. Inputs
 the composition root (`trustledger`), never the region object itself.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from verification.offline import check_token_offline, open_trust_list
-from verification.online import LedgerSources, StatusUnprovenError, check_token_online, prove_current
 from verification.status import AUTHENTIC, CODES, Code, Reason, TokenStatus, Verdict, verdict_of_code
+
+if TYPE_CHECKING:
+    from verification.online import LedgerSources, StatusUnprovenError, check_token_online, prove_current
+
+# The online check loads the licence domain and eventsourcing (~50 ms) that an offline check never uses: its names
+# are resolved on first use (PEP 562), so `trustledger verify --offline` starts without them.
+_ONLINE = frozenset({"LedgerSources", "StatusUnprovenError", "check_token_online", "prove_current"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ONLINE:
+        from verification import online
+
+        value = getattr(online, name)
+        globals()[name] = value  # later look-ups find it without this hook
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AUTHENTIC",

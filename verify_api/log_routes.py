@@ -1,8 +1,9 @@
-"""The log read API (DESIGN §4): checkpoint, C2SP tlog-tiles, JSON proofs and leaves.
+"""The log read API (DESIGN §4): checkpoint, C2SP tlog-tiles, JSON proofs, leaves and older checkpoints by size.
 
-Full tiles, entry bundles and leaves never change once published: they are answered from this process's memory
-(`verify_api.immutable`) with a strong ETag, `immutable` caching and 304s, and these handlers are `async` so a hit
-costs no thread-pool hop; a miss reads the store in the thread pool. Partial tiles get a short max-age.
+Full tiles, entry bundles, leaves and the first checkpoint signed at a tree size never change once published: they
+are answered from this process's memory (`verify_api.immutable`) with a strong ETag, `immutable` caching and 304s,
+and these handlers are `async` so a hit costs no thread-pool hop; a miss reads the store in the thread pool. Partial
+tiles get a short max-age.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from verify_api import problems as p
 from verify_api import reads
 from verify_api.immutable import PARTIAL, Body, remembered, respond
 from verify_api.params import CANONICAL
-from verify_api.problems import NOT_FOUND, ProblemError
+from verify_api.problems import CHECKPOINT_NOT_FOUND, NOT_FOUND, ProblemError
 from verify_api.schemas import BUSY, QUERY, problem_responses
 from verify_api.services import RegionServices
+from verify_api.store import checkpoint_of_size
 
 router = APIRouter(tags=["log"])
 OCTETS = "application/octet-stream"
+NOTE = "text/plain; charset=utf-8"
 MAX_INDEX = tiles.MAX_INDEX  # indexes and sizes stay in the I-JSON range; larger input is a 4xx, not a driver overflow
 Index = Annotated[int, Query(ge=0, le=MAX_INDEX), CANONICAL]  # one spelling per number: `01`, `+1`, `1_0` are 422
 
@@ -100,6 +103,32 @@ def checkpoint(region: RegionDep) -> PlainTextResponse:
     cp = region.log.latest_checkpoint()
     note = cp.note if cp is not None else region.sign_checkpoint()
     return PlainTextResponse(note, headers={"Cache-Control": "no-cache"})
+
+
+@router.get(
+    "/v1/log/checkpoints/{size}",
+    response_class=PlainTextResponse,
+    operation_id="getCheckpointOfSize",
+    responses=problem_responses(*QUERY, *BUSY, p.CHECKPOINT_NOT_FOUND),
+)
+async def checkpoint_at_size(
+    request: Request,
+    size: Annotated[int, Path(ge=0, le=MAX_INDEX, description="tree size, canonical decimal"), CANONICAL],
+    region: RegionDep,
+) -> Response:
+    """The signed checkpoint of exactly `size` leaves (C2SP tlog-checkpoint note), for a verifier or auditor that
+    holds an older proof: the first one signed at that size, which never changes, so it is served as immutable."""
+    route = request.scope["route"].path
+
+    def read() -> Body:
+        # The first stored note of that size, not the newest: a later re-signing at the same size (a new timestamp)
+        # must not change what this URL has already served with `immutable` caching.
+        cp = checkpoint_of_size(region.store.engine, size)
+        if cp is None:  # not signed (yet): a problem, and nothing is kept
+            raise ProblemError(CHECKPOINT_NOT_FOUND, f"no checkpoint was signed at tree size {size}", field="size")
+        return Body.of(cp.note.encode("utf-8"), NOTE, route=route)
+
+    return respond(request, await remembered(request, f"/v1/log/checkpoints/{size}", read))
 
 
 @router.get(

@@ -79,6 +79,7 @@ def world(http: TestClient, region: Region, keys: Keys, licence: LicenceOut) -> 
         Route("/v1/log/proof/consistency?first=1&second={}", "second", n),
         Route("/v1/trust-list/{}", "version", "1"),
         Route("/v1/anchors/{}", "size", n),
+        Route("/v1/log/checkpoints/{}", "size", n),
         Route(f"/v1/status/proof?identifier={quote(licence.identifier)}&token={licence.token}&size={{}}", "size", n),
         Route(f"/v1/licences/{lic}/history?size={{}}", "size", n, auditor=True),
         Route(f"/licences/{lic}/provenance?size={{}}", "size", n, auditor=True),

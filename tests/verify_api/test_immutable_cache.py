@@ -17,6 +17,7 @@ from tests.conftest import FakeClock
 from tests.ledger.helpers import append
 from trustledger.region import Region, init_region
 from trustledger.settings import Settings
+from verify_api import log_routes
 from verify_api.app import create_app
 from verify_api.immutable import IMMUTABLE, PARTIAL, Body, ImmutableCache
 
@@ -142,6 +143,60 @@ def test_a_trust_list_version_is_read_once(client: TestClient, monkeypatch: pyte
     assert head.status_code == 200 and head.content == b"" and head.headers["etag"] == first.headers["etag"]
     cached = client.get(f"/v1/trust-list/{version}", headers={"If-None-Match": first.headers["etag"]})
     assert cached.status_code == 304
+
+
+def test_an_old_checkpoint_is_served_by_its_size_and_never_changes(client: TestClient) -> None:
+    region = _region(client)
+    latest = client.get("/checkpoint").text
+    first = client.get("/v1/log/checkpoints/700")
+    assert first.status_code == 200 and first.text == latest
+    assert first.text.splitlines()[1] == "700"  # C2SP tlog-checkpoint: origin, tree size, root hash, ...
+    assert first.headers["content-type"] == "text/plain; charset=utf-8"
+    assert first.headers["cache-control"] == IMMUTABLE and first.headers["etag"] == _etag(first.content)
+    append(region.recorder, 10, batch=10)
+    region.sign_checkpoint()
+    assert client.get("/checkpoint").text.splitlines()[1] == "710"  # the newest moved on; size 700 did not
+    again = client.get("/v1/log/checkpoints/700")
+    assert again.status_code == 200 and again.content == first.content
+    assert client.get("/v1/log/checkpoints/700", headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+    head = client.head("/v1/log/checkpoints/700")
+    assert head.status_code == 200 and head.content == b"" and head.headers["etag"] == first.headers["etag"]
+    assert client.get("/v1/log/checkpoints/710").text.splitlines()[1] == "710"
+
+
+def test_an_old_checkpoint_is_read_from_the_store_once(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = client.get("/v1/log/checkpoints/700")
+    assert first.status_code == 200 and b"/v1/log/checkpoints/700" in _cache(client)
+
+    def no_store(*args: object) -> None:
+        raise AssertionError("a checkpoint already served must come from memory")
+
+    monkeypatch.setattr(log_routes, "checkpoint_of_size", no_store)
+    assert client.get("/v1/log/checkpoints/700").content == first.content
+    assert client.head("/v1/log/checkpoints/700").headers["etag"] == first.headers["etag"]
+
+
+def test_a_size_never_signed_is_a_404_problem_and_not_remembered(client: TestClient) -> None:
+    for size in (699, 800):  # passed by without a checkpoint; not reached yet
+        missing = client.get(f"/v1/log/checkpoints/{size}")
+        assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+        problem = missing.json()
+        assert problem["type"].endswith("/checkpoint-not-found") and problem["field"] == "size"
+        assert f"/v1/log/checkpoints/{size}".encode() not in _cache(client)
+    region = _region(client)
+    append(region.recorder, 100, batch=100)
+    region.sign_checkpoint()
+    signed = client.get("/v1/log/checkpoints/800")
+    assert signed.status_code == 200 and signed.text.splitlines()[1] == "800"
+
+
+def test_a_checkpoint_size_is_parsed_canonically(client: TestClient) -> None:
+    assert client.get("/v1/log/checkpoints/700").status_code == 200
+    for alias in ("0700", "+700", "7_00", "700.0", "-1", str(2**63)):
+        response = client.get(f"/v1/log/checkpoints/{alias}")
+        assert response.status_code == 422, alias
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["field"] == "size", alias
 
 
 def test_head_of_a_post_only_route_is_still_refused(client: TestClient) -> None:

@@ -30,6 +30,7 @@ OPERATION_IDS = {
     ("GET", "/v1/log/proof/inclusion"): "getInclusionProof",
     ("GET", "/v1/log/proof/consistency"): "getConsistencyProof",
     ("GET", "/v1/log/leaves/{index}"): "getLeaf",
+    ("GET", "/v1/log/checkpoints/{size}"): "getCheckpointOfSize",
     ("POST", "/v1/licences"): "issueLicence",
     ("GET", "/v1/licences"): "listLicences",
     ("POST", "/v1/licences/{licence_id}/renew"): "renewLicence",

@@ -81,6 +81,7 @@ TABLE: list[Access] = [
     Access("GET", "/v1/log/proof/inclusion", ANY, _fixed("/v1/log/proof/inclusion?index=0&tree_size=2")),
     Access("GET", "/v1/log/proof/consistency", ANY, _fixed("/v1/log/proof/consistency?first=1&second=2")),
     Access("GET", "/v1/log/leaves/{index}", ANY, _fixed("/v1/log/leaves/0")),
+    Access("GET", "/v1/log/checkpoints/{size}", ANY, _fixed("/v1/log/checkpoints/1")),
     # the licence catalogue is public (integrators read type codes, keys, fields and departments from it)
     Access("GET", "/v1/catalogue", ANY, _fixed("/v1/catalogue")),
     # departments
