@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import threading
+from collections import OrderedDict
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 
 GENESIS_PREV_HASH = bytes(32)
 STATUS_MAP_LINE = "status-map "  # the checkpoint's first extension line: the status map root at its size (§4b)
+MAX_REMEMBERED_LEAVES = 4096  # single leaves read by index (each online token check reads its minting leaf)
 
 
 class Log:
@@ -33,6 +37,8 @@ class Log:
         self.store = store
         self.origin = origin
         self.status_map = StatusMapStore()
+        self._leaf_lock = threading.Lock()
+        self._leaves: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()
 
     def size(self) -> int:
         """Current number of leaves."""
@@ -72,10 +78,34 @@ class Log:
         return [(Envelope.of(r[0], r[1], r[2], r[3], r[5], bytes(r[4])).leaf_data(), bytes(r[6])) for r in rows]
 
     def leaf(self, index: LeafIndex) -> tuple[bytes, bytes]:
-        """(leaf data, stored leaf hash) of leaf `index`."""
+        """(leaf data, stored leaf hash) of leaf `index`, as stored now."""
         if index < 0:
             raise ProofError(f"no leaf {index}")
         return self.leaves(index, 1)[0]
+
+    def remembered_leaf(self, index: LeafIndex) -> tuple[bytes, bytes]:
+        """`leaf(index)`, remembered: what the online token check reads for a token's minting leaf.
+
+        A committed leaf never changes (the log is append-only), so leaves read outside a unit of work are kept per
+        log, a bounded table with the least recently used dropped first; a leaf read inside a unit of work may still
+        be rolled back and is not kept. A row edited in the database after it was read is the audit's to find (the
+        signed checkpoints catch it); `leaf` always reads the row as stored now.
+        """
+        if index < 0:
+            raise ProofError(f"no leaf {index}")
+        with self._leaf_lock:
+            found = self._leaves.get(index)
+            if found is not None:
+                self._leaves.move_to_end(index)
+                return found
+        unit = self.store.in_unit()
+        found = self.leaves(index, 1)[0]
+        if unit is None or unit.info.get("read_only_unit"):
+            with self._leaf_lock:
+                self._leaves[index] = found
+                while len(self._leaves) > MAX_REMEMBERED_LEAVES:
+                    self._leaves.popitem(last=False)
+        return found
 
     def tile(self, level: int, index: int, width: int | None = None) -> bytes:
         """C2SP tlog-tiles hash tile `level/index` (full, or partial of `width` entries)."""
@@ -116,6 +146,11 @@ class Log:
         """Whether the newest checkpoint carries a status map root."""
         cp = self.latest_checkpoint()
         return cp is not None and _has_status_map(cp.note)
+
+    def reading(self) -> AbstractContextManager[Connection]:
+        """One read transaction (one snapshot on PostgreSQL) that every read of this log's store in this thread
+        joins: the online check reads the licence's row and its proven status from the same state of the ledger."""
+        return self.store.reading()
 
     def status_proof(self, identifier: str, size: int | None = None) -> StatusProof:
         """The status map proof of `identifier` (DESIGN §4b) against the newest checkpoint, or the newest one of

@@ -123,6 +123,10 @@ class LicenceService:
         """The licence's current view; `LicenceNotFoundError` if unknown."""
         return self.queries.get(licence_id)
 
+    def find(self, text: str) -> LicenceView:
+        """The current view of the licence with this UUID or identifier, in one read; `LicenceNotFoundError`."""
+        return self.queries.find(text)
+
     def holder_digest_of(self, holder_id: str) -> str:
         """The salted digest that indexes a holder (the number itself is never stored in clear)."""
         return self.queries.holder_digest_of(holder_id)

@@ -76,6 +76,19 @@ class LicenceQueries:
             raise LicenceNotFoundError(f"no licence {licence_id}")
         return self.view(row)
 
+    def find(self, text: str) -> LicenceView:
+        """`get(resolve(text))` in one read: the current view of the licence with this UUID or identifier."""
+        value = text.strip()
+        try:
+            licence_id = LicenceId(UUID(value))
+        except ValueError:
+            row = self.store.licence_by_identifier(value)
+        else:
+            return self.get(licence_id)
+        if row is None:
+            raise LicenceNotFoundError(f"no licence with identifier {value!r}")
+        return self.view(row)
+
     def holder_digest_of(self, holder_id: str) -> str:
         """The salted digest that indexes a holder (the number itself is never stored in clear)."""
         parsed = parse_holder_id(holder_id, HolderKind.EITHER, "holder")

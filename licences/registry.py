@@ -3,6 +3,13 @@
 DESIGN §5/§6: a change to the catalogue is itself a ledger event, and so is every step of a key's life (registered with
 its validity window, retired, compromised since T). `init` publishes the packaged catalogue; the running service builds
 its `Catalogue` from the registry read model, so what the service enforces is exactly what the ledger says.
+
+Key records are cached per service for the online token check (`recent_keys_of`; `keys_of` and what publishes, the
+trust list, always read). A key event saved by any service in this process (registered, retired, compromised) bumps
+a process-wide generation, so the next check in this process re-reads the keys at once; a key event saved by another
+process (another worker, the CLI) is seen once the cache re-checks the `registry_keys` stamp, at most
+`KEY_RECHECK_SECONDS` (1 s) later. A compromise therefore takes effect at once in the process that recorded it and
+within a second in every other worker on the same database.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ if TYPE_CHECKING:  # the read models' SQL stays in licences/store.py
 
 REGISTRY_NAMESPACE = uuid5(LICENCE_NAMESPACE, "registry")
 CATALOGUE_RECHECK_SECONDS = 1.0
+KEY_RECHECK_SECONDS = 1.0  # the longest another worker keeps trusting a key after a compromise (module doc)
+MAX_CACHED_KEY_OWNERS = 4096  # a region has a few hundred issuers; past this the cache starts again
 PrivateKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 
 
@@ -109,6 +118,31 @@ class SigningKeyCompromised(DomainEvent):
 
 
 ENTRY_KINDS = ("region", "department", "licence_type")
+
+
+class _KeyGeneration:
+    """A process-wide count of key events saved here: a cache filled under an older count is stale."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def bump(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
+_KEY_GENERATION = _KeyGeneration()
+
+
+@dataclass(frozen=True)
+class _KeyCache:
+    """Key records by owner (None: every key), valid while the generation and the table's stamp are unchanged."""
+
+    generation: int
+    stamp: str
+    checked_at: float
+    by_owner: dict[str | None, tuple[KeyRecord, ...]]
 
 
 def entry_stream(kind: str, key: str) -> UUID:
@@ -187,6 +221,7 @@ class RegistryService:
         self._lock = threading.Lock()
         self._catalogue: tuple[str, Catalogue] | None = None
         self._checked_at = 0.0
+        self._keys: _KeyCache | None = None
 
     # -- catalogue --------------------------------------------------------------------------------------------------
 
@@ -286,6 +321,41 @@ class RegistryService:
         The `registry_keys` table only says which keys to look at: each key's record is re-derived from its own
         stream of events (registered, retired, compromised), so clearing a column (a compromise, a retirement)
         changes no verdict and no published trust list. A row the log does not back is left out (fail closed)."""
+        return self._keys_from_log(owner)
+
+    def recent_keys_of(self, owner: str | None = None) -> list[KeyRecord]:
+        """`keys_of`, cached for the online token check: a key event is seen at once in this process and within
+        `KEY_RECHECK_SECONDS` in others (module doc). What publishes (the trust list) reads `keys_of`."""
+        generation = _KEY_GENERATION.value  # read before the keys: an event landing meanwhile makes the entry stale
+        cache = self._fresh_key_cache(generation)
+        if cache is not None and owner in cache.by_owner:
+            return list(cache.by_owner[owner])
+        stamp = cache.stamp if cache is not None else self.store.key_stamp()
+        records = self._keys_from_log(owner)
+        if not records:  # the owner comes from an unchecked token: caching every unknown name would grow unbounded
+            return records
+        by_owner = dict(cache.by_owner) if cache is not None and len(cache.by_owner) < MAX_CACHED_KEY_OWNERS else {}
+        by_owner[owner] = tuple(records)
+        checked_at = cache.checked_at if cache is not None else self.clock.monotonic()
+        self._keys = _KeyCache(generation, stamp, checked_at, by_owner)
+        return records
+
+    def _fresh_key_cache(self, generation: int) -> _KeyCache | None:
+        """The key cache if nothing says it is stale: same generation, and the stamp re-read at most once a second."""
+        cache = self._keys
+        if cache is None or cache.generation != generation:
+            return None
+        now = self.clock.monotonic()
+        if now - cache.checked_at < KEY_RECHECK_SECONDS:
+            return cache
+        stamp = self.store.key_stamp()
+        if stamp != cache.stamp:
+            return None
+        cache = _KeyCache(generation, stamp, now, cache.by_owner)
+        self._keys = cache
+        return cache
+
+    def _keys_from_log(self, owner: str | None) -> list[KeyRecord]:
         rows = self.store.keys(owner)
         streams = self.recording.load_streams([key_stream(row.kid) for row in rows])
         records = []
@@ -331,7 +401,10 @@ class RegistryService:
             )
             LicenceStore.put_key(conn, row)
 
-        self.recording.save([event], project)
+        try:
+            self.recording.save([event], project)
+        finally:
+            _KEY_GENERATION.bump()
         return key_record(self._key_row(kid))
 
     def ensure_token_keys(self) -> int:
@@ -421,7 +494,10 @@ class RegistryService:
             )
             LicenceStore.put_key(conn, updated)
 
-        self.recording.save([event], project)
+        try:
+            self.recording.save([event], project)
+        finally:
+            _KEY_GENERATION.bump()
 
 
 def _build(documents: dict[tuple[str, str], dict[str, Any]]) -> Catalogue:

@@ -251,6 +251,17 @@ class LicenceStore(RegistryQueries):
             row = m.first()
         return None if row is None else LicenceRow.from_mapping(row)
 
+    def licence_by_identifier(self, identifier: str) -> LicenceRow | None:
+        """The row of the licence that carries (or carried) this identifier, in one query (the online check's)."""
+        query = (
+            select(licence_index)
+            .join(licence_identifiers, licence_identifiers.c.licence_id == licence_index.c.licence_id)
+            .where(licence_identifiers.c.identifier == identifier)
+        )
+        with self.read() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else LicenceRow.from_mapping(row)
+
     def holder_display(self, licence_id: UUID) -> tuple[str, str | None] | None:
         """(holder digest, masked display name) of one licence, or None if unknown: one indexed SELECT."""
         query = select(licence_index.c.holder_digest, licence_index.c.display_name).where(

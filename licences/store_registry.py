@@ -192,6 +192,16 @@ class RegistryQueries:
                 for m in conn.execute(query).mappings()
             ]
 
+    def key_stamp(self) -> str:
+        """Changes whenever a key event is projected: the key count, the sum of their stream versions (every retire or
+        compromise adds one) and the newest registration leaf. One aggregate over a small table."""
+        query = select(
+            func.count(), func.coalesce(func.sum(registry_keys.c.version), 0), func.max(registry_keys.c.leaf_index)
+        ).select_from(registry_keys)
+        with self.read() as conn:
+            row = conn.execute(query).one()
+        return f"{row[0]}:{row[1]}:{row[2]}"
+
     @staticmethod
     def put_key(conn: Connection, row: KeyRow) -> None:
         """Insert or replace one key's lifecycle row."""

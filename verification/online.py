@@ -5,11 +5,18 @@ claims: whoever stole a key can backdate `iat`, not a leaf. The keys come from t
 of every key and its lifecycle), the licence from the read model, the leaf from the log; the caller hands these in.
 Only after the signature, the key and the leaf check out are any claims kept (a forged token must never put words on
 a citizen's screen).
+
+What is cached and what is not (the public check is one read of the proven status): the registry's key records (a key
+event is seen at once in the process that saved it, within a second elsewhere: `licences.registry`), the checkpoint
+notes whose signature verified (`verification.checkpoints`) and the minting leaves (immutable,
+`ledger.log.Log.remembered_leaf`). The licence's row and its proven status are read on every check, so a revocation or
+suspension shows at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -28,7 +35,8 @@ from signatures.cose import LicenceClaims, decode_token, parse_token_text, verif
 from signatures.errors import MalformedError, SignatureError, TokenRejectedError
 from signatures.keyring import KeyRecord, KeyRing, key_problem_at_second
 from signatures.note import NoteVerifier
-from signatures.statusproof import ProvenStatus, StatusProof, StatusValue, verify_status_proof
+from signatures.statusproof import ProvenStatus, StatusProof, StatusValue
+from verification.checkpoints import verify_status_proof_remembering
 from verification.status import Code, Reason, TokenStatus, merge_reasons
 
 if TYPE_CHECKING:  # annotations only: the licence service (SQLAlchemy) loads only where a region is opened
@@ -49,6 +57,10 @@ class LicenceLookup(Protocol):
         """The licence's current view (status at the service's clock)."""
         ...
 
+    def find(self, text: str) -> LicenceView:
+        """`get(resolve(text))` in one read."""
+        ...
+
 
 class KeyDirectory(Protocol):
     """The registry's signing keys with their lifecycle (`RegistryService` has it)."""
@@ -57,17 +69,26 @@ class KeyDirectory(Protocol):
         """The keys registered for `owner`, or every key."""
         ...
 
+    def recent_keys_of(self, owner: str | None = None) -> Sequence[KeyRecord]:
+        """`keys_of`, possibly from memory: a key event is seen at once in this process, within a second elsewhere."""
+        ...
+
 
 class LeafSource(Protocol):
     """The log's leaves (`ledger.log.Log` has it)."""
 
-    def leaf(self, index: LeafIndex) -> tuple[bytes, bytes]:
-        """(leaf data, leaf hash) of leaf `index`; `LedgerError` if there is none."""
+    def remembered_leaf(self, index: LeafIndex) -> tuple[bytes, bytes]:
+        """(leaf data, leaf hash) of leaf `index` (leaves are immutable: it may come from memory); `LedgerError` if
+        there is none."""
         ...
 
 
 class StatusSource(Protocol):
     """Status map proofs against the region's signed checkpoints (`ledger.log.Log` has it)."""
+
+    def reading(self) -> AbstractContextManager[object]:
+        """One read transaction that the check's reads join (the row and the proof see one state)."""
+        ...
 
     def status_proof(self, identifier: str, size: int | None = None) -> StatusProof:
         """The proof of `identifier`'s entry against the newest checkpoint (or the one of `size` leaves)."""
@@ -106,10 +127,18 @@ def check_token_online(token: bytes | str, sources: LedgerSources, *, at: dateti
 
     `at` is the instant the token's own validity period is judged at (default: the sources' clock); the licence's
     status is the read model's, at the sources' clock."""
+    now = at or sources.clock()
+    # One read transaction for the whole check: the licence's row and its proven status come from one state of the
+    # ledger (a revocation landing between two reads would otherwise look like a contradiction), and no more.
+    with sources.statuses.reading():
+        return _check(token, sources, now)
+
+
+def _check(token: bytes | str, sources: LedgerSources, now: datetime) -> TokenStatus:
+    """The check itself, inside the caller's read transaction."""
     # Steps: (1) strict parse; (2) a token of our log; (3) signature under a registered key of the claimed issuer;
     # (4) key good at iat; (5) the licence on our ledger; (6) the minting leaf of this version, and the key good at
     # its time; (7) the issuer, type and holder the ledger recorded; (8) the token's period and the ledger's word now.
-    now = at or sources.clock()
     try:
         data, claims = _parse(token, sources.origin)  # (1), (2)
         record = _signed_by(data, claims, sources.keys)  # (3)
@@ -135,7 +164,7 @@ def prove_status(identifier: str, sources: LedgerSources) -> ProvenStatus:
     `StatusUnprovenError` when no proof checks out."""
     try:
         proof = sources.statuses.status_proof(identifier)
-        return verify_status_proof(proof, sources.log_verifier, sources.origin)
+        return verify_status_proof_remembering(proof, sources.log_verifier, sources.origin)
     except (LedgerError, SignatureError) as exc:
         raise StatusUnprovenError(f"the status of {identifier} cannot be proven: {exc}") from exc
 
@@ -218,7 +247,7 @@ def _parse(token: bytes | str, origin: str) -> tuple[bytes, LicenceClaims]:
 
 def _signed_by(data: bytes, claims: LicenceClaims, keys: KeyDirectory) -> KeyRecord:
     """The issuer's key record that verifies the signature (a key of anyone else: `key_not_issuers`)."""
-    ring = KeyRing.of(keys.keys_of(claims.issuer))
+    ring = KeyRing.of(keys.recent_keys_of(claims.issuer))
     try:
         verified = verify_token_signature(data, ring.public_key)
     except TokenRejectedError as exc:
@@ -234,7 +263,7 @@ def _signed_by(data: bytes, claims: LicenceClaims, keys: KeyDirectory) -> KeyRec
 def _another_issuers_key(data: bytes, keys: KeyDirectory) -> None:
     """Raise `key_not_issuers` when another issuer's registered key made the signature (only on the failure path:
     reading every key costs more than reading one issuer's)."""
-    everyone = KeyRing.of(keys.keys_of(None))
+    everyone = KeyRing.of(keys.recent_keys_of(None))
     try:
         verify_token_signature(data, everyone.public_key)
     except TokenRejectedError as exc:
@@ -255,7 +284,7 @@ def _key_good_at(record: KeyRecord, second: int, what: str) -> None:
 
 def _licence(claims: LicenceClaims, licences: LicenceLookup) -> LicenceView:
     try:
-        return licences.get(licences.resolve(claims.subject))
+        return licences.find(claims.subject)
     except LicenceNotFoundError as exc:
         detail = "signed by a registered key, but the ledger has no such licence"
         raise _Refused(Code.UNKNOWN_LICENCE, detail) from exc
@@ -270,7 +299,7 @@ def _minting_leaf(claims: LicenceClaims, view: LicenceView, log: LeafSource) -> 
     if claims.version > view.licence_version:
         raise _Refused(Code.UNKNOWN_VERSION, f"the token shows version {claims.version}; the ledger has fewer")
     try:
-        envelope = parse_leaf_data(log.leaf(LeafIndex(li))[0])  # the token parser checked its leaf index
+        envelope = parse_leaf_data(log.remembered_leaf(LeafIndex(li))[0])  # the token parser checked its leaf index
         signed_at = datetime.strptime(envelope.recorded_at, _LEAF_TIME).replace(tzinfo=UTC)
     except (LedgerError, ValueError) as exc:
         raise _Refused(Code.NOT_ON_LEDGER, f"leaf {li} of the token is not in the log") from exc
