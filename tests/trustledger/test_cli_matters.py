@@ -11,29 +11,21 @@ from typer.testing import CliRunner
 
 from clock import StartedClock
 from tests.samples import COMPANY_ID
+from tests.trustledger.test_cli_licence import FOOD, run
 from trustledger.cli import app
 
 RENEW_FOOD = "410100-SPJY-002"
 ZZ_AMR = "11410100007409378P"
-FOOD = [
-    "--field", "legal_representative=张伟", "--field", "premises=郑州市金水区花园路1号",
-    "--field", "main_format=餐饮服务经营者", "--field", "business_items=热食类食品制售",
-]  # fmt: skip
 
 
 @pytest.fixture
 def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, process_clock: StartedClock) -> CliRunner:
+    """An initialised region on each database, as every CLI test module here has it."""
     monkeypatch.setenv("TRUSTLEDGER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TRUSTLEDGER_DATABASE_URL", db_url)
     runner = CliRunner()
     assert runner.invoke(app, ["init"]).exit_code == 0
     return runner
-
-
-def run(cli: CliRunner, *args: str, code: int = 0) -> str:
-    result = cli.invoke(app, list(args))
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    return result.stdout if code == 0 else result.stderr
 
 
 def _issue(cli: CliRunner, type_key: str, *fields: str) -> dict[str, str]:
