@@ -425,13 +425,19 @@ def _in_process(a: _Region, b: _Region, tokens: list[str], runs: int) -> tuple[f
         rb.close()
 
 
+def two_regions(directory: Path) -> tuple[_Region, _Region]:
+    """Region A (河南, the licences' home) and region B (江苏, the verifier), not yet started, under `directory`."""
+    a = _Region("410000", "河南省", "ledger.ha.gov.example/log", directory / "ha", _free_port())
+    b = _Region("320000", "江苏省", "ledger.js.gov.example/log", directory / "js", _free_port())
+    return a, b
+
+
 def crossregion_rows(quick: bool) -> list[dict[str, Any]]:
     """Rows: B verifying A's licence against A verifying it, over HTTP (use recorded) and in process (checks only)."""
     count, runs = (20, 3) if quick else (100, 5)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        a = _Region("410000", "河南省", "ledger.ha.gov.example/log", directory / "ha", _free_port())
-        b = _Region("320000", "江苏省", "ledger.js.gov.example/log", directory / "js", _free_port())
+        a, b = two_regions(directory)
         try:
             _start([a, b], directory)
             a.cli("peers", "add", b.url)

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from bench.bench_anchors import XR_BUSINESS, _free_port, _interleaved, _issue_tokens, _Region, _row, _start
+from bench.bench_anchors import XR_BUSINESS, _interleaved, _issue_tokens, _Region, _row, _start, two_regions
 
 
 def _sealed_pdfs(a: _Region, tokens: list[str], directory: Path) -> list[bytes]:
@@ -54,8 +54,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
     count, runs = (5, 3) if quick else (20, 5)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        a = _Region("410000", "河南省", "ledger.ha.gov.example/log", directory / "ha", _free_port())
-        b = _Region("320000", "江苏省", "ledger.js.gov.example/log", directory / "js", _free_port())
+        a, b = two_regions(directory)
         try:
             _start([a, b], directory)
             b.cli("peers", "add", a.url)
